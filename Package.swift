@@ -12,10 +12,32 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
+        // Foundation: virtual time, randomness, the event kernel; the network between hosts.
         .target(name: "SimCore"),
-        .executableTarget(name: "simctl", dependencies: ["SimCore"]),
         .target(name: "SimNet", dependencies: ["SimCore"]),
+        // What a run records (timeline, writes, faults); Analysis reads only this.
+        .target(name: "Recording", dependencies: ["SimCore"]),
+        // The component models. Each is a set of value types driven by its own events; they
+        // talk to the world through small environment protocols, never to each other directly.
+        .target(name: "Etcd", dependencies: ["SimCore", "Recording"]),
+        .target(name: "Postgres", dependencies: ["SimCore", "Recording"]),
+        .target(name: "Patroni", dependencies: ["SimCore", "Recording", "Etcd", "Postgres"]),
+        .target(name: "Traffic", dependencies: ["SimCore", "Recording", "Postgres", "Patroni"]),
+        // YAML → typed scenario with file:line:col diagnostics.
+        .target(name: "Scenario", dependencies: ["SimCore", "Etcd", "Postgres", "Patroni", "Traffic",
+                                                 .product(name: "Yams", package: "Yams")]),
+        // The world: builds hosts and processes from a scenario and runs them on the kernel.
+        .target(name: "Cluster", dependencies: ["SimCore", "SimNet", "Recording", "Etcd", "Postgres", "Patroni", "Traffic", "Scenario"]),
+        .target(name: "Analysis", dependencies: ["SimCore", "Recording", "Scenario"]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "Store", dependencies: ["CSQLite", "SimCore", "Recording", "Analysis", "Scenario"]),
+        .target(name: "Report", dependencies: ["SimCore", "Recording", "Analysis", "Scenario"]),
+        .executableTarget(name: "simctl", dependencies: [
+            "SimCore", "Scenario", "Cluster", "Analysis", "Store", "Report",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .testTarget(name: "SimCoreTests", dependencies: ["SimCore"]),
         .testTarget(name: "SimNetTests", dependencies: ["SimNet"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["Scenario"]),
     ]
 )

@@ -124,7 +124,8 @@ extension String {
         self = (neg && scaled != 0 ? "-" : "") + "\(whole).\(f)"
     }
 
-    func trimmingCharactersInSet() -> String {
+    /// Trims spaces and tabs at both ends.
+    public func trimmingCharactersInSet() -> String {
         var s = Substring(self)
         while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
         while let c = s.last, c == " " || c == "\t" { s.removeLast() }

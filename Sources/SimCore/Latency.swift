@@ -1,6 +1,5 @@
-import SimCore
-
-/// One-way latency distribution of a link. Every sample is at least `floorNs`.
+/// A distribution of delays: a link's one-way latency, a disk's fsync time. Every sample is at
+/// least `floorNs`.
 public struct Latency: Sendable, Equatable {
     public enum Shape: Sendable, Equatable {
         case constant(Nanos)
@@ -46,15 +45,3 @@ public struct Latency: Sendable, Equatable {
     }
 }
 
-/// A directed link's properties.
-public struct LinkSpec: Sendable, Equatable {
-    public var latency: Latency
-    /// Probability that one transmission of a segment is lost. Over TCP a loss is not a lost
-    /// message but a retransmission after the retransmission timeout.
-    public var loss: Double
-
-    public init(latency: Latency = .lan, loss: Double = 0) {
-        self.latency = latency
-        self.loss = loss
-    }
-}

@@ -1,0 +1,95 @@
+import SimCore
+
+/// Patroni 4 settings with Patroni's names and defaults (`config.py` `__DEFAULT_CONFIG`,
+/// `global_config.py`, docs/dynamic_configuration.rst; patroni.md §1.4).
+public struct PatroniConfig: Sendable, Equatable {
+    public enum SynchronousMode: String, Sendable, CaseIterable { case off, on, quorum }
+    public enum WatchdogMode: String, Sendable, CaseIterable { case off, automatic, required }
+
+    public struct Watchdog: Sendable, Equatable {
+        public var mode: WatchdogMode = .automatic
+        /// Seconds; -1 means ttl // 2 (patroni.md §5).
+        public var safetyMargin: Int = 5
+        /// Whether the host has a usable watchdog device (`/dev/watchdog`, e.g. softdog). With
+        /// `automatic` and no device Patroni runs without one; with `required` it never takes
+        /// the lock. Not a Patroni key: it describes the machine.
+        public var device: Bool? = nil
+        public init() {}
+        public var hasDevice: Bool { device ?? (mode == .required) }
+    }
+
+    /// Patroni's member tags (`tags:` in patroni.yml).
+    public struct Tags: Sendable, Equatable {
+        public var nofailover = false
+        /// `failover_priority` (default 1; 0 behaves like nofailover).
+        public var failoverPriority = 1
+        public var nosync = false
+        public var noloadbalance = false
+        public var syncPriority = 1
+        public init() {}
+    }
+
+    public var ttl = 30
+    public var loopWait = 10
+    public var retryTimeout = 10
+    public var maximumLagOnFailover: Int64 = 1_048_576
+    /// -1 disables it.
+    public var maximumLagOnSyncnode: Int64 = -1
+    public var primaryStartTimeout = 300
+    public var primaryStopTimeout = 0
+    public var synchronousMode: SynchronousMode = .off
+    public var synchronousModeStrict = false
+    public var synchronousNodeCount = 1
+    public var failsafeMode = false
+    public var checkTimeline = false
+    public var usePgRewind = false
+    public var removeDataDirectoryOnRewindFailure = false
+    public var removeDataDirectoryOnDivergedTimelines = false
+    /// `pause` in the dynamic configuration: maintenance mode from the start.
+    public var pause = false
+    /// Master-only (PR #3453), off by default.
+    public var primaryRaceBackoff = 0
+    public var watchdog = Watchdog()
+    /// Tags by member (host) name.
+    public var tags: [String: Tags] = [:]
+
+    public init() {}
+
+    public var ttlNs: Nanos { Nanos(ttl) * Time.s }
+    public var loopWaitNs: Nanos { Nanos(loopWait) * Time.s }
+    public var retryTimeoutNs: Nanos { Nanos(retryTimeout) * Time.s }
+
+    public func tags(for member: String) -> Tags { tags[member] ?? Tags() }
+
+    /// Watchdog timeout: ttl − safety_margin, or ttl // 2 with safety_margin −1.
+    public var watchdogTimeoutS: Int { watchdog.safetyMargin == -1 ? ttl / 2 : ttl - watchdog.safetyMargin }
+
+    /// Applies Patroni's own rules (`Config._validate_and_adjust_timeouts`): each of loop_wait,
+    /// retry_timeout and ttl is raised to its minimum (1, 3, 20), then the rule
+    /// `loop_wait + 2*retry_timeout <= ttl` is enforced by lowering loop_wait, or, if
+    /// loop_wait=1 still breaks it, setting loop_wait=1 and retry_timeout=(ttl-1)//2.
+    /// Returns the warnings Patroni itself logs, in its words.
+    public mutating func adjustTimeouts() -> [String] {
+        var warnings: [String] = []
+        func raise(_ name: String, _ v: inout Int, _ min: Int) {
+            if v < min {
+                warnings.append("\(name)=\(v) can't be smaller than \(min), adjusting...")
+                v = min
+            }
+        }
+        raise("loop_wait", &loopWait, 1)
+        raise("retry_timeout", &retryTimeout, 3)
+        raise("ttl", &ttl, 20)
+        if 1 + 2 * retryTimeout > ttl {
+            let newRetry = (ttl - 1) / 2
+            warnings.append("Violated the rule \"loop_wait + 2*retry_timeout <= ttl\", where ttl=\(ttl). Adjusting loop_wait from \(loopWait) to 1 and retry_timeout from \(retryTimeout) to \(newRetry)")
+            loopWait = 1
+            retryTimeout = newRetry
+        } else if loopWait + 2 * retryTimeout > ttl {
+            let newLoop = ttl - 2 * retryTimeout
+            warnings.append("Violated the rule \"loop_wait + 2*retry_timeout <= ttl\", where ttl=\(ttl) and retry_timeout=\(retryTimeout). Adjusting loop_wait from \(loopWait) to \(newLoop)")
+            loopWait = newLoop
+        }
+        return warnings
+    }
+}
