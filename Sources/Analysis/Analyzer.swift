@@ -1,0 +1,272 @@
+import SimCore
+import Recording
+import Scenario
+
+/// Computes findings from a run's recorded history.
+public enum Analyzer {
+    /// A write through the front that took longer than this counts as part of an outage (a
+    /// commit stuck waiting for a synchronous standby, a connection hanging on a dead primary).
+    public static let stallNs: Nanos = 1 * Time.s
+
+    public static func analyze(_ run: RunRecord, scenario: Scenario) -> Findings {
+        var f = Findings()
+        f.violations = run.violations
+        f.writes = writeStats(run)
+        f.finalPrimary = finalPrimary(run)
+        f.rto = rto(run)
+        f.rpo = rpo(run, finalPrimary: f.finalPrimary, syncMode: scenario.patroni.synchronousMode != .off)
+        f.splitBrain = splitBrain(run, finalPrimary: f.finalPrimary)
+        f.staleReads = staleReads(run)
+        f.failover = failover(run)
+        if let r = f.rpo, r.syncLost > 0 {
+            f.violations.append(Violation(timeNs: run.durationNs, kind: "sync_commit_lost",
+                                          detail: "\(r.syncLost) write(s) acknowledged after synchronous replication were lost"))
+        }
+        f.expectations = Expectations.evaluate(scenario.expectations, f, run)
+        return f
+    }
+
+    static func writeStats(_ run: RunRecord) -> WriteStats? {
+        if run.writes.isEmpty { return nil }
+        var s = WriteStats(total: run.writes.count, ok: 0, failed: 0, indeterminate: 0)
+        for w in run.writes {
+            switch w.outcome {
+            case .ok: s.ok += 1
+            case .failed: s.failed += 1
+            case .indeterminate, .pending: s.indeterminate += 1
+            }
+        }
+        return s
+    }
+
+    // MARK: - Final primary
+
+    /// The instance whose history is authoritative at the end: the one running as primary (if
+    /// several, the leader-key holder among them); if none runs as primary, the last leader-key
+    /// holder; failing that, the instance with the most WAL.
+    static func finalPrimary(_ run: RunRecord) -> String? {
+        let holder = leaderKeyHolders(run).last?.holder
+        let primaries = run.finalPg.filter { $0.primary && $0.running }
+        if primaries.count == 1 { return primaries[0].host }
+        if let h = holder, primaries.contains(where: { $0.host == h }) { return h }
+        if let p = primaries.first { return p.host }
+        if let h = holder, run.finalPg.contains(where: { $0.host == h }) { return h }
+        return run.finalPg.max { $0.flushed.lsn < $1.flushed.lsn }?.host
+    }
+
+    struct KeyChange { var t: Nanos; var holder: String?; var cause: String }
+
+    static func leaderKeyHolders(_ run: RunRecord) -> [KeyChange] {
+        run.timeline.filter { $0.kind == Kind.leaderKey }.map {
+            KeyChange(t: $0.timeNs, holder: $0.detail["holder"]?.stringValue, cause: $0.detail["cause"]?.stringValue ?? "")
+        }
+    }
+
+    static func failover(_ run: RunRecord) -> Bool? {
+        let holders = leaderKeyHolders(run).compactMap(\.holder)
+        guard let first = holders.first else { return nil }
+        return holders.contains { $0 != first }
+    }
+
+    // MARK: - RTO
+
+    static func rto(_ run: RunRecord) -> [FaultRTO] {
+        let front = run.writes.filter { $0.directHost < 0 }
+        if front.isEmpty { return [] }
+        let faults = run.faults.filter(\.disrupts).sorted { $0.startNs < $1.startNs }
+        let keys = leaderKeyHolders(run)
+        var out: [FaultRTO] = []
+        for (k, fault) in faults.enumerated() {
+            let t0 = fault.startNs
+            let tNext = k + 1 < faults.count ? faults[k + 1].startNs : Nanos.max
+            let window = front.filter { $0.sentNs >= t0 && $0.sentNs < tNext }
+            let bad = window.filter { isBad($0) }
+            let oldPrimary = keys.last { $0.t <= t0 }?.holder
+            var r = FaultRTO(faultIndex: fault.index, kind: fault.kind, atNs: t0, rtoNs: 0, outage: !bad.isEmpty,
+                             phases: [], oldPrimary: oldPrimary, newPrimary: nil)
+            if let firstBad = bad.min(by: { $0.sentNs < $1.sentNs }) {
+                let recovery = window.filter { $0.outcome == .ok && !isBad($0) && $0.sentNs >= firstBad.sentNs }
+                    .min { $0.doneNs < $1.doneNs }
+                r.rtoNs = recovery.map { $0.doneNs - t0 }
+                r.phases = phases(run, t0: t0, end: recovery?.doneNs ?? run.durationNs, oldPrimary: oldPrimary, keys: keys, newPrimary: &r.newPrimary)
+            }
+            out.append(r)
+        }
+        return out
+    }
+
+    static func isBad(_ w: WriteRecord) -> Bool {
+        w.outcome != .ok || w.doneNs - w.sentNs > stallNs
+    }
+
+    /// detection → election → promotion → traffic → clients, each ending at the first event of
+    /// its kind after the previous one.
+    static func phases(_ run: RunRecord, t0: Nanos, end: Nanos, oldPrimary: String?, keys: [KeyChange], newPrimary: inout String?) -> [FaultRTO.Phase] {
+        var out: [FaultRTO.Phase] = []
+        var last = t0
+        func add(_ name: String, _ at: Nanos?, _ detail: String) {
+            if let at, at >= last, at <= end {
+                out.append(.init(name: name, atNs: at, durationNs: at - last, detail: detail))
+                last = at
+            } else {
+                out.append(.init(name: name, atNs: nil, durationNs: nil, detail: detail))
+            }
+        }
+        // Detection: the old primary's key is gone (expired or released), or it demoted.
+        let keyGone = keys.first { $0.t >= t0 && $0.holder != oldPrimary }
+        let demoted = run.timeline.first { $0.timeNs >= t0 && $0.kind == Kind.pgWritable && $0.host == oldPrimary && $0.detail["writable"]?.boolValue == false }
+        let detection = [keyGone?.t, demoted?.timeNs].compactMap { $0 }.min()
+        let detDetail: String
+        if let kg = keyGone, kg.t == detection { detDetail = "leader key of \(oldPrimary ?? "?") \(kg.holder == nil ? kg.cause : "taken over")" } else { detDetail = "\(oldPrimary ?? "?") demoted" }
+        add("detection", detection, detection == nil ? "old primary's key not lost" : detDetail)
+        // Election: a new holder takes the key.
+        let elected = keys.first { $0.t >= (detection ?? t0) && $0.holder != nil && $0.holder != oldPrimary }
+            ?? keys.first { $0.t >= (detection ?? t0) && $0.holder != nil }
+        newPrimary = elected?.holder
+        add("election", elected?.t, elected.map { "\($0.holder!) took the leader key" } ?? "no new leader")
+        // Promotion finished on the new holder.
+        let promoted = newPrimary.flatMap { np in
+            run.timeline.first { $0.timeNs >= (elected?.t ?? t0) && $0.host == np && $0.kind == Kind.pgWritable && $0.detail["writable"]?.boolValue == true }
+        }
+        add("promotion", promoted?.timeNs, promoted == nil ? "no promotion" : "\(newPrimary!) accepts writes")
+        // Traffic: the front routes to the new primary.
+        let routed = newPrimary.flatMap { np in
+            run.timeline.first { $0.timeNs >= (promoted?.timeNs ?? elected?.timeNsOrZero ?? t0) && $0.kind == Kind.serverState
+                && $0.detail["frontend"]?.stringValue == "write" && $0.detail["server"]?.stringValue == np && $0.detail["up"]?.boolValue == true }
+                ?? run.timeline.first { $0.timeNs >= t0 && $0.kind == Kind.serverState && $0.detail["frontend"]?.stringValue == "write"
+                    && $0.detail["server"]?.stringValue == np && $0.detail["up"]?.boolValue == true }
+        }
+        add("traffic", routed?.timeNs, routed.map { "\($0.host) routes writes to \(newPrimary!)" } ?? "front not switched")
+        add("clients", end, "first acknowledged write")
+        return out
+    }
+
+    // MARK: - RPO
+
+    static func rpo(_ run: RunRecord, finalPrimary: String?, syncMode: Bool) -> RPO? {
+        if run.writes.isEmpty { return nil }
+        guard let fp = finalPrimary, let end = run.finalPg.first(where: { $0.host == fp })?.flushed else {
+            return nil
+        }
+        var lost: [WriteRecord] = []
+        for w in run.writes where w.outcome == .ok {
+            if w.committedAt == .none || !run.history(endingAt: end, contains: w.committedAt) { lost.append(w) }
+        }
+        var r = RPO(lostWrites: lost.count, lostBytes: lost.reduce(0) { $0 + Int64($1.bytes) }, windowNs: 0,
+                    lostIds: Array(lost.prefix(20).map(\.id)), syncLost: 0, finalPrimary: fp)
+        if let first = lost.map(\.doneNs).min(), let last = lost.map(\.doneNs).max() {
+            let nextFault = run.faults.filter { $0.disrupts && $0.startNs >= first }.map(\.startNs).min()
+            r.windowNs = max(last, nextFault ?? last) - first
+        }
+        if syncMode { r.syncLost = lost.filter(\.syncConfirmed).count }
+        return r
+    }
+
+    // MARK: - Split brain
+
+    static func splitBrain(_ run: RunRecord, finalPrimary: String?) -> SplitBrain? {
+        var kinds: [SplitBrain.Kind] = []
+        let writable = run.timeline.filter { $0.kind == Kind.pgWritable }
+        if !writable.isEmpty || !run.finalPg.isEmpty {
+            let toggles = writable.map { ($0.timeNs, $0.host, $0.detail["writable"]?.boolValue ?? false) }
+            kinds.append(overlap(name: "writable", toggles: toggles, end: run.durationNs, what: "PostgreSQL instances writable"))
+        }
+        let servers = run.timeline.filter { $0.kind == Kind.serverState && $0.detail["frontend"]?.stringValue == "write" }
+        if !servers.isEmpty {
+            // Per front instance: two servers UP in its write frontend at once.
+            var merged = SplitBrain.Kind(name: "frontend", totalNs: 0, intervals: [], losingAcks: nil)
+            for inst in Set(servers.map(\.host)).sorted() {
+                let toggles = servers.filter { $0.host == inst }.map { ($0.timeNs, $0.detail["server"]?.stringValue ?? "", $0.detail["up"]?.boolValue ?? false) }
+                let k = overlap(name: "frontend", toggles: toggles, end: run.durationNs, what: "servers UP in \(inst)'s write frontend")
+                merged.totalNs = max(merged.totalNs, k.totalNs)
+                merged.intervals += k.intervals
+            }
+            kinds.append(merged)
+        }
+        if !run.writes.isEmpty { kinds.append(timelineOverlap(run, finalPrimary: finalPrimary)) }
+        return kinds.isEmpty ? nil : SplitBrain(kinds: kinds)
+    }
+
+    /// Intervals in which two or more keys are "on", from a list of on/off toggles.
+    static func overlap(name: String, toggles: [(Nanos, String, Bool)], end: Nanos, what: String) -> SplitBrain.Kind {
+        var on: [String: Bool] = [:]
+        var k = SplitBrain.Kind(name: name, totalNs: 0, intervals: [], losingAcks: nil)
+        var start: Nanos? = nil
+        var members = ""
+        let sorted = toggles.enumerated().sorted { ($0.element.0, $0.offset) < ($1.element.0, $1.offset) }.map(\.element)
+        var i = 0
+        while i < sorted.count {
+            let t = sorted[i].0
+            // Apply every toggle at this instant before judging (a hand-over at one instant is
+            // not an overlap).
+            while i < sorted.count && sorted[i].0 == t {
+                on[sorted[i].1] = sorted[i].2
+                i += 1
+            }
+            let active = on.filter(\.value).map(\.key).sorted()
+            if active.count >= 2 && start == nil { start = t; members = active.joined(separator: "+") }
+            if active.count < 2, let s = start {
+                k.intervals.append((s, t, "\(members): \(what)"))
+                k.totalNs += t - s
+                start = nil
+            }
+        }
+        if let s = start {
+            k.intervals.append((s, end, "\(members): \(what) (until the end)"))
+            k.totalNs += end - s
+        }
+        return k
+    }
+
+    /// Two histories acknowledging client writes at once: per fork, the span from its first to
+    /// its last acknowledged write; overlapping spans of different forks are split brain, and the
+    /// acknowledged writes of the fork that is not in the final history are the losing side.
+    static func timelineOverlap(_ run: RunRecord, finalPrimary: String?) -> SplitBrain.Kind {
+        var k = SplitBrain.Kind(name: "timelines", totalNs: 0, intervals: [], losingAcks: 0)
+        var spans: [UInt32: (Nanos, Nanos)] = [:]
+        for w in run.writes where w.outcome == .ok && w.committedAt != .none {
+            let f = w.committedAt.fork
+            if let s = spans[f] { spans[f] = (min(s.0, w.doneNs), max(s.1, w.doneNs)) } else { spans[f] = (w.doneNs, w.doneNs) }
+        }
+        let end = finalPrimary.flatMap { fp in run.finalPg.first { $0.host == fp }?.flushed }
+        let forks = spans.keys.sorted()
+        var losing = 0
+        for (i, a) in forks.enumerated() {
+            for b in forks[(i + 1)...] {
+                let sa = spans[a]!, sb = spans[b]!
+                let s = max(sa.0, sb.0), e = min(sa.1, sb.1)
+                guard s < e else { continue }
+                // The losing side: acknowledged writes inside the overlap that the final
+                // history does not contain.
+                let inside = run.writes.filter { $0.outcome == .ok && ($0.committedAt.fork == a || $0.committedAt.fork == b) && $0.doneNs >= s && $0.doneNs <= e }
+                let lost = end.map { en in inside.filter { !run.history(endingAt: en, contains: $0.committedAt) }.count } ?? 0
+                losing += lost
+                let tla = run.forks.indices.contains(Int(a)) ? run.forks[Int(a)].timeline : 0
+                let tlb = run.forks.indices.contains(Int(b)) ? run.forks[Int(b)].timeline : 0
+                k.intervals.append((s, e, "timelines \(tla) and \(tlb) both acknowledged writes; \(lost) on the losing side"))
+                k.totalNs += e - s
+            }
+        }
+        k.losingAcks = losing
+        return k
+    }
+
+    // MARK: - Stale reads
+
+    static func staleReads(_ run: RunRecord) -> StaleReads? {
+        if run.reads.isEmpty { return nil }
+        let acked = run.writes.filter { $0.outcome == .ok && $0.committedAt != .none }.sorted { $0.doneNs < $1.doneNs }
+        var stale = 0
+        var j = 0
+        var latest: WriteRecord? = nil
+        for r in run.reads.filter(\.ok).sorted(by: { $0.sentNs < $1.sentNs }) {
+            while j < acked.count && acked[j].doneNs < r.sentNs { latest = acked[j]; j += 1 }
+            if let w = latest, !run.history(endingAt: r.servedAt, contains: w.committedAt) { stale += 1 }
+        }
+        return StaleReads(reads: run.reads.count, stale: stale)
+    }
+}
+
+extension Analyzer.KeyChange {
+    var timeNsOrZero: Nanos { t }
+}

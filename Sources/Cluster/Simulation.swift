@@ -1,0 +1,119 @@
+import SimCore
+import SimNet
+import Recording
+import Scenario
+
+/// The simulated cluster: hosts and processes built from a scenario, running on one kernel.
+///
+/// The world owns every model's state (value types in arrays indexed by small ids), routes every
+/// event to its model with one `switch`, carries messages between processes over the `Fabric`
+/// (latency, partitions, refused-versus-silent connects), applies the scenario's faults, and
+/// records the timeline. Models never call each other: they ask the world, through their
+/// environment protocols, to send a message or set a timer.
+public final class Simulation {
+    public let scenario: Scenario
+    public let kernel: Kernel<Ev>
+    public let fabric: Fabric<Ev>
+    public let rec = Recorder()
+    let streams: RandomStreams
+    var faultRng: Rng
+
+    /// Per host: name, power, and its processes by service.
+    struct HostState {
+        var name: String
+        var up = true
+        var procs: [(Service, UInt32)] = []
+    }
+    var hosts: [HostState] = []
+
+    /// Per process: which service, on which host, and the index of its model in that service's array.
+    struct ProcInfo {
+        var service: Service
+        var host: Int
+        var model: Int
+    }
+    var procs: [ProcInfo] = []
+
+    /// Active `for:` undo records, by fault index.
+    var undo: [Int: FaultUndo] = [:]
+    var faultRecordIndex: [Int: Int] = [:]
+    /// Processes stopping gracefully that start again once stopped (`restart: host/process`).
+    var pendingRestart: Set<UInt32> = []
+
+    /// Bound on processed events (a model bug must not hang a sweep).
+    public var maxEvents: UInt64 = 2_000_000_000
+    public var traceSink: ((Nanos, String, String) -> Void)? = nil
+
+    public init(scenario s: Scenario, seed: UInt64? = nil) {
+        scenario = s
+        streams = RandomStreams(seed: seed ?? s.seed)
+        faultRng = streams.stream("faults")
+        kernel = Kernel<Ev>(capacity: 8192)
+        var net = Network(hostCount: s.topology.hosts.count, defaultLink: LinkSpec(latency: s.network.latency, loss: s.network.loss))
+        for l in s.network.links {
+            guard let a = s.topology.index(of: l.from), let b = s.topology.index(of: l.to) else { continue }
+            var spec = net.link(a, b)
+            if let lat = l.latency { spec.latency = lat }
+            if let loss = l.loss { spec.loss = loss }
+            net.setLink(a, b, spec)
+            if l.bothWays { net.setLink(b, a, spec) }
+        }
+        fabric = Fabric(network: net, kernel: kernel, rng: streams.stream("net"))
+        build()
+    }
+
+    func build() {
+        for (hi, h) in scenario.topology.hosts.enumerated() {
+            var hs = HostState(name: h.name)
+            for svc in h.services {
+                let p = kernel.spawn(host: UInt32(hi))
+                procs.append(ProcInfo(service: svc, host: hi, model: addModel(svc, host: hi, proc: p)))
+                hs.procs.append((svc, p))
+            }
+            hosts.append(hs)
+        }
+        for (i, f) in scenario.faults.enumerated() {
+            let jitter = f.jitterNs > 0 ? faultRng.int(0, f.jitterNs) : 0
+            kernel.schedule(at: f.atNs + jitter, to: Kernel<Ev>.world, .fault(i))
+        }
+    }
+
+    // MARK: - Queries used by models and faults
+
+    public func hostName(_ h: Int) -> String { hosts[h].name }
+    public func hostIndex(_ name: String) -> Int? { hosts.firstIndex { $0.name == name } }
+    func host(of p: UInt32) -> Int { procs[Int(p)].host }
+    func proc(_ host: Int, _ svc: Service) -> UInt32? { hosts[host].procs.first { $0.0 == svc }?.1 }
+    var now: Nanos { kernel.now }
+
+    // MARK: - Running
+
+    /// Runs the scenario to its end and returns what happened.
+    public func run(wallClock: () -> Double = { 0 }) -> RunRecord {
+        let started = wallClock()
+        startAll()
+        var handler = Dispatcher(sim: self)
+        let reason = kernel.run(until: scenario.durationNs, maxEvents: maxEvents, handler: &handler)
+        finish()
+        let aborted = reason == .eventLimit ? "stopped after \(kernel.processed) events (the event limit)" : nil
+        return RunRecord(scenario: scenario.name, seed: streams.seed, durationNs: scenario.durationNs, events: kernel.processed,
+                         traceHash: kernel.trace.hex, wallSeconds: wallClock() - started, hosts: hosts.map(\.name),
+                         recorder: rec, finalPg: finalPgStates(), aborted: aborted)
+    }
+
+    func startAll() {
+        for p in 0..<procs.count { startProcess(UInt32(p), initial: true) }
+    }
+}
+
+/// The kernel's handler: one `switch` over the payload.
+struct Dispatcher: EventHandler {
+    unowned let sim: Simulation
+    func handle(_ e: Event<Ev>, kernel: Kernel<Ev>) {
+        if let sink = sim.traceSink {
+            sink(e.time, e.target == Kernel<Ev>.world ? "world" : sim.procName(e.target), String(describing: e.payload))
+        }
+        sim.dispatch(e)
+    }
+    func traceKey(_ p: Ev) -> UInt64 { p.traceKey }
+}

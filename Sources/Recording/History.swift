@@ -1,0 +1,192 @@
+import SimCore
+
+/// One line of a run's timeline: role changes, elections, lease expiries, faults, check state
+/// changes, decisions. Not every message: what a person reading the run needs, and what the
+/// analysis derives findings from.
+public struct TimelineEntry: Sendable {
+    public var timeNs: Nanos
+    public var host: String
+    public var component: String
+    public var kind: String
+    public var detail: JSON
+
+    public init(timeNs: Nanos, host: String, component: String, kind: String, detail: JSON) {
+        self.timeNs = timeNs
+        self.host = host
+        self.component = component
+        self.kind = kind
+        self.detail = detail
+    }
+}
+
+/// The timeline kinds the analysis reads. Other kinds are for people only.
+public enum Kind {
+    // Faults
+    public static let faultStart = "fault_start"
+    public static let faultEnd = "fault_end"
+    // etcd
+    public static let etcdLeader = "etcd_leader_elected"
+    public static let etcdStepDown = "etcd_leader_lost"
+    public static let leaseExpired = "lease_expired"
+    public static let leaseReset = "leases_reset"
+    // The leader key (observed in etcd's applied state)
+    public static let leaderKey = "leader_key"
+    // Patroni
+    public static let patroni = "patroni"
+    public static let promoteStarted = "promote_started"
+    public static let demote = "demote"
+    public static let watchdogReset = "watchdog_reset"
+    public static let callback = "callback"
+    // PostgreSQL
+    public static let pgWritable = "pg_writable"
+    public static let pgState = "pg_state"
+    public static let pgPromoted = "pg_promoted"
+    // Traffic
+    public static let serverState = "server_state"
+    public static let vip = "vip"
+    // Safety
+    public static let invariant = "invariant_violation"
+}
+
+/// A position in a WAL history. `fork` names a history uniquely across the run (PostgreSQL's
+/// timeline numbers are not unique: two nodes promoted from timeline 1 both create a timeline 2).
+@frozen public struct WalPosition: Sendable, Equatable, Hashable {
+    public var fork: UInt32
+    public var lsn: Int64
+    @inlinable public init(fork: UInt32, lsn: Int64) {
+        self.fork = fork
+        self.lsn = lsn
+    }
+    public static let none = WalPosition(fork: UInt32.max, lsn: 0)
+}
+
+/// A WAL history created by a promotion: branched from `parent` at `switchLsn`.
+public struct ForkInfo: Sendable, Equatable {
+    public var id: UInt32
+    public var parent: UInt32?
+    public var switchLsn: Int64
+    /// PostgreSQL's timeline number of this history.
+    public var timeline: Int
+    public var host: String
+    public var createdNs: Nanos
+    public init(id: UInt32, parent: UInt32?, switchLsn: Int64, timeline: Int, host: String, createdNs: Nanos) {
+        self.id = id
+        self.parent = parent
+        self.switchLsn = switchLsn
+        self.timeline = timeline
+        self.host = host
+        self.createdNs = createdNs
+    }
+}
+
+/// What a client saw of one write.
+public enum WriteOutcome: UInt8, Sendable {
+    /// COMMIT acknowledged.
+    case ok
+    /// Definitely not applied (refused before COMMIT: read-only, no server, connect failed).
+    case failed
+    /// Unknown: the connection broke or timed out while COMMIT was in flight.
+    case indeterminate
+    /// Still in flight when the run ended (treated as indeterminate).
+    case pending
+}
+
+/// Every client write: its id, times, outcome, and where it committed (if the server says so).
+public struct WriteRecord: Sendable {
+    public var id: UInt32
+    public var client: UInt16
+    /// Index of the host the client was pointed at directly, or -1 through the front.
+    public var directHost: Int16
+    public var sentNs: Nanos
+    public var doneNs: Nanos
+    public var outcome: WriteOutcome
+    /// The host whose PostgreSQL committed it (-1: none known).
+    public var committedHost: Int16
+    public var committedAt: WalPosition
+    public var bytes: Int32
+    /// The commit waited for, and got, its synchronous standbys' confirmation (not a cancelled
+    /// wait, not an asynchronous commit): losing it breaks synchronous replication's promise.
+    public var syncConfirmed: Bool
+    public var error: String?
+
+    public init(id: UInt32, client: UInt16, directHost: Int16, sentNs: Nanos, bytes: Int32) {
+        self.id = id
+        self.client = client
+        self.directHost = directHost
+        self.sentNs = sentNs
+        self.doneNs = -1
+        self.outcome = .pending
+        self.committedHost = -1
+        self.committedAt = .none
+        self.bytes = bytes
+        self.syncConfirmed = false
+        self.error = nil
+    }
+}
+
+/// A read through the read endpoint: where it was served and how far that server had replayed.
+public struct ReadRecord: Sendable {
+    public var sentNs: Nanos
+    public var doneNs: Nanos
+    public var host: Int16
+    public var ok: Bool
+    /// The serving server's replayed position when it answered.
+    public var servedAt: WalPosition
+    public init(sentNs: Nanos, doneNs: Nanos, host: Int16, ok: Bool, servedAt: WalPosition) {
+        self.sentNs = sentNs
+        self.doneNs = doneNs
+        self.host = host
+        self.ok = ok
+        self.servedAt = servedAt
+    }
+}
+
+/// A PostgreSQL instance's state at the end of the run.
+public struct FinalPgState: Sendable {
+    public var host: String
+    public var running: Bool
+    public var primary: Bool
+    /// Durable (flushed) end of its WAL history.
+    public var flushed: WalPosition
+    public var timeline: Int
+    public init(host: String, running: Bool, primary: Bool, flushed: WalPosition, timeline: Int) {
+        self.host = host
+        self.running = running
+        self.primary = primary
+        self.flushed = flushed
+        self.timeline = timeline
+    }
+}
+
+/// A broken safety invariant, found by a model's own checks during the run.
+public struct Violation: Sendable {
+    public var timeNs: Nanos
+    public var kind: String
+    public var detail: String
+    public init(timeNs: Nanos, kind: String, detail: String) {
+        self.timeNs = timeNs
+        self.kind = kind
+        self.detail = detail
+    }
+}
+
+/// A fault as it happened: when it fired (jitter applied), what it hit, when it was undone.
+public struct FaultRecord: Sendable {
+    public var index: Int
+    public var kind: String
+    public var target: String
+    /// The host(s) a role target resolved to when the fault fired.
+    public var resolved: String
+    public var startNs: Nanos
+    public var endNs: Nanos?
+    public var disrupts: Bool
+    public init(index: Int, kind: String, target: String, resolved: String, startNs: Nanos, endNs: Nanos?, disrupts: Bool) {
+        self.index = index
+        self.kind = kind
+        self.target = target
+        self.resolved = resolved
+        self.startNs = startNs
+        self.endNs = endNs
+        self.disrupts = disrupts
+    }
+}

@@ -1,0 +1,143 @@
+import SimCore
+import Recording
+import Analysis
+import Scenario
+
+/// The human summary `simctl run` prints: what happened and when, then RTO, RPO and split
+/// brain, then the expectations. Deterministic text (golden-testable); colour only on a terminal.
+public struct TextReport {
+    public var color: Bool
+    public var timelineLimit: Int
+
+    public init(color: Bool = false, timelineLimit: Int = 60) {
+        self.color = color
+        self.timelineLimit = timelineLimit
+    }
+
+    func paint(_ s: String, _ code: String) -> String { color ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
+    func bold(_ s: String) -> String { paint(s, "1") }
+    func good(_ s: String) -> String { paint(s, "32") }
+    func bad(_ s: String) -> String { paint(s, "31") }
+
+    /// `2m03.250s`: minutes and seconds with milliseconds, so columns line up.
+    public static func clock(_ ns: Nanos) -> String {
+        let ms = ns / Time.ms
+        let m = ms / 60_000, sec = (ms / 1000) % 60, milli = ms % 1000
+        func pad(_ v: Int64, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
+        return "\(m)m\(pad(sec, 2)).\(pad(milli, 3))s"
+    }
+
+    static func secs(_ ns: Nanos) -> String { DurationText.seconds3(ns) + "s" }
+
+    /// Timeline kinds worth a line in the summary (the store keeps everything).
+    static let headline: Set<String> = [Kind.faultStart, Kind.faultEnd, Kind.etcdLeader, Kind.etcdStepDown, Kind.leaseExpired,
+                                        Kind.leaderKey, Kind.promoteStarted, Kind.pgPromoted, Kind.demote, Kind.watchdogReset,
+                                        Kind.pgWritable, Kind.serverState, Kind.vip, Kind.invariant, "host_down", "host_up"]
+
+    public func render(run: RunRecord, findings f: Findings, scenario: Scenario, runID: Int64?, store: String?) -> String {
+        var out = ""
+        func line(_ s: String = "") { out += s + "\n" }
+        let rate = run.wallSeconds > 0 ? Double(run.events) / run.wallSeconds : 0
+        let factor = run.wallSeconds > 0 ? Time.seconds(run.durationNs) / run.wallSeconds : 0
+        line(bold("\(run.scenario)") + " — seed \(run.seed), \(DurationText.format(run.durationNs)) simulated in \(String(format3: run.wallSeconds))s")
+        line("  \(run.events) events (\(Self.millions(rate)) M events/s, \(Int(factor.rounded()))× real time), trace \(run.traceHash)")
+        if !scenario.description.isEmpty { line("  " + scenario.description.split(separator: "\n").joined(separator: " ")) }
+        for w in scenario.warnings { line("  " + paint("warning: \(w.path): \(w.message)", "33")) }
+        line()
+        line(bold("What happened"))
+        let events = run.timeline.filter { Self.headline.contains($0.kind) && !(($0.kind == Kind.serverState) && $0.detail["frontend"]?.stringValue == "read") }
+        for e in events.prefix(timelineLimit) { line("  \(Self.clock(e.timeNs))  \(Self.describe(e))") }
+        if events.count > timelineLimit { line("  … \(events.count - timelineLimit) more (the timeline table has all \(run.timeline.count) entries)") }
+        if events.isEmpty { line("  (no role changes, elections or faults recorded)") }
+        line()
+        line(bold("Findings"))
+        if run.faults.isEmpty { line("  no faults in this scenario") }
+        for fault in run.faults {
+            var s = "  fault \(fault.index) \(fault.kind) \(fault.resolved.isEmpty ? fault.target : fault.resolved) at \(Self.clock(fault.startNs))"
+            if let r = f.rto.first(where: { $0.faultIndex == fault.index }) {
+                if !r.outage { s += ": writes never stopped (RTO 0s)" } else if let v = r.rtoNs {
+                    let parts = r.phases.compactMap { p in p.durationNs.map { "\(Self.secs($0)) \(p.name)" } }
+                    s += ": RTO \(bold(Self.secs(v))) = " + parts.joined(separator: " + ")
+                } else {
+                    s += ": " + bad("writes had not recovered by the end of the run")
+                }
+            } else if fault.disrupts && f.writes == nil {
+                s += " (no writes, so no RTO)"
+            }
+            line(s)
+            if let r = f.rto.first(where: { $0.faultIndex == fault.index }), r.outage {
+                for p in r.phases { line("      \(p.name): \(p.atNs.map(Self.clock) ?? "—")  \(p.detail)") }
+            }
+        }
+        if let r = f.rpo {
+            let s = "  RPO: \(r.lostWrites) acknowledged write(s) lost (\(r.lostBytes) bytes, window \(Self.secs(r.windowNs)))"
+            line(r.lostWrites == 0 ? s : bad(s))
+            line("       final primary: \(r.finalPrimary ?? "none")")
+        } else {
+            line("  RPO: not measured (no writes)")
+        }
+        if let sb = f.splitBrain {
+            if sb.any {
+                line(bad("  Split brain: \(Self.secs(sb.totalNs)), \(sb.losingAcks) acknowledged write(s) on the losing side"))
+                for k in sb.kinds where !k.intervals.isEmpty {
+                    for iv in k.intervals.prefix(5) { line("      \(k.name): \(Self.clock(iv.startNs))–\(Self.clock(iv.endNs)) \(iv.detail)") }
+                }
+            } else {
+                line("  Split brain: none")
+            }
+        } else {
+            line("  Split brain: not measured")
+        }
+        if let w = f.writes { line("  Writes: \(w.total) sent, \(w.ok) acknowledged, \(w.failed) failed, \(w.indeterminate) indeterminate") }
+        if let s = f.staleReads { line("  Reads: \(s.reads), \(s.stale) stale") }
+        if !f.violations.isEmpty {
+            line(bad("  Invariant violations: \(f.violations.count)"))
+            for v in f.violations.prefix(5) { line("      \(Self.clock(v.timeNs)) \(v.kind): \(v.detail)") }
+        }
+        if let a = run.aborted { line(bad("  Run aborted: \(a)")) }
+        line()
+        if !f.expectations.isEmpty {
+            line(bold("Expectations"))
+            let width = f.expectations.map(\.name.count).max() ?? 0
+            for e in f.expectations {
+                let mark = e.ok ? good("✔") : bad("✘")
+                line("  \(mark) \(e.name)\(String(repeating: " ", count: width - e.name.count))  \(e.detail)")
+            }
+            line()
+        }
+        let ok = f.ok && run.aborted == nil
+        var last = ok ? good("ok") : bad("FAILED")
+        if let id = runID, let st = store { last += " — run \(id) stored in \(st)" }
+        line(last)
+        return out
+    }
+
+    static func millions(_ v: Double) -> String { String(format3: v / 1e6).dropLast(1).description }
+
+    /// One line for a timeline entry.
+    public static func describe(_ e: TimelineEntry) -> String {
+        let d = e.detail
+        let who = e.host.isEmpty ? "" : e.host + " "
+        switch e.kind {
+        case Kind.faultStart:
+            return "fault \(d["index"]?.intValue ?? 0) \(d["kind"]?.stringValue ?? ""): \(d["resolved"]?.stringValue ?? "")"
+        case Kind.faultEnd:
+            return "fault \(d["index"]?.intValue ?? 0) \(d["kind"]?.stringValue ?? "") ends"
+        case Kind.leaderKey:
+            if let h = d["holder"]?.stringValue { return "leader key → \(h) (\(d["cause"]?.stringValue ?? ""))" }
+            return "leader key gone (\(d["cause"]?.stringValue ?? ""))"
+        case Kind.pgWritable:
+            let w = d["writable"]?.boolValue ?? false
+            return "\(who)PostgreSQL \(w ? "accepts writes" : "stops accepting writes") (timeline \(d["timeline"]?.intValue ?? 0); \(d["why"]?.stringValue ?? ""))"
+        case Kind.serverState:
+            let up = d["up"]?.boolValue ?? false
+            return "\(who)marks \(d["server"]?.stringValue ?? "") \(up ? "UP" : "DOWN") in the \(d["frontend"]?.stringValue ?? "") frontend (\(d["checks"]?.stringValue ?? ""))"
+        default:
+            var s = "\(who)\(e.component): \(e.kind)"
+            if case .object(let kv) = d, !kv.isEmpty {
+                s += " " + kv.map { k, v in "\(k)=\(v.stringValue ?? v.text)" }.joined(separator: " ")
+            }
+            return s
+        }
+    }
+}

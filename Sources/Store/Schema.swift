@@ -1,0 +1,74 @@
+/// The store's schema, as numbered migrations. `PRAGMA user_version` holds how many have run;
+/// opening a store runs the missing ones, each in its own transaction.
+enum Schema {
+    static let migrations: [String] = [
+        // 1: the run tables.
+        """
+        CREATE TABLE sweeps (
+            sweep_id        INTEGER PRIMARY KEY,
+            key             TEXT NOT NULL UNIQUE,   -- scenario digest + grid + seeds: how --resume finds it
+            scenario        TEXT NOT NULL,
+            scenario_file   TEXT NOT NULL,
+            scenario_sha256 TEXT NOT NULL,
+            grid            TEXT NOT NULL,          -- JSON: [{"key": ..., "values": [...]}, ...]
+            seeds           INTEGER NOT NULL,
+            first_seed      INTEGER NOT NULL,
+            simctl_version  TEXT NOT NULL,
+            started         TEXT NOT NULL,
+            finished        TEXT
+        );
+        CREATE TABLE runs (
+            run_id          INTEGER PRIMARY KEY,
+            sweep_id        INTEGER REFERENCES sweeps(sweep_id),
+            scenario        TEXT NOT NULL,
+            scenario_file   TEXT NOT NULL,
+            scenario_sha256 TEXT NOT NULL,
+            seed            INTEGER NOT NULL,
+            overrides       TEXT NOT NULL,          -- JSON object: {"patroni.ttl": "20", ...}
+            simctl_version  TEXT NOT NULL,
+            sim_seconds     REAL NOT NULL,
+            events          INTEGER NOT NULL,
+            wall_seconds    REAL NOT NULL,
+            trace_hash      TEXT NOT NULL,
+            ok              INTEGER NOT NULL        -- 1 when every expectation held
+        );
+        CREATE INDEX runs_sweep ON runs(sweep_id);
+        CREATE TABLE faults (
+            run_id   INTEGER NOT NULL REFERENCES runs(run_id),
+            idx      INTEGER NOT NULL,
+            kind     TEXT NOT NULL,
+            target   TEXT NOT NULL,
+            resolved TEXT NOT NULL,
+            start_s  REAL NOT NULL,
+            end_s    REAL
+        );
+        CREATE INDEX faults_run ON faults(run_id);
+        CREATE TABLE timeline (
+            run_id    INTEGER NOT NULL REFERENCES runs(run_id),
+            t_s       REAL NOT NULL,
+            host      TEXT NOT NULL,
+            component TEXT NOT NULL,
+            kind      TEXT NOT NULL,
+            detail    TEXT NOT NULL               -- JSON
+        );
+        CREATE INDEX timeline_run ON timeline(run_id, t_s);
+        CREATE TABLE findings (
+            run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+            kind        TEXT NOT NULL,
+            fault_index INTEGER,
+            start_s     REAL,
+            end_s       REAL,
+            value       REAL,
+            unit        TEXT,
+            detail      TEXT                      -- JSON
+        );
+        CREATE INDEX findings_run ON findings(run_id, kind);
+        CREATE TABLE metrics (
+            run_id INTEGER NOT NULL REFERENCES runs(run_id),
+            name   TEXT NOT NULL,
+            value  REAL NOT NULL
+        );
+        CREATE INDEX metrics_run ON metrics(run_id, name);
+        """,
+    ]
+}

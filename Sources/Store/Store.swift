@@ -1,0 +1,147 @@
+import SimCore
+import Recording
+import Analysis
+
+/// What identifies a run besides its record: where the scenario came from and how it was run.
+public struct RunMeta: Sendable {
+    public var scenarioFile: String
+    public var scenarioSHA256: String
+    /// `--set` overrides, in the order given, as key and value text.
+    public var overrides: [(String, String)]
+    public var simctlVersion: String
+    public var sweepID: Int64?
+    public init(scenarioFile: String, scenarioSHA256: String, overrides: [(String, String)], simctlVersion: String, sweepID: Int64? = nil) {
+        self.scenarioFile = scenarioFile
+        self.scenarioSHA256 = scenarioSHA256
+        self.overrides = overrides
+        self.simctlVersion = simctlVersion
+        self.sweepID = sweepID
+    }
+
+    public var overridesJSON: JSON { .object(overrides.map { ($0.0, .string($0.1)) }) }
+}
+
+/// The SQLite store: one file, WAL mode, migrated on open. A run is written in one
+/// transaction, so an interrupted or failed run leaves no rows behind.
+public final class Store {
+    public let db: Database
+    public static let schemaVersion = Schema.migrations.count
+
+    public init(path: String) throws {
+        db = try Database(path: path)
+        try db.exec("PRAGMA journal_mode=WAL")
+        try db.exec("PRAGMA synchronous=NORMAL")
+        try db.exec("PRAGMA foreign_keys=ON")
+        try migrate()
+    }
+
+    func migrate() throws {
+        let current = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
+        if current > Schema.migrations.count {
+            throw Database.Error(message: "\(db.path): written by a newer simctl (schema \(current), this one knows \(Schema.migrations.count))")
+        }
+        for v in current..<Schema.migrations.count {
+            try db.transaction {
+                try db.exec(Schema.migrations[v])
+                try db.exec("PRAGMA user_version = \(v + 1)")
+            }
+        }
+    }
+
+    /// Writes a run and its findings; returns its run_id. `failAfterRuns` is for tests of the
+    /// one-transaction rule: it throws midway, after the `runs` row was inserted.
+    @discardableResult
+    public func save(_ run: RunRecord, _ f: Findings, meta: RunMeta, failMidway: Bool = false) throws -> Int64 {
+        try db.transaction {
+            let runID = try insertRun(run, f, meta)
+            try insertFaults(runID, run)
+            if failMidway { throw Database.Error(message: "injected failure after the runs row") }
+            try insertTimeline(runID, run)
+            try insertFindings(runID, run, f)
+            try insertMetrics(runID, run, f)
+            return runID
+        }
+    }
+
+    func insertRun(_ run: RunRecord, _ f: Findings, _ meta: RunMeta) throws -> Int64 {
+        let st = try db.prepare("""
+            INSERT INTO runs (sweep_id, scenario, scenario_file, scenario_sha256, seed, overrides, simctl_version,
+                              sim_seconds, events, wall_seconds, trace_hash, ok)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        try st.run([meta.sweepID.map { .int($0) } ?? .null, .text(run.scenario), .text(meta.scenarioFile), .text(meta.scenarioSHA256),
+                    .int(Int64(bitPattern: run.seed)), .text(meta.overridesJSON.text), .text(meta.simctlVersion),
+                    .double(Time.seconds(run.durationNs)), .int(Int64(run.events)), .double(run.wallSeconds),
+                    .text(run.traceHash), .int(f.ok && run.aborted == nil ? 1 : 0)])
+        return db.lastInsertRowID
+    }
+
+    func insertFaults(_ id: Int64, _ run: RunRecord) throws {
+        let st = try db.prepare("INSERT INTO faults (run_id, idx, kind, target, resolved, start_s, end_s) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        for x in run.faults {
+            try st.run([.int(id), .int(Int64(x.index)), .text(x.kind), .text(x.target), .text(x.resolved),
+                        .double(Time.seconds(x.startNs)), x.endNs.map { .double(Time.seconds($0)) } ?? .null])
+        }
+    }
+
+    func insertTimeline(_ id: Int64, _ run: RunRecord) throws {
+        let st = try db.prepare("INSERT INTO timeline (run_id, t_s, host, component, kind, detail) VALUES (?, ?, ?, ?, ?, ?)")
+        for e in run.timeline {
+            try st.run([.int(id), .double(Time.seconds(e.timeNs)), .text(e.host), .text(e.component), .text(e.kind), .text(e.detail.text)])
+        }
+    }
+
+    func insertFindings(_ id: Int64, _ run: RunRecord, _ f: Findings) throws {
+        let st = try db.prepare("INSERT INTO findings (run_id, kind, fault_index, start_s, end_s, value, unit, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        func row(_ kind: String, fault: Int? = nil, start: Nanos? = nil, end: Nanos? = nil, value: Double?, unit: String?, detail: JSON) throws {
+            try st.run([.int(id), .text(kind), fault.map { .int(Int64($0)) } ?? .null,
+                        start.map { .double(Time.seconds($0)) } ?? .null, end.map { .double(Time.seconds($0)) } ?? .null,
+                        value.map { .double($0) } ?? .null, unit.map { .text($0) } ?? .null, .text(detail.text)])
+        }
+        for r in f.rto {
+            try row("rto", fault: r.faultIndex, start: r.atNs, end: r.rtoNs.map { r.atNs + $0 }, value: r.rtoNs.map(Time.seconds), unit: "s",
+                    detail: Summary.rtoJSON(r))
+            for p in r.phases {
+                try row("rto_phase", fault: r.faultIndex, start: p.atNs.flatMap { at in p.durationNs.map { at - $0 } }, end: p.atNs,
+                        value: p.durationNs.map(Time.seconds), unit: "s", detail: .object([("phase", .string(p.name)), ("detail", .string(p.detail))]))
+            }
+        }
+        if let r = f.rpo {
+            try row("rpo_lost_writes", value: Double(r.lostWrites), unit: "writes",
+                    detail: .object([("final_primary", r.finalPrimary.map(JSON.string) ?? .null), ("ids", .array(r.lostIds.map { .int(Int64($0)) }))]))
+            try row("rpo_lost_bytes", value: Double(r.lostBytes), unit: "bytes", detail: .object([]))
+            try row("rpo_window", value: Time.seconds(r.windowNs), unit: "s", detail: .object([]))
+        }
+        if let sb = f.splitBrain {
+            for k in sb.kinds {
+                try row("split_brain_\(k.name)", value: Time.seconds(k.totalNs), unit: "s",
+                        detail: .object([("intervals", .int(Int64(k.intervals.count))), ("losing_acks", k.losingAcks.map { .int(Int64($0)) } ?? .null)]))
+                for iv in k.intervals {
+                    try row("split_brain_\(k.name)_interval", start: iv.startNs, end: iv.endNs, value: Time.seconds(iv.endNs - iv.startNs), unit: "s",
+                            detail: .object([("detail", .string(iv.detail))]))
+                }
+            }
+        }
+        for v in f.violations {
+            try row("invariant_violation", start: v.timeNs, value: 1, unit: nil, detail: .object([("kind", .string(v.kind)), ("detail", .string(v.detail))]))
+        }
+        for e in f.expectations {
+            try row("expectation", value: e.ok ? 1 : 0, unit: nil,
+                    detail: .object([("name", .string(e.name)), ("ok", .bool(e.ok)), ("detail", .string(e.detail))]))
+        }
+    }
+
+    func insertMetrics(_ id: Int64, _ run: RunRecord, _ f: Findings) throws {
+        let st = try db.prepare("INSERT INTO metrics (run_id, name, value) VALUES (?, ?, ?)")
+        var m: [(String, Double)] = run.counters
+        if let w = f.writes {
+            m += [("writes_total", Double(w.total)), ("writes_ok", Double(w.ok)), ("writes_failed", Double(w.failed)),
+                  ("writes_indeterminate", Double(w.indeterminate))]
+        }
+        if let s = f.staleReads { m += [("reads_total", Double(s.reads)), ("reads_stale", Double(s.stale))] }
+        m.append(("events", Double(run.events)))
+        for (k, v) in m { try st.run([.int(id), .text(k), .double(v)]) }
+    }
+
+    public func runCount() throws -> Int { Int(try db.scalarInt("SELECT count(*) FROM runs") ?? 0) }
+}

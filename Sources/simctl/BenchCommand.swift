@@ -1,0 +1,58 @@
+import ArgumentParser
+import SimCore
+import Recording
+import Scenario
+import Cluster
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure simulation speed: kernel events/s, full-model events/s and the realtime factor.",
+        discussion: "Build in release mode for meaningful numbers: swift build -c release && .build/release/simctl bench"
+    )
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(help: "Events for the kernel benchmark.")
+    var kernelEvents: UInt64 = 20_000_000
+
+    @Option(help: "Scenario for the full-model benchmark.")
+    var scenario: String = "Scenarios/partition.yml"
+
+    @Option(help: "Repetitions (the best is reported).")
+    var repeats: Int = 3
+
+    func run() throws {
+        var best: KernelBench.Result? = nil
+        for _ in 0..<max(1, repeats) {
+            let r = KernelBench.run(events: kernelEvents, wallClock: wallSeconds)
+            if best == nil || r.eventsPerSecond > best!.eventsPerSecond { best = r }
+        }
+        let k = best!
+        var fields: [(String, JSON)] = [
+            ("kernel_events", .int(Int64(k.events))),
+            ("kernel_seconds", .double(k.seconds)),
+            ("kernel_events_per_second", .double(k.eventsPerSecond.rounded())),
+        ]
+        var lines = ["kernel: \(k.events) events in \(String(format3: k.seconds)) s = \(String(format3: k.eventsPerSecond / 1e6)) M events/s (timers and messages, 64 processes on 8 hosts)"]
+        if let path = resolveScenarioPath(scenario) {
+            let (s, _, _) = try loadScenario(path, overrides: [])
+            var bestRun: RunRecord? = nil
+            for _ in 0..<max(1, repeats) {
+                let r = Simulation(scenario: s).run(wallClock: wallSeconds)
+                if bestRun == nil || r.wallSeconds < bestRun!.wallSeconds { bestRun = r }
+            }
+            let r = bestRun!
+            let eps = r.wallSeconds > 0 ? Double(r.events) / r.wallSeconds : 0
+            let factor = r.wallSeconds > 0 ? Time.seconds(r.durationNs) / r.wallSeconds : 0
+            fields += [("model_scenario", .string(path)), ("model_events", .int(Int64(r.events))), ("model_seconds", .double(r.wallSeconds)),
+                       ("model_events_per_second", .double(eps.rounded())), ("realtime_factor", .double(factor.rounded())),
+                       ("model_sim_seconds", .double(Time.seconds(r.durationNs)))]
+            lines.append("model:  \(path): \(r.events) events, \(DurationText.format(r.durationNs)) simulated in \(String(format3: r.wallSeconds)) s = \(String(format3: eps / 1e6)) M events/s, \(Int(factor.rounded()))× real time")
+        } else {
+            lines.append("model:  \(scenario) not found; full-model figures skipped")
+        }
+        if json { print(JSON.object(fields).pretty) } else { lines.forEach { print($0) } }
+    }
+}
