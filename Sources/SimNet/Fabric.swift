@@ -24,14 +24,21 @@ public final class Fabric<Payload> {
     /// are finite).
     public var heldLimit = 20_000
 
-    struct Held {
-        var sentAt: Nanos
-        var deadline: Nanos
-        var target: UInt32
-        var incarnation: UInt32
-        var payload: Payload
+    @usableFromInline struct Held {
+        @usableFromInline var sentAt: Nanos
+        @usableFromInline var deadline: Nanos
+        @usableFromInline var target: UInt32
+        @usableFromInline var incarnation: UInt32
+        @usableFromInline var payload: Payload
+        @usableFromInline init(sentAt: Nanos, deadline: Nanos, target: UInt32, incarnation: UInt32, payload: Payload) {
+            self.sentAt = sentAt
+            self.deadline = deadline
+            self.target = target
+            self.incarnation = incarnation
+            self.payload = payload
+        }
     }
-    var held: [[Held]]
+    @usableFromInline var held: [[Held]]
 
     public struct Connection {
         public var a: UInt32
@@ -43,8 +50,8 @@ public final class Fabric<Payload> {
     public private(set) var connections: [Connection] = []
     var freeConnections: [Int] = []
 
-    public private(set) var sentCount: UInt64 = 0
-    public private(set) var droppedCount: UInt64 = 0
+    public var sentCount: UInt64 = 0
+    public var droppedCount: UInt64 = 0
 
     public init(network: Network, kernel: Kernel<Payload>, rng: Rng) {
         net = network
@@ -58,7 +65,7 @@ public final class Fabric<Payload> {
     // MARK: - Messages
 
     /// Sends `payload` from process `from` to process `to`. Returns what the network did with it.
-    @discardableResult
+    @inlinable @discardableResult
     public func send(from: UInt32, to: UInt32, _ payload: Payload, holdLimitNs: Nanos? = nil) -> Transit {
         sentCount &+= 1
         let hf = host(of: from), ht = host(of: to)
