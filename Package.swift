@@ -44,5 +44,6 @@ let package = Package(
         .testTarget(name: "SimCoreTests", dependencies: ["SimCore"]),
         .testTarget(name: "SimNetTests", dependencies: ["SimNet"]),
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario"]),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "SimNet", "Recording"]),
     ]
 )

@@ -1,0 +1,214 @@
+import SimCore
+import Recording
+
+/// Inputs of an etcd member process.
+public enum EtcdInput: Sendable {
+    case timer(EtcdTimer)
+    case peer(RaftMessage)
+    case request(EtcdRequest)
+}
+
+/// One etcd member: the raft node, etcd's server loop around it (Ready → save (fsync) → send →
+/// apply), the MVCC key-value store, the lessor, watches, and client request handling.
+///
+/// Memory versus disk: the raft log and HardState are durable only up to the last completed
+/// fsync; the KV store and leases are rebuilt on restart by replaying the durable, committed
+/// log (what etcd's bbolt + WAL recovery amounts to). Lease expiry deadlines, watches, pending
+/// requests and who the leader is live in memory only.
+public struct EtcdMember {
+    public let slot: Int
+    let shared: EtcdShared
+    var raft: RaftNode
+    var rng: Rng
+    public var fsync: Latency
+    var name: String { shared.names[slot] }
+    var config: EtcdConfig { shared.config }
+
+    // Lifecycle
+    public internal(set) var running = false
+    var stopping = false
+    /// The data directory was lost: the member refuses to start while the cluster still
+    /// counts it as a member (etcd.md §4.4) until it is removed and added again.
+    public var diskLost = false
+    /// This slot was removed from the cluster (`member remove`); it does not campaign or vote.
+    public var removed = false
+
+    // Durable state
+    var persistedLen = 1
+    var persistedTerm: UInt64 = 0
+    var persistedVote = -1
+    var persistedCommit = 0
+
+    // The raft loop
+    var busy = false
+    var busySince: Nanos = 0
+    var persistingLen = 1
+    var persistingTerm: UInt64 = 0
+    var persistingVote = -1
+    var heldMsgs: [RaftMessage] = []
+    var missedTick = false
+    var lastTickAt: Nanos = 0
+    var ticksStarted = false
+
+    // Applied state (MVCC and lessor)
+    var applied = 0
+    public internal(set) var revision: Int64 = 0
+    var kv: [KVRecord?] = []
+    var leases: [LeaseInfo] = []
+    var lessorPrimary = false
+    var history: [WatchEvent] = []
+    var watchers: [(client: ClientRef, prefix: String)] = []
+
+    // Requests in flight on this member
+    var pending: [Pending] = []
+    var nextLocal: UInt32 = 1
+    var leaseSeq: Int64 = 0
+    var readRound: Int64 = 0
+    var roundAcks: [(round: Int64, acks: Int)] = []
+
+    struct LeaseInfo {
+        var id: LeaseID
+        var ttl: Int64
+        var expiry: Nanos
+        var keys: [KeyID]
+        var revokeAt: Nanos?
+    }
+
+    enum PendingKind {
+        /// Waiting for the entry with this payload id to be applied here.
+        case proposal(gid: UInt32)
+        /// Waiting for a leader before it can be proposed.
+        case waitingLeader(op: EntryOp)
+        /// A linearizable read waiting for its read index (and then for apply to reach it).
+        case read(key: KeyID, prefix: Bool, index: Int)
+        /// A keepalive forwarded to the leader.
+        case renew(LeaseID)
+        /// A read index requested by a follower member (leader side): answer it.
+        case remoteRead(from: Int, ctx: Int64)
+    }
+
+    struct Pending {
+        var local: UInt32
+        var client: ClientRef
+        var kind: PendingKind
+        var deadline: Nanos
+        var started: Nanos
+        var round: Int64 = -1
+    }
+
+    public init(slot: Int, shared: EtcdShared, rng: Rng) {
+        self.slot = slot
+        self.shared = shared
+        self.rng = rng
+        fsync = shared.config.fsync
+        raft = RaftNode(id: slot, arena: shared.arena, slots: shared.names.count, voters: Array(shared.names.indices),
+                        electionTicks: shared.config.electionTicks, preVote: shared.config.preVote)
+    }
+
+    // MARK: - Queries (for the world and the tests)
+
+    public var isLeader: Bool { running && raft.state == .leader }
+    public var term: UInt64 { raft.term }
+    public var leader: Int { raft.lead }
+    public var state: RaftState { raft.state }
+    public var commitIndex: Int { raft.committed }
+    public var lastIndex: Int { raft.lastIndex }
+    public var appliedIndex: Int { applied }
+    public var voters: [Int] { raft.voters }
+    public func value(_ k: KeyID) -> KVRecord? { Int(k) < kv.count ? kv[Int(k)] : nil }
+    public func leaseExpiry(_ id: LeaseID) -> Nanos? { leases.first { $0.id == id }?.expiry }
+    public var leaseIDs: [LeaseID] { leases.map(\.id) }
+    public var isLessorPrimary: Bool { lessorPrimary }
+
+    // MARK: - Lifecycle
+
+    /// Starts the process: recover from disk, start ticking.
+    public mutating func start(_ env: EtcdEnv) {
+        running = true
+        stopping = false
+        if diskLost {
+            // etcd with an empty data dir and --initial-cluster-state=new whose peers know it as
+            // a published member: "member … has already been bootstrapped"; it exits. (With
+            // existing state it would panic on the leader's first heartbeat instead.)
+            shared.recorder.log(env.now, name, "etcd", "etcd_refused_start",
+                                .object([("reason", "member has already been bootstrapped; its data directory is gone (repair: member remove, then member add)")]))
+            running = false
+            env.etcdPanicked(slot, "member has already been bootstrapped")
+            return
+        }
+        recoverFromDisk()
+        raft.resetRandomizedElectionTimeout(&rng)
+        lastTickAt = env.now
+        // The ticker's phase is wherever the process happened to start.
+        env.etcdTimer(slot, after: Nanos(rng.below(UInt64(config.heartbeatIntervalNs))), .tick)
+        env.etcdTimer(slot, after: 500 * Time.ms, .lessorScan)
+        if config.initialElectionTickAdvance || shared.names.count == 1 { env.etcdTimer(slot, after: 50 * Time.ms, .adjustTicks(0)) }
+    }
+
+    /// Crash or kill: everything in memory is gone; the disk keeps what the last fsync wrote.
+    public mutating func crash() {
+        running = false
+        stopping = false
+    }
+
+    /// SIGTERM: a leader first hands leadership to the most up-to-date voter (etcd's
+    /// `TransferLeadership` in `EtcdServer.Stop`), then the process exits.
+    public mutating func stopGracefully(_ env: EtcdEnv) {
+        guard running else { return }
+        stopping = true
+        if raft.state == .leader, let target = raft.voters.filter({ $0 != slot && !raftRemoved($0) }).max(by: { raft.match[$0] < raft.match[$1] }) {
+            raft.transferLeadership(to: target)
+            pump(env)
+            env.etcdTimer(slot, after: min(config.requestTimeoutNs, config.electionTimeoutNs), .stopNow)
+        } else {
+            finishStop(env)
+        }
+    }
+
+    mutating func finishStop(_ env: EtcdEnv) {
+        for p in pending { env.etcdRespond(slot, to: p.client, response(p.client.req, .error(.stopping))) }
+        pending.removeAll()
+        running = false
+        env.etcdExited(slot)
+    }
+
+    /// The data directory is wiped (the process must already be down).
+    public mutating func loseDisk() {
+        raft.log = [LogEntry(term: 0, gid: 0)]
+        persistedLen = 1
+        persistedTerm = 0
+        persistedVote = -1
+        persistedCommit = 0
+        diskLost = !removed
+    }
+
+    func raftRemoved(_ s: Int) -> Bool { !raft.voters.contains(s) }
+
+    /// Rebuilds memory from the durable state: the log up to the last fsync, the HardState,
+    /// and the KV store and leases by replaying the committed prefix.
+    mutating func recoverFromDisk() {
+        if raft.log.count > persistedLen { raft.log.removeSubrange(persistedLen...) }
+        raft.term = persistedTerm
+        raft.vote = persistedVote
+        raft.lead = -1
+        raft.state = .follower
+        raft.committed = min(persistedCommit, raft.lastIndex)
+        raft.outbox.removeAll()
+        raft.voters = Array(shared.names.indices)
+        raft.electionElapsed = 0
+        busy = false
+        heldMsgs.removeAll()
+        missedTick = false
+        pending.removeAll()
+        watchers.removeAll()
+        history.removeAll()
+        lessorPrimary = false
+        kv = []
+        leases = []
+        revision = 0
+        applied = 0
+        raft.appliedIndex = 0
+        applyCommitted(now: 0, replay: true)
+        for i in leases.indices { leases[i].expiry = .max }
+    }
+}

@@ -1,0 +1,132 @@
+import SimCore
+import Recording
+
+public typealias KeyID = UInt32
+/// An opaque value: etcd stores and compares it, never interprets it. The client side (Patroni)
+/// keeps what each id means.
+public typealias ValueID = UInt32
+public typealias LeaseID = Int64
+
+/// A process's address plus a request id: where a response goes.
+@frozen public struct ClientRef: Sendable, Equatable {
+    public var proc: UInt32
+    public var req: UInt32
+    @inlinable public init(proc: UInt32, req: UInt32) {
+        self.proc = proc
+        self.req = req
+    }
+}
+
+/// Interned key names. Ids are handed out in first-use order, which is deterministic.
+public final class KeySpace {
+    public private(set) var names: [String] = []
+    var index: [String: KeyID] = [:]
+    public init() {}
+    public func id(_ name: String) -> KeyID {
+        if let i = index[name] { return i }
+        let i = KeyID(names.count)
+        names.append(name)
+        index[name] = i
+        return i
+    }
+    public func name(_ k: KeyID) -> String { names[Int(k)] }
+    /// Ids of every known key with this prefix, in name order.
+    public func ids(withPrefix p: String) -> [KeyID] {
+        names.indices.filter { names[$0].hasPrefix(p) }.sorted { names[$0] < names[$1] }.map { KeyID($0) }
+    }
+}
+
+/// A comparison in a transaction (etcd's `Compare`).
+public struct Compare: Sendable, Equatable {
+    public enum Target: Sendable, Equatable {
+        case createRevision(Int64)
+        case modRevision(Int64)
+        case value(ValueID)
+        case lease(LeaseID)
+    }
+    public var key: KeyID
+    public var target: Target
+    public init(key: KeyID, _ target: Target) {
+        self.key = key
+        self.target = target
+    }
+}
+
+/// A write inside a transaction.
+public enum TxnOp: Sendable, Equatable {
+    case put(KeyID, ValueID, lease: LeaseID)
+    case delete(KeyID)
+}
+
+public struct Txn: Sendable, Equatable {
+    public var compares: [Compare]
+    public var success: [TxnOp]
+    public var failure: [TxnOp]
+    public init(compares: [Compare], success: [TxnOp], failure: [TxnOp] = []) {
+        self.compares = compares
+        self.success = success
+        self.failure = failure
+    }
+}
+
+/// What a raft entry carries.
+public enum EntryOp: Sendable, Equatable {
+    /// The empty entry a new leader appends (and on whose apply the lessor is promoted).
+    case empty
+    case put(KeyID, ValueID, lease: LeaseID)
+    case delete(KeyID)
+    /// Index into the cluster's transaction table.
+    case txn(UInt32)
+    case leaseGrant(LeaseID, ttlSeconds: Int64)
+    case leaseRevoke(LeaseID)
+    /// Membership: add or remove a voter (slot, raft member id).
+    case addMember(slot: Int, memberID: UInt64)
+    case removeMember(slot: Int, memberID: UInt64)
+}
+
+/// One raft log entry: its term and the id of its (immutable) payload.
+@frozen public struct LogEntry: Sendable, Equatable {
+    public var term: UInt64
+    public var gid: UInt32
+    @inlinable public init(term: UInt64, gid: UInt32) {
+        self.term = term
+        self.gid = gid
+    }
+}
+
+/// A key's stored record (etcd's mvccpb.KeyValue without the bytes).
+public struct KVRecord: Sendable, Equatable {
+    public var createRevision: Int64
+    public var modRevision: Int64
+    public var version: Int64
+    public var value: ValueID
+    public var lease: LeaseID
+    public init(createRevision: Int64, modRevision: Int64, version: Int64, value: ValueID, lease: LeaseID) {
+        self.createRevision = createRevision
+        self.modRevision = modRevision
+        self.version = version
+        self.value = value
+        self.lease = lease
+    }
+}
+
+/// A change a watcher receives.
+public struct WatchEvent: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable { case put, delete }
+    public var kind: Kind
+    public var key: KeyID
+    public var record: KVRecord
+    public var revision: Int64
+}
+
+/// Append-only store of the entries carried by append messages: a message refers to a slice of
+/// it instead of owning an array (no allocation per message).
+public final class EntryArena {
+    public private(set) var entries: [LogEntry] = []
+    public init() { entries.reserveCapacity(1024) }
+    func store(_ s: ArraySlice<LogEntry>) -> EntrySlice {
+        let start = UInt32(entries.count)
+        entries.append(contentsOf: s)
+        return EntrySlice(start: start, count: UInt16(s.count))
+    }
+}
