@@ -45,5 +45,6 @@ let package = Package(
         .testTarget(name: "SimNetTests", dependencies: ["SimNet"]),
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "SimNet", "Recording"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "SimNet", "Recording"]),
     ]
 )

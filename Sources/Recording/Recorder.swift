@@ -33,6 +33,32 @@ public final class Recorder {
         return id
     }
 
+    /// The chain of (fork, last LSN on it) from `end` back to the root history.
+    public func lineage(_ end: WalPosition) -> [(fork: UInt32, limit: Int64)] {
+        var out: [(UInt32, Int64)] = []
+        var fork = end.fork, limit = end.lsn
+        while fork != WalPosition.none.fork, Int(fork) < forks.count, out.count < 10_000 {
+            out.append((fork, limit))
+            guard let parent = forks[Int(fork)].parent else { break }
+            limit = min(limit, forks[Int(fork)].switchLsn)
+            fork = parent
+        }
+        return out
+    }
+
+    /// Whether the history ending at `end` contains position `p`.
+    public func contains(_ end: WalPosition, _ p: WalPosition) -> Bool {
+        if p.fork == WalPosition.none.fork { return p.lsn == 0 }
+        return lineage(end).contains { $0.fork == p.fork && p.lsn <= $0.limit }
+    }
+
+    /// The last position two histories share (where they forked), or nil if unrelated.
+    public func divergence(_ a: WalPosition, _ b: WalPosition) -> Int64? {
+        let la = lineage(a), lb = lineage(b)
+        for x in la { if let y = lb.first(where: { $0.fork == x.fork }) { return min(x.limit, y.limit) } }
+        return nil
+    }
+
     public func newWrite(client: UInt16, directHost: Int16, at t: Nanos, bytes: Int32) -> UInt32 {
         let id = UInt32(writes.count)
         writes.append(WriteRecord(id: id, client: client, directHost: directHost, sentNs: t, bytes: bytes))

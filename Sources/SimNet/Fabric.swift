@@ -66,10 +66,10 @@ public final class Fabric<Payload> {
 
     /// Sends `payload` from process `from` to process `to`. Returns what the network did with it.
     @inlinable @discardableResult
-    public func send(from: UInt32, to: UInt32, _ payload: Payload, holdLimitNs: Nanos? = nil) -> Transit {
+    public func send(from: UInt32, to: UInt32, _ payload: Payload, holdLimitNs: Nanos? = nil, transmitNs: Nanos = 0) -> Transit {
         sentCount &+= 1
         let hf = host(of: from), ht = host(of: to)
-        let t = net.transit(from: hf, to: ht, now: kernel.now, rng: &rng)
+        let t = net.transit(from: hf, to: ht, now: kernel.now, transmitNs: transmitNs, rng: &rng)
         switch t {
         case .arrives(let at):
             kernel.schedule(at: at, to: to, payload)

@@ -89,11 +89,13 @@ public struct Network: Sendable {
     // MARK: - Delivery
 
     /// Samples one message's fate. Arrival times never go backwards within a host pair.
-    public mutating func transit(from: Int, to: Int, now: Nanos, rng: inout Rng) -> Transit {
+    /// `transmitNs` is the time the message occupies the sender's link before it propagates
+    /// (its size over the bandwidth).
+    public mutating func transit(from: Int, to: Int, now: Nanos, transmitNs: Nanos = 0, rng: inout Rng) -> Transit {
         if !hostUp[to] || !hostUp[from] { return .hostDown }
         if from == to {
             let i = idx(from, to)
-            let at = Swift.max(now + loopbackNs, lastArrival[i])
+            let at = Swift.max(now + transmitNs + loopbackNs, lastArrival[i])
             lastArrival[i] = at
             return .arrives(at: at)
         }
@@ -111,7 +113,7 @@ public struct Network: Sendable {
                 rto *= 2
             }
         }
-        let at = Swift.max(now + delay, lastArrival[i])
+        let at = Swift.max(now + transmitNs + delay, lastArrival[i])
         lastArrival[i] = at
         return .arrives(at: at)
     }

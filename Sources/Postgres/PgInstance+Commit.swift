@@ -1,0 +1,258 @@
+import SimCore
+import Recording
+
+public enum PgInput: Sendable {
+    case timer(PgTimer)
+    case message(from: UInt32, PgMessage)
+}
+
+extension PgInstance {
+    public mutating func handle(_ input: PgInput, _ env: PgEnv) {
+        switch input {
+        case .timer(let t): timer(t, env)
+        case .message(let from, let m): message(from, m, env)
+        }
+    }
+
+    mutating func timer(_ t: PgTimer, _ env: PgEnv) {
+        switch t {
+        case .startupDone(let g): if g == gen && state == .starting { startupDone(env) }
+        case .stopDone(let g): if g == gen && state == .stopping { stopDone(env) }
+        case .promoteDone(let g): if g == gen && promoting { promoteDone(env) }
+        case .rewindDone(let g): if g == gen { rewindDone(env) }
+        case .recloneDone(let g):
+            // The copy is done; ask the source where its WAL ends.
+            if g == gen, let src = pendingSource {
+                env.pgSendToNode(from: node, to: src.node, .backupEndRequest(requester: Int16(node)), transmitNs: 0)
+                env.pgTimer(node, after: 30 * Time.s, .backupTimeout(gen))
+            }
+        case .backupTimeout(let g):
+            if g == gen, pendingSource != nil { recloneDone(sourceEnd: nil, env) }
+        case .execDone(let s): execDone(s, env)
+        case .walFlushDone(let g): if g == flushGen { localFlushDone(env) }
+        case .walWriter:
+            walWriterArmed = false
+            if state == .running && !inRecovery && insertLSN > flushLSN && !flushing { startLocalFlush(env) }
+        case .checkpoint:
+            guard state == .running else { return }
+            // Checkpoints (restartpoints on a standby) bound crash-recovery time.
+            checkpointLSN = inRecovery ? replayLSN(env.now) : flushLSN
+            env.pgTimer(node, after: config.checkpointTimeoutNs, .checkpoint)
+        case .standbyFlushDone: standbyFlushDone(env)
+        case .applyReached: sendReply(env, requestReply: false)
+        case .senderCheck(let e): senderCheck(e, env)
+        case .receiverCheck(let e): receiverCheck(e, env)
+        case .statusInterval(let e):
+            guard let r = receiver, r.epoch == e, r.streaming else { return }
+            sendReply(env, requestReply: false)
+            env.pgTimer(node, after: config.walReceiverStatusIntervalNs, .statusInterval(epoch: e))
+        case .reconnect(let e): if receiver == nil || receiver!.epoch == e { receiver = nil; startReceiver(env) }
+        }
+    }
+
+    mutating func message(_ from: UInt32, _ m: PgMessage, _ env: PgEnv) {
+        switch m {
+        case .startup(let s, let owner): sessionStartup(s, owner: owner, env)
+        case .query(let s, let id, let bytes, let write): query(s, id: id, bytes: bytes, write: write, env)
+        case .cancel(let s): cancel(s, env)
+        case .closed(let s, _): sessionGone(s)
+        case .replStart(let e, let standby, let at): replStart(e, standby: Int(standby), at: at, env)
+        case .replAccepted(let e, let f, let tl): replAccepted(e, fork: f, timeline: Int(tl), env)
+        case .replRefused(let e, let why): replRefused(e, why, env)
+        case .walData(let e, let start, let end, let f, let tl): walData(e, start: start, end: end, fork: f, timeline: Int(tl), env)
+        case .keepalive(let e, _, let req): keepalive(e, requestReply: req, env)
+        case .standbyReply(let e, let w, let f, let a, let req): standbyReply(e, write: w, flush: f, apply: a, requestReply: req, env)
+        case .replBroken(let e): replBroken(e, env)
+        case .backupEndRequest(let r):
+            if state == .running { env.pgSendToNode(from: node, to: Int(r), .backupEndReply(end: position), transmitNs: 0) }
+        case .backupEndReply(let end):
+            if pendingSource != nil, state == .starting, !hasData { recloneDone(sourceEnd: end, env) }
+        case .ready, .result: break
+        }
+    }
+
+    // MARK: - Sessions
+
+    /// A new connection's startup packet: refused while starting, shutting down or promoting
+    /// ("the database system is starting up" / "shutting down").
+    mutating func sessionStartup(_ s: UInt32, owner: UInt32, _ env: PgEnv) {
+        guard state == .running else {
+            env.pgSendToProc(from: node, to: owner, .closed(session: s, reason: state == .stopping ? .shuttingDown : .startingUp))
+            return
+        }
+        sessions.append(Session(id: s, owner: owner, query: nil, bytes: 0, write: false))
+        env.pgSendToProc(from: node, to: owner, .ready(session: s))
+    }
+
+    mutating func sessionGone(_ s: UInt32) {
+        sessions.removeAll { $0.id == s }
+        flushWaiters.removeAll { $0.session == s }
+        syncWaiters.removeAll { $0.session == s }
+    }
+
+    /// Terminates every session (FATAL to each client).
+    mutating func closeSessions(_ why: CloseReason, _ env: PgEnv) {
+        for s in sessions { env.pgSendToProc(from: node, to: s.owner, .closed(session: s.id, reason: why)) }
+        sessions.removeAll()
+        flushWaiters.removeAll()
+        syncWaiters.removeAll()
+    }
+
+    func owner(_ s: UInt32) -> UInt32? { sessions.first { $0.id == s }?.owner }
+
+    mutating func query(_ s: UInt32, id: UInt32, bytes: Int32, write: Bool, _ env: PgEnv) {
+        guard let i = sessions.firstIndex(where: { $0.id == s }) else { return }
+        guard state == .running else { return }
+        if !write {
+            // A read: answered from this server's current (replayed) state.
+            let at = WalPosition(fork: fork, lsn: inRecovery ? replayLSN(env.now) : flushLSN)
+            env.pgSendToProc(from: node, to: sessions[i].owner, .result(session: s, id: id, status: .ok, at: at, host: Int16(node)))
+            return
+        }
+        if inRecovery || promoting {
+            // A standby (or a demoted, read-only server) refuses: "cannot execute INSERT in a
+            // read-only transaction".
+            env.pgSendToProc(from: node, to: sessions[i].owner, .result(session: s, id: id, status: .readOnly, at: .none, host: Int16(node)))
+            return
+        }
+        sessions[i].query = id
+        sessions[i].bytes = bytes
+        sessions[i].write = true
+        env.pgTimer(node, after: config.commitCpuNs, .execDone(session: s))
+    }
+
+    /// The transaction reaches COMMIT: its commit record is inserted into the WAL; then,
+    /// depending on `synchronous_commit`, it waits for the local flush and for the synchronous
+    /// standbys.
+    mutating func execDone(_ s: UInt32, _ env: PgEnv) {
+        guard state == .running, !inRecovery, !promoting, let i = sessions.firstIndex(where: { $0.id == s }), let q = sessions[i].query else { return }
+        insertLSN += Int64(sessions[i].bytes)
+        let lsn = insertLSN
+        if Int(q) < env.recorder.writes.count {
+            env.recorder.writes[Int(q)].committedHost = Int16(node)
+            env.recorder.writes[Int(q)].committedAt = WalPosition(fork: fork, lsn: lsn)
+        }
+        if config.synchronousCommit == .off {
+            // Acknowledged at once; the WAL writer flushes within a few wal_writer_delay.
+            reply(i, q, .ok, lsn, env)
+            if !walWriterArmed {
+                walWriterArmed = true
+                env.pgTimer(node, after: config.walWriterDelayNs, .walWriter)
+            }
+            return
+        }
+        flushWaiters.append(Waiter(session: s, query: q, lsn: lsn))
+        if !flushing { startLocalFlush(env) }
+    }
+
+    mutating func reply(_ si: Int, _ q: UInt32, _ status: QueryStatus, _ lsn: Int64, _ env: PgEnv) {
+        sessions[si].query = nil
+        env.pgSendToProc(from: node, to: sessions[si].owner, .result(session: sessions[si].id, id: q, status: status, at: WalPosition(fork: fork, lsn: lsn), host: Int16(node)))
+    }
+
+    /// Group commit: one fsync covers everything inserted when it starts.
+    mutating func startLocalFlush(_ env: PgEnv) {
+        flushing = true
+        flushingTo = insertLSN
+        flushGen &+= 1
+        env.pgTimer(node, after: walFsync.sample(&rng), .walFlushDone(flushGen))
+    }
+
+    mutating func localFlushDone(_ env: PgEnv) {
+        flushing = false
+        guard state == .running || state == .stopping else { return }
+        flushLSN = max(flushLSN, flushingTo)
+        // Released from the local wait: either done, or on to the synchronous standbys.
+        let needSync = !syncNames.isEmpty && config.synchronousCommit >= .remoteWrite
+        var k = 0
+        while k < flushWaiters.count {
+            let w = flushWaiters[k]
+            if w.lsn <= flushLSN {
+                flushWaiters.remove(at: k)
+                if needSync { syncWaiters.append(w) } else if let si = sessions.firstIndex(where: { $0.id == w.session }) { reply(si, w.query, .ok, w.lsn, env) }
+                continue
+            }
+            k += 1
+        }
+        shipWAL(env)
+        if needSync { releaseSyncWaiters(env) }
+        if insertLSN > flushLSN && !flushWaiters.isEmpty { startLocalFlush(env) }
+    }
+
+    /// A cancel request (client-side timeout, pg_cancel_backend): a commit waiting for
+    /// synchronous replication returns success with a WARNING — committed locally, maybe never
+    /// replicated (syncrep.c).
+    mutating func cancel(_ s: UInt32, _ env: PgEnv) {
+        guard let k = syncWaiters.firstIndex(where: { $0.session == s }) else { return }
+        let w = syncWaiters.remove(at: k)
+        if let si = sessions.firstIndex(where: { $0.id == s }) {
+            env.recorder.log(env.now, env.pgName(node), "postgres", "syncrep_wait_canceled", .object([("lsn", .int(w.lsn))]))
+            reply(si, w.query, .okLocalOnly, w.lsn, env)
+        }
+    }
+
+    // MARK: - Synchronous replication
+
+    /// Loads a new `synchronous_standby_names` (Patroni reloads it). An empty value releases
+    /// every waiting commit at once.
+    public mutating func setSyncNames(_ ssn: SyncStandbyNames, _ env: PgEnv) {
+        syncNames = ssn
+        guard state == .running else { return }
+        if ssn.isEmpty {
+            let waiting = syncWaiters
+            syncWaiters.removeAll()
+            for w in waiting { if let si = sessions.firstIndex(where: { $0.id == w.session }) { reply(si, w.query, .ok, w.lsn, env) } }
+        } else {
+            releaseSyncWaiters(env)
+        }
+    }
+
+    /// The walsenders currently counted as synchronous (by epoch), per the method:
+    /// FIRST n: the n streaming standbys listed with the best priority; ANY n: every listed
+    /// streaming standby.
+    func syncSet() -> [UInt32] {
+        if syncNames.isEmpty { return [] }
+        let listed = senders.filter { $0.streaming && syncNames.priority(of: $0.name) != nil }
+        if syncNames.method == .quorum { return listed.map(\.epoch) }
+        let sorted = listed.sorted { (syncNames.priority(of: $0.name)!, $0.standby) < (syncNames.priority(of: $1.name)!, $1.standby) }
+        return sorted.prefix(syncNames.num).map(\.epoch)
+    }
+
+    /// The position the synchronous standbys confirm for the level, or nil if too few are
+    /// streaming (then commits wait: "may never be completed").
+    func confirmed(_ level: SyncCommit) -> Int64? {
+        let set = syncSet()
+        func pos(_ s: Sender) -> Int64 {
+            switch level {
+            case .remoteWrite: return s.write
+            case .remoteApply: return s.apply
+            default: return s.flush
+            }
+        }
+        let chosen = senders.filter { set.contains($0.epoch) }.map(pos)
+        if syncNames.method == .quorum {
+            guard chosen.count >= syncNames.num else { return nil }
+            return chosen.sorted(by: >)[syncNames.num - 1]
+        }
+        guard chosen.count >= syncNames.num else { return nil }
+        return chosen.min()
+    }
+
+    mutating func releaseSyncWaiters(_ env: PgEnv) {
+        guard !syncWaiters.isEmpty, let upTo = confirmed(config.synchronousCommit) else { return }
+        var k = 0
+        while k < syncWaiters.count {
+            let w = syncWaiters[k]
+            if w.lsn <= upTo {
+                syncWaiters.remove(at: k)
+                if Int(w.query) < env.recorder.writes.count { env.recorder.writes[Int(w.query)].syncConfirmed = true }
+                if let si = sessions.firstIndex(where: { $0.id == w.session }) { reply(si, w.query, .ok, w.lsn, env) }
+                continue
+            }
+            k += 1
+        }
+    }
+
+    /// Commits waiting for synchronous standbys right now (for tests and reports).
+    public var waitingCommits: Int { syncWaiters.count }
+}

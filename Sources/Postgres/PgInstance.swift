@@ -1,0 +1,427 @@
+import SimCore
+import Recording
+
+public enum PgState: UInt8, Sendable { case stopped, starting, running, stopping }
+
+/// A PostgreSQL server: WAL, commits, synchronous replication, walsenders and a walreceiver,
+/// timelines, promotion, crash recovery, pg_rewind and base backups.
+///
+/// On disk (survives a crash): the data directory, the WAL up to `flushLSN`, the timeline
+/// history (`fork`), the last checkpoint, whether the last shutdown was clean, replication
+/// slots. In memory (lost on a crash): WAL inserted but not flushed, WAL received but not
+/// flushed on a standby, sessions, commits in flight, walsenders and the walreceiver.
+///
+/// WAL positions are byte offsets. A history is identified by a fork id (see `WalPosition`):
+/// promotion creates one (a new timeline); so does a crash that loses inserted-but-unflushed WAL
+/// (the same timeline continues, but the lost bytes' positions are reused by new WAL).
+public struct PgInstance {
+    public let node: Int
+    public var config: PgConfig
+    var rng: Rng
+    public var walFsync: Latency
+
+    // MARK: Process state
+    public internal(set) var state: PgState = .stopped
+    public internal(set) var inRecovery = false
+    public internal(set) var promoting = false
+    var gen: UInt32 = 0
+    var startAsStandby = false
+
+    // MARK: On disk
+    public internal(set) var hasData = true
+    public internal(set) var fork: UInt32 = 0
+    public internal(set) var timeline = 1
+    public internal(set) var flushLSN: Int64 = 0
+    public internal(set) var checkpointLSN: Int64 = 0
+    public internal(set) var cleanShutdown = true
+    /// pg_controldata's state: true after running as a primary ("in production").
+    public internal(set) var controlInProduction = false
+
+    // MARK: In memory, primary
+    public internal(set) var insertLSN: Int64 = 0
+    var flushing = false
+    var flushingTo: Int64 = 0
+    var flushGen: UInt32 = 0
+    var walWriterArmed = false
+
+    // MARK: In memory, standby
+    public internal(set) var receivedLSN: Int64 = 0
+    var standbyFlushing = false
+    var standbyFlushingTo: Int64 = 0
+    var replayAt: Int64 = 0
+    var replayUpdated: Nanos = 0
+    var flushTimes: [(Nanos, Int64)] = []
+    /// `primary_conninfo`'s host (a node), set by Patroni.
+    public internal(set) var upstream: Int? = nil
+    var receiver: Receiver? = nil
+    var epochSeq: UInt32 = 0
+
+    // MARK: In memory, both
+    /// `synchronous_standby_names` as loaded.
+    public internal(set) var syncNames = SyncStandbyNames.none
+    public internal(set) var senders: [Sender] = []
+    var sessions: [Session] = []
+    var flushWaiters: [Waiter] = []
+    var syncWaiters: [Waiter] = []
+
+    public struct Sender: Sendable {
+        public var epoch: UInt32
+        public var standby: Int
+        public var name: String
+        public var streaming: Bool
+        public var sent: Int64
+        public var write: Int64
+        public var flush: Int64
+        public var apply: Int64
+        var lastReply: Nanos
+        var busyUntil: Nanos
+    }
+
+    struct Receiver {
+        var epoch: UInt32
+        var upstream: Int
+        var streaming: Bool
+        var lastRecv: Nanos
+        var pingSent: Bool
+    }
+
+    struct Session {
+        var id: UInt32
+        var owner: UInt32
+        var query: UInt32?
+        var bytes: Int32
+        var write: Bool
+    }
+
+    struct Waiter {
+        var session: UInt32
+        var query: UInt32
+        var lsn: Int64
+    }
+
+    public init(node: Int, config: PgConfig, rng: Rng) {
+        self.node = node
+        self.config = config
+        self.rng = rng
+        walFsync = config.walFsync
+    }
+
+    /// Sets the initial on-disk state (a cluster that has been running: every node has the
+    /// same data up to `lsn` on `fork`).
+    public mutating func seed(fork: UInt32, timeline: Int, lsn: Int64, primary: Bool) {
+        self.fork = fork
+        self.timeline = timeline
+        flushLSN = lsn
+        checkpointLSN = lsn
+        insertLSN = lsn
+        receivedLSN = lsn
+        replayAt = lsn
+        controlInProduction = primary
+        cleanShutdown = true
+    }
+
+    // MARK: - Queries Patroni makes (pg_is_in_recovery, pg_last_wal_*_lsn, pg_controldata)
+
+    public var isRunning: Bool { state == .running }
+    /// Accepts writes: running, not in recovery, not promoting.
+    public var isWritable: Bool { state == .running && !inRecovery && !promoting }
+    public var isPrimary: Bool { state == .running && !inRecovery }
+    /// pg_current_wal_flush_lsn() on a primary; on a standby the greater of received and replayed.
+    public func lastOperation(_ now: Nanos) -> Int64 {
+        if !inRecovery { return flushLSN }
+        return max(receivedLSN, replayLSN(now))
+    }
+    public var position: WalPosition { WalPosition(fork: fork, lsn: inRecovery ? receivedLSN : flushLSN) }
+    public var durablePosition: WalPosition { WalPosition(fork: fork, lsn: flushLSN) }
+    public var isStreaming: Bool { receiver?.streaming ?? false }
+    public var streamingFrom: Int? { receiver.flatMap { $0.streaming ? $0.upstream : nil } }
+    /// Replication state as `pg_stat_replication` shows it: (standby, sync state, flush).
+    public func replicationView() -> [(standby: Int, name: String, streaming: Bool, sync: Bool, write: Int64, flush: Int64, apply: Int64)] {
+        let sync = syncSet()
+        return senders.map { ($0.standby, $0.name, $0.streaming, sync.contains($0.epoch), $0.write, $0.flush, $0.apply) }
+    }
+
+    /// The replay position now: replay runs at `replayRate` towards the WAL flushed
+    /// `replayDelay` ago, starting from where it was at the last update.
+    public func replayLSN(_ now: Nanos) -> Int64 {
+        guard inRecovery else { return flushLSN }
+        let target = replayTarget(now)
+        if replayAt >= target { return min(replayAt, max(target, replayAt)) }
+        let progressed = Int64(config.replayRateBytesPerS * Time.seconds(now - replayUpdated))
+        return min(target, replayAt + progressed)
+    }
+
+    func replayTarget(_ now: Nanos) -> Int64 {
+        if config.replayDelayNs == 0 { return flushLSN }
+        var t = checkpointLSN
+        for (at, lsn) in flushTimes where at + config.replayDelayNs <= now { t = max(t, lsn) }
+        return max(t, replayAt)
+    }
+
+    mutating func foldReplay(_ now: Nanos) {
+        replayAt = replayLSN(now)
+        replayUpdated = now
+    }
+
+    // MARK: - Lifecycle
+
+    /// `pg_ctl start`, as a primary or as a standby following `upstream`. A server that did not
+    /// shut down cleanly first replays the WAL written since its last checkpoint.
+    public mutating func start(asStandby: Bool, upstream: Int?, _ env: PgEnv) {
+        guard state == .stopped else { return }
+        gen &+= 1
+        guard hasData else {
+            env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "start failed"), ("why", "data directory is missing")]))
+            env.pgNotify(node, .started(ok: false))
+            return
+        }
+        state = .starting
+        startAsStandby = asStandby
+        self.upstream = upstream
+        let recovery = cleanShutdown ? 0 : Nanos(Double(max(0, flushLSN - checkpointLSN)) / config.replayRateBytesPerS * 1e9)
+        env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState,
+                         .object([("state", "starting"), ("as", .string(asStandby ? "standby" : "primary")),
+                                  ("crash_recovery_s", .double(Time.seconds(recovery)))]))
+        env.pgTimer(node, after: config.startupNs + recovery, .startupDone(gen))
+    }
+
+    mutating func startupDone(_ env: PgEnv) {
+        state = .running
+        cleanShutdown = false
+        checkpointLSN = flushLSN
+        inRecovery = startAsStandby
+        insertLSN = flushLSN
+        receivedLSN = flushLSN
+        replayAt = flushLSN
+        replayUpdated = env.now
+        flushTimes.removeAll()
+        if !inRecovery {
+            controlInProduction = true
+            writableChanged(true, why: "started as primary", env)
+        } else {
+            controlInProduction = false
+            startReceiver(env)
+        }
+        env.pgTimer(node, after: config.checkpointTimeoutNs, .checkpoint)
+        env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "running"), ("role", .string(inRecovery ? "standby" : "primary")), ("timeline", .int(Int64(timeline)))]))
+        env.pgNotify(node, .started(ok: true))
+    }
+
+    public enum StopMode: Sendable { case fast, immediate }
+
+    /// `pg_ctl stop -m fast`: sessions are terminated, a shutdown checkpoint is written and
+    /// sent to the streaming standbys before the server exits; `-m immediate`: everything
+    /// stops at once, as in a crash (recovery at the next start).
+    public mutating func stop(_ mode: StopMode, _ env: PgEnv) {
+        switch state {
+        case .stopped: env.pgNotify(node, .stopped); return
+        case .stopping: return
+        case .starting:
+            gen &+= 1
+            state = .stopped
+            env.pgNotify(node, .stopped)
+            return
+        case .running: break
+        }
+        let wasWritable = isWritable
+        gen &+= 1
+        closeSessions(mode == .fast ? .shuttingDown : .crashed, env)
+        stopReceiver(env)
+        if wasWritable { writableChanged(false, why: mode == .fast ? "fast shutdown" : "immediate shutdown", env) }
+        promoting = false
+        if mode == .immediate {
+            loseMemory(env)
+            state = .stopped
+            env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "stopped"), ("mode", "immediate")]))
+            env.pgNotify(node, .stopped)
+            return
+        }
+        state = .stopping
+        if !inRecovery {
+            // The shutdown checkpoint record: flushed, and sent to the standbys.
+            insertLSN += 128
+            flushLSN = insertLSN
+            shipWAL(env)
+        }
+        env.pgTimer(node, after: config.shutdownCheckpointNs, .stopDone(gen))
+    }
+
+    mutating func stopDone(_ env: PgEnv) {
+        for s in senders { env.pgCloseReplication(standby: s.standby, upstream: node, epoch: s.epoch) }
+        senders.removeAll()
+        if inRecovery { foldReplay(env.now); flushLSN = max(flushLSN, min(receivedLSN, flushLSN)) }
+        checkpointLSN = inRecovery ? replayAt : flushLSN
+        cleanShutdown = true
+        state = .stopped
+        env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "stopped"), ("mode", "fast")]))
+        env.pgNotify(node, .stopped)
+    }
+
+    /// The process died (kill, host crash): memory is gone.
+    public mutating func crash(_ env: PgEnv) {
+        guard state != .stopped else { return }
+        let wasWritable = isWritable
+        gen &+= 1
+        if wasWritable { writableChanged(false, why: "crashed", env) }
+        sessions.removeAll()
+        for s in senders { env.pgCloseReplication(standby: s.standby, upstream: node, epoch: s.epoch) }
+        senders.removeAll()
+        if let r = receiver { env.pgCloseReplication(standby: node, upstream: r.upstream, epoch: r.epoch) }
+        receiver = nil
+        loseMemory(env)
+        state = .stopped
+        promoting = false
+    }
+
+    /// What was only in memory is gone. A primary that inserted WAL it never flushed continues,
+    /// after recovery, on a new history at the same timeline (the lost bytes' positions will be
+    /// reused), so that a lost commit can never be mistaken for one that survived.
+    mutating func loseMemory(_ env: PgEnv) {
+        if !inRecovery && insertLSN > flushLSN {
+            fork = env.recorder.newFork(parent: fork, switchLsn: flushLSN, timeline: timeline, host: env.pgName(node), at: env.now)
+        }
+        insertLSN = flushLSN
+        receivedLSN = flushLSN
+        flushing = false
+        standbyFlushing = false
+        cleanShutdown = false
+        flushWaiters.removeAll()
+        syncWaiters.removeAll()
+        sessions.removeAll()
+    }
+
+    /// The data directory is gone (the process must be down already).
+    public mutating func loseDisk(_ env: PgEnv) {
+        hasData = false
+        flushLSN = 0
+        checkpointLSN = 0
+        insertLSN = 0
+        receivedLSN = 0
+        fork = WalPosition.none.fork
+        env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "data directory lost")]))
+    }
+
+    // MARK: - Promotion
+
+    /// `pg_ctl promote`: stop streaming, replay what was received, switch to timeline + 1 at
+    /// the end of it and write the history; then accept writes.
+    public mutating func promote(_ env: PgEnv) {
+        guard state == .running, inRecovery, !promoting else { return }
+        promoting = true
+        gen &+= 1
+        stopReceiver(env)
+        foldReplay(env.now)
+        let backlog = max(0, receivedLSN - replayAt)
+        let t = config.promoteNs + Nanos(Double(backlog) / config.replayRateBytesPerS * 1e9)
+        env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState,
+                         .object([("state", "promoting"), ("replay_backlog_bytes", .int(backlog)), ("takes_s", .double(Time.seconds(t)))]))
+        env.pgTimer(node, after: t, .promoteDone(gen))
+    }
+
+    mutating func promoteDone(_ env: PgEnv) {
+        promoting = false
+        // Everything received is replayed and becomes part of the new timeline's parent.
+        flushLSN = max(flushLSN, receivedLSN)
+        let parent = fork
+        timeline += 1
+        fork = env.recorder.newFork(parent: parent, switchLsn: flushLSN, timeline: timeline, host: env.pgName(node), at: env.now)
+        inRecovery = false
+        controlInProduction = true
+        insertLSN = flushLSN
+        checkpointLSN = flushLSN
+        replayAt = flushLSN
+        env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgPromoted, Detail.promoted(timeline: timeline, fork: fork, lsn: flushLSN))
+        writableChanged(true, why: "promoted", env)
+        env.pgNotify(node, .promoted)
+    }
+
+    // MARK: - Rewind and re-clone
+
+    /// pg_rewind from `source` (its history end now). Needs a stopped server, `wal_log_hints`
+    /// (Patroni turns it on) and a source that shares an ancestor. Everything this server wrote
+    /// after the fork point is discarded; it ends up on the source's timeline, to be started as
+    /// its standby.
+    public mutating func rewind(from source: Int, sourceEnd: WalPosition, _ env: PgEnv) {
+        guard state == .stopped, hasData else { env.pgNotify(node, .rewound(ok: false)); return }
+        guard config.walLogHints else {
+            env.recorder.log(env.now, env.pgName(node), "postgres", "pg_rewind", .object([("ok", false), ("why", "target server needs wal_log_hints or data checksums")]))
+            env.pgNotify(node, .rewound(ok: false))
+            return
+        }
+        guard let forkPoint = env.recorder.divergence(WalPosition(fork: fork, lsn: flushLSN), sourceEnd) else {
+            env.recorder.log(env.now, env.pgName(node), "postgres", "pg_rewind", .object([("ok", false), ("why", "no common ancestor")]))
+            env.pgNotify(node, .rewound(ok: false))
+            return
+        }
+        gen &+= 1
+        state = .starting  // busy: not startable while pg_rewind runs
+        let localBytes = max(0, flushLSN - forkPoint), sourceBytes = max(0, sourceEnd.lsn - forkPoint)
+        let recovery = cleanShutdown ? 0 : config.startupNs + Nanos(Double(max(0, flushLSN - checkpointLSN)) / config.replayRateBytesPerS * 1e9)
+        let t = recovery + 2 * Time.s + Nanos(Double(localBytes + sourceBytes) / config.bandwidthBytesPerS * 1e9)
+        pendingSource = (source, sourceEnd, forkPoint)
+        env.recorder.log(env.now, env.pgName(node), "postgres", "pg_rewind",
+                         .object([("from", .string(env.pgName(source))), ("fork_lsn", .int(forkPoint)), ("discards_bytes", .int(localBytes)), ("takes_s", .double(Time.seconds(t)))]))
+        env.pgTimer(node, after: t, .rewindDone(gen))
+    }
+
+    mutating func rewindDone(_ env: PgEnv) {
+        guard let src = pendingSource else { return }
+        pendingSource = nil
+        if flushLSN > src.forkPoint {
+            env.recorder.log(env.now, env.pgName(node), "postgres", "wal_discarded",
+                             .object([("timeline", .int(Int64(timeline))), ("from_lsn", .int(src.forkPoint)), ("to_lsn", .int(flushLSN))]))
+        }
+        fork = src.end.fork
+        timeline = env.recorder.forks.indices.contains(Int(fork)) ? env.recorder.forks[Int(fork)].timeline : timeline
+        flushLSN = src.end.lsn
+        checkpointLSN = src.forkPoint
+        cleanShutdown = false  // the rewound cluster replays from the checkpoint before divergence
+        controlInProduction = false
+        state = .stopped
+        env.pgNotify(node, .rewound(ok: true))
+    }
+
+    /// A base backup from `source`: a checkpoint on the source (spread over
+    /// checkpoint_completion_target × checkpoint_timeout unless `fast`), then the data
+    /// directory over the network. The new data ends at the source's position at the end.
+    public mutating func reclone(from source: Int, fastCheckpoint: Bool, _ env: PgEnv) {
+        guard state == .stopped else { env.pgNotify(node, .recloned(ok: false)); return }
+        gen &+= 1
+        state = .starting
+        hasData = false
+        let checkpoint = fastCheckpoint ? config.shutdownCheckpointNs
+            : Nanos(config.checkpointCompletionTarget * Double(config.checkpointTimeoutNs))
+        let copy = Nanos(Double(config.dataSizeBytes) / config.bandwidthBytesPerS * 1e9)
+        pendingSource = (source, .none, 0)
+        env.recorder.log(env.now, env.pgName(node), "postgres", "basebackup",
+                         .object([("from", .string(env.pgName(source))), ("checkpoint_s", .double(Time.seconds(checkpoint))), ("copy_s", .double(Time.seconds(copy)))]))
+        env.pgTimer(node, after: checkpoint + copy, .recloneDone(gen))
+    }
+
+    /// Completes a base backup with the source's history end at this moment (nil: the source
+    /// went away and the backup failed).
+    mutating func recloneDone(sourceEnd: WalPosition?, _ env: PgEnv) {
+        pendingSource = nil
+        state = .stopped
+        guard let end = sourceEnd, end != .none else {
+            env.recorder.log(env.now, env.pgName(node), "postgres", "basebackup", .object([("ok", false)]))
+            env.pgNotify(node, .recloned(ok: false))
+            return
+        }
+        hasData = true
+        fork = end.fork
+        timeline = env.recorder.forks.indices.contains(Int(fork)) ? env.recorder.forks[Int(fork)].timeline : 1
+        flushLSN = end.lsn
+        checkpointLSN = end.lsn
+        cleanShutdown = true
+        controlInProduction = false
+        env.pgNotify(node, .recloned(ok: true))
+    }
+
+    mutating func writableChanged(_ w: Bool, why: String, _ env: PgEnv) {
+        env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgWritable, Detail.pgWritable(w, fork: fork, timeline: timeline, why: why))
+    }
+
+    /// The source of a rewind or base backup in progress.
+    var pendingSource: (node: Int, end: WalPosition, forkPoint: Int64)? = nil
+}

@@ -1,0 +1,109 @@
+import SimCore
+import Recording
+
+/// Why a server closed a client session.
+public enum CloseReason: UInt8, Sendable {
+    /// FATAL: the database system is starting up / in recovery before consistency.
+    case startingUp
+    /// FATAL: the database system is shutting down (or terminating connection due to
+    /// administrator command).
+    case shuttingDown
+    /// The backend died with the server (crash, immediate shutdown).
+    case crashed
+}
+
+/// What a statement got.
+public enum QueryStatus: UInt8, Sendable {
+    case ok
+    /// ERROR: cannot execute INSERT in a read-only transaction.
+    case readOnly
+    /// The commit returned after a cancelled synchronous-replication wait: committed locally,
+    /// acknowledged to the client with a WARNING, maybe not replicated.
+    case okLocalOnly
+}
+
+/// Messages a PostgreSQL server exchanges: client sessions and streaming replication.
+public enum PgMessage: Sendable {
+    // Client protocol. `owner` is the process that holds the session's connection (a client,
+    // or the proxy in between).
+    case startup(session: UInt32, owner: UInt32)
+    case ready(session: UInt32)
+    /// One transaction: a write (INSERT … COMMIT of `bytes` WAL) or a read.
+    case query(session: UInt32, id: UInt32, bytes: Int32, write: Bool)
+    case cancel(session: UInt32)
+    case result(session: UInt32, id: UInt32, status: QueryStatus, at: WalPosition, host: Int16)
+    case closed(session: UInt32, reason: CloseReason)
+    // Streaming replication (`epoch` names one walsender/walreceiver connection).
+    case replStart(epoch: UInt32, standby: Int16, at: WalPosition)
+    case replAccepted(epoch: UInt32, fork: UInt32, timeline: Int32)
+    case replRefused(epoch: UInt32, reason: ReplRefusal)
+    case walData(epoch: UInt32, start: Int64, end: Int64, fork: UInt32, timeline: Int32)
+    case keepalive(epoch: UInt32, end: Int64, replyRequested: Bool)
+    case standbyReply(epoch: UInt32, write: Int64, flush: Int64, apply: Int64, replyRequested: Bool)
+    /// The connection broke (the peer's kernel reset it, or a timeout gave up on it).
+    case replBroken(epoch: UInt32)
+    /// The end of a base backup: the source reports where its WAL stands (`BASE_BACKUP`'s end
+    /// position), which the new copy starts from.
+    case backupEndRequest(requester: Int16)
+    case backupEndReply(end: WalPosition)
+}
+
+public enum ReplRefusal: UInt8, Sendable {
+    /// "requested starting point … is not in this server's history": the standby wrote WAL
+    /// past the point where the upstream's timeline forked.
+    case diverged
+    /// The upstream is starting up or shutting down.
+    case notReady
+}
+
+public enum PgTimer: Sendable, Equatable {
+    case startupDone(UInt32)
+    case stopDone(UInt32)
+    case promoteDone(UInt32)
+    case rewindDone(UInt32)
+    case recloneDone(UInt32)
+    /// A backend finished executing its transaction and reaches COMMIT.
+    case execDone(session: UInt32)
+    case walFlushDone(UInt32)
+    case walWriter
+    case checkpoint
+    case standbyFlushDone(UInt32)
+    case applyReached(Int64)
+    case senderCheck(epoch: UInt32)
+    case receiverCheck(epoch: UInt32)
+    case statusInterval(epoch: UInt32)
+    case reconnect(UInt32)
+    /// The source of a base backup did not answer in time.
+    case backupTimeout(UInt32)
+}
+
+/// What a server tells the Patroni on its host (its async jobs wait on these).
+public enum PgNotification: Sendable, Equatable {
+    case started(ok: Bool)
+    case stopped
+    case promoted
+    case crashed
+    case rewound(ok: Bool)
+    case recloned(ok: Bool)
+}
+
+/// A PostgreSQL server's view of the world.
+public protocol PgEnv: AnyObject {
+    var now: Nanos { get }
+    var recorder: Recorder { get }
+    func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer)
+    /// Sends to a client-side process (a client or a proxy) over its session connection.
+    func pgSendToProc(from node: Int, to proc: UInt32, _ m: PgMessage)
+    /// Sends to another PostgreSQL server (replication), after `transmitNs` on the wire.
+    func pgSendToNode(from node: Int, to other: Int, _ m: PgMessage, transmitNs: Nanos)
+    /// TCP connect from this server's host to another server's (the walreceiver's connection).
+    func pgConnect(from node: Int, to other: Int) -> ConnectOutcomeLite
+    /// Registers the replication connection so that a process death resets it.
+    func pgOpenReplication(standby: Int, upstream: Int, epoch: UInt32)
+    func pgCloseReplication(standby: Int, upstream: Int, epoch: UInt32)
+    func pgNotify(_ node: Int, _ n: PgNotification)
+    /// The host name of a node (for the timeline and application_name).
+    func pgName(_ node: Int) -> String
+}
+
+public enum ConnectOutcomeLite: Sendable, Equatable { case accepted(Nanos), refused(Nanos), noAnswer }

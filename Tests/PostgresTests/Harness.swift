@@ -1,0 +1,122 @@
+import SimCore
+import SimNet
+import Recording
+@testable import Postgres
+
+enum PEv {
+    case pg(PgInput)
+    case client(PgMessage)
+}
+
+/// PostgreSQL servers on hosts 0..<n and one test client on host n, over the real kernel and
+/// fabric. The client has one session per server and counts what it gets back.
+final class PgHarness: PgEnv, EventHandler {
+    typealias Payload = PEv
+    let kernel = Kernel<PEv>()
+    let fabric: Fabric<PEv>
+    let recorder = Recorder()
+    var nodes: [PgInstance] = []
+    var procs: [UInt32] = []
+    let client: UInt32
+    var notes: [(Int, PgNotification)] = []
+    var results: [UInt32: (Nanos, QueryStatus, WalPosition)] = [:]
+    var closed: [(Nanos, UInt32)] = []
+    var sent: [UInt32: Nanos] = [:]
+    var conns: [Int: Int] = [:]
+
+    init(n: Int = 2, config: PgConfig = PgConfig(), seed: UInt64 = 1, latency: Latency = Latency(.constant(250 * Time.us))) {
+        let streams = RandomStreams(seed: seed)
+        fabric = Fabric(network: Network(hostCount: n + 1, defaultLink: LinkSpec(latency: latency)), kernel: kernel, rng: streams.stream("net"))
+        let root = recorder.newFork(parent: nil, switchLsn: 0, timeline: 1, host: "pg0", at: 0)
+        for i in 0..<n {
+            procs.append(kernel.spawn(host: UInt32(i)))
+            var pg = PgInstance(node: i, config: config, rng: streams.stream("pg\(i)"))
+            pg.seed(fork: root, timeline: 1, lsn: 50 << 20, primary: i == 0)
+            nodes.append(pg)
+        }
+        client = kernel.spawn(host: UInt32(n))
+        kernel.start(client)
+    }
+
+    var now: Nanos { kernel.now }
+
+    func handle(_ e: Event<PEv>, kernel: Kernel<PEv>) {
+        switch e.payload {
+        case .pg(let input):
+            let i = procs.firstIndex(of: e.target)!
+            nodes[i].handle(input, self)
+        case .client(let m):
+            switch m {
+            case .result(_, let id, let status, let at, _): results[id] = (now, status, at)
+            case .closed(let s, _): closed.append((now, s))
+            default: break
+            }
+        }
+    }
+    func traceKey(_ p: PEv) -> UInt64 { 0 }
+
+    // MARK: PgEnv
+    func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer) { kernel.schedule(after: after, to: procs[node], .pg(.timer(t))) }
+    func pgSendToProc(from node: Int, to proc: UInt32, _ m: PgMessage) { fabric.send(from: procs[node], to: proc, .client(m)) }
+    func pgSendToNode(from node: Int, to other: Int, _ m: PgMessage, transmitNs: Nanos) {
+        fabric.send(from: procs[node], to: procs[other], .pg(.message(from: procs[node], m)), transmitNs: transmitNs)
+    }
+    func pgConnect(from node: Int, to other: Int) -> ConnectOutcomeLite {
+        switch fabric.connect(from: procs[node], to: procs[other]) {
+        case .accepted(let t): return .accepted(t)
+        case .refused(let t): return .refused(t)
+        case .noAnswer: return .noAnswer
+        }
+    }
+    func pgOpenReplication(standby: Int, upstream: Int, epoch: UInt32) {
+        conns[Int(epoch)] = fabric.open(procs[standby], procs[upstream], resetToA: .pg(.message(from: 0, .replBroken(epoch: epoch))),
+                                        resetToB: .pg(.message(from: 0, .replBroken(epoch: epoch))))
+    }
+    func pgCloseReplication(standby: Int, upstream: Int, epoch: UInt32) {
+        if let c = conns.removeValue(forKey: Int(epoch)) { fabric.close(c) }
+    }
+    func pgNotify(_ node: Int, _ n: PgNotification) { notes.append((node, n)) }
+    func pgName(_ node: Int) -> String { "pg\(node)" }
+
+
+    // MARK: Control
+    func run(until t: Nanos) {
+        var me = self
+        kernel.run(until: t, handler: &me)
+    }
+    func run(for d: Nanos) { run(until: now + d) }
+
+    func start(_ i: Int, standbyOf up: Int? = nil) {
+        kernel.start(procs[i])
+        nodes[i].start(asStandby: up != nil, upstream: up, self)
+    }
+    /// Starts node 0 as primary and the rest as its standbys; opens a client session to each.
+    func startCluster() {
+        start(0)
+        for i in 1..<nodes.count { start(i, standbyOf: 0) }
+        run(for: 3 * Time.s)
+        for i in nodes.indices { fabric.send(from: client, to: procs[i], .pg(.message(from: client, .startup(session: UInt32(i), owner: client)))) }
+        run(for: 100 * Time.ms)
+    }
+    func crash(_ i: Int) {
+        kernel.stop(procs[i])
+        nodes[i].crash(self)
+        fabric.processDied(procs[i])
+    }
+    /// A write on node `i`'s session; returns its id (a recorder write).
+    /// A write on node `i`, on its default session or on `session`; returns its id.
+    @discardableResult
+    func write(on i: Int = 0, session: UInt32? = nil, bytes: Int32 = 1000) -> UInt32 {
+        let id = recorder.newWrite(client: 0, directHost: Int16(i), at: now, bytes: bytes)
+        sent[id] = now
+        fabric.send(from: client, to: procs[i], .pg(.message(from: client, .query(session: session ?? UInt32(i), id: id, bytes: bytes, write: true))))
+        return id
+    }
+
+    func openSession(_ s: UInt32, on i: Int) {
+        fabric.send(from: client, to: procs[i], .pg(.message(from: client, .startup(session: s, owner: client))))
+        run(for: 10 * Time.ms)
+    }
+    func latency(_ id: UInt32) -> Nanos? { results[id].map { $0.0 - sent[id]! } }
+}
+
