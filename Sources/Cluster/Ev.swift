@@ -1,4 +1,7 @@
 import SimCore
+import Etcd
+import Postgres
+import Patroni
 
 /// Every event in a simulation: the world's own, and each model's inputs.
 public enum Ev {
@@ -8,6 +11,21 @@ public enum Ev {
     case faultUndo(Int)
     /// Host `h` finished booting: start its services.
     case boot(Int)
+    /// The watchdog on host `h` checks its deadline (`gen` names the ping it was set by).
+    case watchdog(host: Int, gen: UInt32)
+    /// A process ended itself (graceful exit or panic), applied outside its own handler.
+    case exited(UInt32, crashed: Bool)
+    /// A host powers on (after a watchdog reset).
+    case powerOn(Int)
+    /// A process's model starts later than its process (Patroni's start phase, an etcd member
+    /// re-added by the operator).
+    case delayedStart(UInt32)
+    case etcd(EtcdInput)
+    case pg(PgInput)
+    /// A PostgreSQL tool's timer (pg_rewind, pg_basebackup): it runs whether or not the
+    /// postmaster does.
+    case pgTool(node: Int, PgTimer)
+    case patroni(PatroniInput)
 
     /// A 64-bit summary for the trace hash: the case, then its most telling fields.
     var traceKey: UInt64 {
@@ -15,6 +33,97 @@ public enum Ev {
         case .fault(let i): return 1 << 56 | UInt64(i)
         case .faultUndo(let i): return 2 << 56 | UInt64(i)
         case .boot(let h): return 3 << 56 | UInt64(h)
+        case .watchdog(let h, let g): return 4 << 56 | UInt64(h) << 32 | UInt64(g)
+        case .exited(let p, let c): return 5 << 56 | UInt64(p) | (c ? 1 << 40 : 0)
+        case .powerOn(let h): return 14 << 56 | UInt64(h)
+        case .delayedStart(let p): return 15 << 56 | UInt64(p)
+        case .etcd(let i):
+            switch i {
+            case .peer(let m): return 6 << 56 | UInt64(m.type.rawValue) << 48 | (m.term & 0xFFFF) << 32 | UInt64(truncatingIfNeeded: m.index)
+            case .timer(let t): return 7 << 56 | UInt64(truncatingIfNeeded: t.code)
+            case .request(let r): return 8 << 56 | UInt64(r.client.req)
+            }
+        case .pg(let i):
+            switch i {
+            case .timer(let t): return 9 << 56 | UInt64(truncatingIfNeeded: t.code)
+            case .message(_, let m): return 10 << 56 | m.code
+            }
+        case .pgTool(let n, let t): return 11 << 56 | UInt64(n) << 40 | UInt64(truncatingIfNeeded: t.code)
+        case .patroni(let i): return 12 << 56 | i.code
+        }
+    }
+}
+
+extension EtcdTimer {
+    var code: Int {
+        switch self {
+        case .tick: return 1
+        case .lessorScan: return 2
+        case .fsyncDone: return 3
+        case .requestTimeout(let x): return 4 | Int(x) << 8
+        case .retry(let x): return 5 | Int(x) << 8
+        case .adjustTicks(let a): return 6 | a << 8
+        case .stopNow: return 7
+        }
+    }
+}
+
+extension PgTimer {
+    var code: Int {
+        switch self {
+        case .startupDone: return 1
+        case .stopDone: return 2
+        case .promoteDone: return 3
+        case .rewindDone: return 4
+        case .recloneDone: return 5
+        case .execDone(let s): return 6 | Int(s) << 8
+        case .walFlushDone(let g): return 7 | Int(g) << 8
+        case .walWriter: return 8
+        case .checkpoint: return 9
+        case .standbyFlushDone: return 10
+        case .applyReached(let l): return 11 | Int(truncatingIfNeeded: l) << 8
+        case .senderCheck(let e): return 12 | Int(e) << 8
+        case .receiverCheck(let e): return 13 | Int(e) << 8
+        case .statusInterval(let e): return 14 | Int(e) << 8
+        case .reconnect: return 15
+        case .backupTimeout: return 16
+        }
+    }
+}
+
+extension PgMessage {
+    var code: UInt64 {
+        switch self {
+        case .startup(let s, _): return 1 | UInt64(s) << 8
+        case .ready(let s): return 2 | UInt64(s) << 8
+        case .query(_, let id, _, _): return 3 | UInt64(id) << 8
+        case .cancel(let s): return 4 | UInt64(s) << 8
+        case .result(_, let id, let st, _, _): return 5 | UInt64(st.rawValue) << 4 | UInt64(id) << 8
+        case .closed(let s, _): return 6 | UInt64(s) << 8
+        case .replStart(let e, _, _): return 7 | UInt64(e) << 8
+        case .replAccepted(let e, _, _): return 8 | UInt64(e) << 8
+        case .replRefused(let e, _): return 9 | UInt64(e) << 8
+        case .walData(_, _, let end, _, _): return 10 | UInt64(truncatingIfNeeded: end) << 8
+        case .keepalive(let e, _, _): return 11 | UInt64(e) << 8
+        case .standbyReply(_, _, let f, _, _): return 12 | UInt64(truncatingIfNeeded: f) << 8
+        case .replBroken(let e): return 13 | UInt64(e) << 8
+        case .backupEndRequest(let r): return 14 | UInt64(UInt16(bitPattern: r)) << 8
+        case .backupEndReply(let p): return 15 | UInt64(truncatingIfNeeded: p.lsn) << 8
+        }
+    }
+}
+
+extension PatroniInput {
+    var code: UInt64 {
+        switch self {
+        case .timer: return 1
+        case .etcd(let r): return 2 | UInt64(r.req) << 8
+        case .etcdConnectionFailed(let m): return 3 | UInt64(m) << 8
+        case .pg: return 4
+        case .rest(let r): return 5 | UInt64(r.id) << 8
+        case .restResponse(let r): return 6 | UInt64(r.id) << 8 | UInt64(UInt16(bitPattern: r.status)) << 40
+        case .restRefused(let id): return 7 | UInt64(id) << 8
+        case .operatorAction: return 8
         }
     }
 }
@@ -25,6 +134,14 @@ extension Simulation {
         case .fault(let i): applyFault(i, undoing: false)
         case .faultUndo(let i): applyFault(i, undoing: true)
         case .boot(let h): boot(h)
+        case .watchdog(let h, let g): watchdogCheck(h, g)
+        case .exited(let p, let crashed): if crashed { killProcess(p) } else { processExited(p) }
+        case .powerOn(let h): powerOn(h)
+        case .delayedStart(let p): delayedStart(p)
+        case .etcd(let i): etcd[procs[Int(e.target)].model].handle(i, self)
+        case .pg(let i): pg[procs[Int(e.target)].model].handle(i, self)
+        case .pgTool(let n, let t): pg[n].handle(.timer(t), self)
+        case .patroni(let i): patroni[procs[Int(e.target)].model].handle(i, self)
         }
     }
 }

@@ -99,11 +99,11 @@ extension Simulation {
             if t.service == nil, let hi = resolve(t.host) {
                 resolved.append(hosts[hi].name)
                 crashHost(hi)
-                for (_, p) in hosts[hi].procs { modelLoseDisk(p) }
+                for (_, p) in hosts[hi].procs { loseDiskModel(p) }
                 u = .restartHosts([hi])
             } else if let p = resolveProc(t) {
                 resolved.append(procName(p))
-                modelLoseDisk(p)
+                loseDiskModel(p)
                 killProcess(p)
             }
         case .link(let from, let to, let lat, let loss, let both):
@@ -123,7 +123,7 @@ extension Simulation {
         case .slowDisk(let t, let lat):
             if let p = resolveProc(t) {
                 resolved.append(procName(p))
-                if let prev = modelSetFsync(p, lat) { u = .fsync([(p, prev)]) }
+                if let prev = setFsyncModel(p, lat) { u = .fsync([(p, prev)]) }
             }
         default:
             if let r = operatorAction(f.action) { resolved.append(r) } else { u = nil }
@@ -152,7 +152,7 @@ extension Simulation {
         case .resume(let ps): for p in ps { resumeProcess(p) }
         case .uncut(let cuts): for (x, y) in cuts { fabric.uncut(x, y) }
         case .links(let old): for (x, y, spec) in old { fabric.net.setLink(x, y, spec) }
-        case .fsync(let old): for (p, lat) in old { _ = modelSetFsync(p, lat) }
+        case .fsync(let old): for (p, lat) in old { _ = setFsyncModel(p, lat) }
         case .resumeCluster: _ = operatorAction(.resumeCluster)
         }
     }
@@ -191,7 +191,7 @@ extension Simulation {
         fabric.setHostUp(h, false)
         for (_, p) in hosts[h].procs where kernel.status(of: p) != .down {
             kernel.stop(p)
-            modelCrash(p)
+            crashModel(p)
             fabric.processDied(p)
         }
         rec.log(now, hosts[h].name, "host", "host_down")
@@ -218,7 +218,7 @@ extension Simulation {
     func killProcess(_ p: UInt32) {
         guard kernel.status(of: p) != .down else { return }
         kernel.stop(p)
-        modelCrash(p)
+        crashModel(p)
         fabric.processDied(p)
         rec.log(now, hosts[host(of: p)].name, procs[Int(p)].service.rawValue, "process_killed")
     }
@@ -228,16 +228,17 @@ extension Simulation {
         guard kernel.status(of: p) != .down else { return }
         if kernel.status(of: p) == .paused { kernel.resume(p) }
         rec.log(now, hosts[host(of: p)].name, procs[Int(p)].service.rawValue, "process_stopping")
-        if !modelGracefulStop(p) { processExited(p) }
+        if !gracefulStopModel(p) { processExited(p) }
     }
 
     /// A model finished its graceful shutdown.
     func processExited(_ p: UInt32) {
         guard kernel.status(of: p) != .down else { return }
         kernel.stop(p)
-        modelStopped(p)
+        crashModel(p)
         fabric.processDied(p)
         rec.log(now, hosts[host(of: p)].name, procs[Int(p)].service.rawValue, "process_stopped")
+        if pendingRestart.remove(p) != nil, hosts[host(of: p)].up { startProcess(p, initial: false) }
     }
 
     func restartProcess(_ p: UInt32) {
@@ -252,7 +253,7 @@ extension Simulation {
     func startProcess(_ p: UInt32, initial: Bool) {
         kernel.start(p)
         if !initial { rec.log(now, hosts[host(of: p)].name, procs[Int(p)].service.rawValue, "process_started") }
-        modelStart(p, initial: initial)
+        startModel(p, initial: initial)
     }
 
     func pauseProcess(_ p: UInt32) {
@@ -265,6 +266,5 @@ extension Simulation {
         guard kernel.status(of: p) == .paused else { return }
         kernel.resume(p)
         rec.log(now, hosts[host(of: p)].name, procs[Int(p)].service.rawValue, "process_resumed")
-        modelResumed(p)
     }
 }

@@ -1,39 +1,305 @@
 import SimCore
+import SimNet
 import Recording
 import Scenario
+import Etcd
+import Postgres
+import Patroni
 
-/// The world's side of each model's lifecycle: creation, start, crash, graceful stop, lost disk.
+/// The world's side of each model: creation, seeding the steady state, start, crash, graceful
+/// stop, lost disk, and which host holds which role.
 extension Simulation {
-    func addModel(_ svc: Service, host: Int, proc: UInt32) -> Int { 0 }
-
-    func modelStart(_ p: UInt32, initial: Bool) {
-        if pendingRestart.contains(p) { pendingRestart.remove(p) }
+    /// Creates the models' shared state before any process exists.
+    func prepareModels() {
+        let topo = scenario.topology
+        etcdNames = topo.etcdHosts
+        dbNames = topo.dbHosts
+        etcdShared = EtcdShared(config: scenario.etcd, names: etcdNames, recorder: rec)
+        pValues = PatroniValues(names: dbNames)
+        keys = ClusterKeys(keys: etcdShared.keys, scope: "batman", members: dbNames)
+        etcdShared.observedKey = keys.leader
+        let values = pValues!
+        etcdShared.valueName = { values.holderName($0) }
+        watchdogs = Array(repeating: WatchdogDevice(), count: topo.hosts.count)
+        rootFork = rec.newFork(parent: nil, switchLsn: 0, timeline: 1, host: topo.initialPrimary, at: 0)
     }
 
-    /// Crash or kill: the model drops what it kept in memory.
-    func modelCrash(_ p: UInt32) {}
-
-    /// Begins a graceful stop. Returns false when the model has nothing to do (exits at once).
-    func modelGracefulStop(_ p: UInt32) -> Bool { false }
-
-    func modelStopped(_ p: UInt32) {
-        if pendingRestart.contains(p) {
-            pendingRestart.remove(p)
-            if hosts[host(of: p)].up { startProcess(p, initial: false) }
+    func addModel(_ svc: Service, host: Int, proc: UInt32) -> Int {
+        let name = hosts.count < scenario.topology.hosts.count ? scenario.topology.hosts[host].name : ""
+        switch svc {
+        case .etcd:
+            let slot = etcd.count
+            etcd.append(EtcdMember(slot: slot, shared: etcdShared, rng: streams.stream("host/\(name)/etcd")))
+            etcdProc.append(proc)
+            return slot
+        case .postgres:
+            let n = pg.count
+            pg.append(PgInstance(node: n, config: scenario.postgresql, rng: streams.stream("host/\(name)/postgres")))
+            pgProc.append(proc)
+            dbHost.append(host)
+            return n
+        case .patroni:
+            let n = patroni.count
+            let client = EtcdClient(proc: proc, members: Array(etcdNames.indices), retryTimeoutNs: scenario.patroni.retryTimeoutNs,
+                                    rng: streams.stream("host/\(name)/patroni/etcd-client"))
+            let dcs = PatroniDCS(client: client, shared: etcdShared, keys: keys, values: pValues, me: n, config: scenario.patroni)
+            patroni.append(PatroniNode(node: n, name: name, members: Array(dbNames.indices), config: scenario.patroni, dcs: dcs,
+                                       values: pValues, rng: streams.stream("host/\(name)/patroni")))
+            patroniProc.append(proc)
+            return n
+        default:
+            return addTrafficModel(svc, host: host, proc: proc)
         }
     }
 
-    func modelLoseDisk(_ p: UInt32) {}
-    func modelSetFsync(_ p: UInt32, _ lat: Latency) -> Latency? { nil }
-    func modelResumed(_ p: UInt32) {}
+    /// Seeds etcd with Patroni's keys and PostgreSQL with its data, as if the cluster had been
+    /// running for a while: the initial primary holds the leader key (on a lease of the
+    /// previous Patroni process, which its new process replaces in its first cycle).
+    func seedSteadyState() {
+        guard let primary = dbNames.firstIndex(of: scenario.topology.initialPrimary) else { return }
+        let seedLease: LeaseID = 1
+        var ops: [EntryOp] = [
+            .leaseGrant(seedLease, ttlSeconds: Int64(scenario.patroni.ttl)),
+            .put(keys.initialize, pValues.intern(.initialize), lease: 0),
+            .put(keys.config, pValues.intern(.config(scenario.patroni)), lease: 0),
+            .put(keys.leader, pValues.intern(.leader(primary)), lease: seedLease),
+            .put(keys.status, pValues.intern(.status(optime: seedLsn)), lease: 0),
+        ]
+        let replicas = dbNames.indices.filter { $0 != primary }
+        var sync: [Int] = []
+        if scenario.patroni.synchronousMode != .off {
+            sync = Array(replicas.filter { !scenario.patroni.tags(for: dbNames[$0]).nosync }.prefix(scenario.patroni.synchronousNodeCount))
+            ops.append(.put(keys.sync, pValues.intern(.sync(leader: primary, standbys: sync)), lease: 0))
+        }
+        let gids = ops.map { etcdShared.newOp($0) }
+        for i in etcd.indices { etcd[i].seed(gids) }
+        for i in pg.indices {
+            pg[i].seed(fork: rootFork, timeline: 1, lsn: seedLsn, primary: i == primary)
+        }
+        initialSync = sync
+        initialPrimaryNode = primary
+    }
 
-    /// Operator actions (switchover, failover, pause, edit_config, reinit, etcd membership).
-    /// Returns what it acted on, or nil when nothing could act.
-    func operatorAction(_ a: FaultAction) -> String? { nil }
+    /// The LSN every node's data starts at (64 MB of WAL history).
+    var seedLsn: Int64 { 64 << 20 }
 
-    func resolveRole(_ r: Role) -> Int? { nil }
+    func startModel(_ p: UInt32, initial: Bool) {
+        let info = procs[Int(p)]
+        switch info.service {
+        case .etcd:
+            etcd[info.model].start(self)
+        case .postgres:
+            if initial {
+                // The run starts with PostgreSQL up: the primary, and its streaming replicas.
+                let primary = initialPrimaryNode
+                pg[info.model].bootRunning(asStandby: info.model != primary, upstream: info.model == primary ? nil : primary, self)
+                if info.model == primary && !initialSync.isEmpty {
+                    let ssn = SyncStandbyNames(method: .priority, num: initialSync.count, names: initialSync.map { dbNames[$0] })
+                    pg[info.model].setSyncNames(ssn, self)
+                }
+            }
+            // Otherwise PostgreSQL waits for Patroni to start it.
+        case .patroni:
+            if initial {
+                // Each daemon starts at its own moment: its loop phase.
+                let phase = Nanos(patroniStartRng.below(UInt64(scenario.patroni.loopWaitNs)))
+                kernel.schedule(after: 2 * Time.s + phase, to: Kernel<Ev>.world, .delayedStart(p))
+                pendingPatroniStart.insert(p)
+            } else {
+                patroni[info.model].start(self)
+            }
+        default:
+            startTrafficModel(p, initial: initial)
+        }
+    }
 
-    func finish() {}
+    func crashModel(_ p: UInt32) {
+        let info = procs[Int(p)]
+        switch info.service {
+        case .etcd: etcd[info.model].crash()
+        case .postgres: pg[info.model].crash(self)
+        case .patroni:
+            patroni[info.model].crash()
+            closeClientConnections(of: p)
+        default: crashTrafficModel(p)
+        }
+    }
 
-    func finalPgStates() -> [FinalPgState] { [] }
+    /// Begins a graceful stop; false when the model has nothing to do first.
+    func gracefulStopModel(_ p: UInt32) -> Bool {
+        let info = procs[Int(p)]
+        switch info.service {
+        case .etcd:
+            etcd[info.model].stopGracefully(self)
+            return true
+        case .postgres:
+            pg[info.model].stop(.fast, self)
+            return false
+        case .patroni:
+            return false
+        default:
+            return false
+        }
+    }
+
+    func loseDiskModel(_ p: UInt32) {
+        let info = procs[Int(p)]
+        switch info.service {
+        case .etcd: etcd[info.model].loseDisk()
+        case .postgres: pg[info.model].loseDisk(self)
+        default: break
+        }
+    }
+
+    func setFsyncModel(_ p: UInt32, _ lat: Latency) -> Latency? {
+        let info = procs[Int(p)]
+        switch info.service {
+        case .etcd:
+            let prev = etcd[info.model].fsync
+            etcd[info.model].fsync = lat
+            return prev
+        case .postgres:
+            let prev = pg[info.model].walFsync
+            pg[info.model].walFsync = lat
+            return prev
+        default: return nil
+        }
+    }
+
+    // MARK: - Roles
+
+    /// The host holding a role now.
+    func resolveRole(_ r: Role) -> Int? {
+        switch r {
+        case .primary:
+            let writable = pg.indices.filter { pg[$0].isWritable && kernel.status(of: pgProc[$0]) != .down }
+            if writable.count == 1 { return dbHost[writable[0]] }
+            if let h = leaderKeyHolder(), writable.isEmpty || writable.contains(h) { return dbHost[h] }
+            return writable.first.map { dbHost[$0] }
+        case .replica:
+            let primary = resolveRole(.primary)
+            return pg.indices.first { pg[$0].isRunning && pg[$0].inRecovery && dbHost[$0] != primary }.map { dbHost[$0] }
+        case .syncStandby:
+            guard let view = currentClusterView(), let s = view.sync?.standbys.first else { return nil }
+            return dbHost[s]
+        case .etcdLeader:
+            let leaders = etcd.indices.filter { etcd[$0].isLeader }
+            return leaders.max { etcd[$0].term < etcd[$1].term }.map { Int(kernel.host(of: etcdProc[$0])) }
+        case .etcdFollower:
+            let l = resolveRole(.etcdLeader)
+            return etcd.indices.map { Int(kernel.host(of: etcdProc[$0])) }.first { $0 != l && hosts[$0].up }
+        }
+    }
+
+    /// The leader key's holder in the most advanced etcd member's applied state.
+    func leaderKeyHolder() -> Int? {
+        guard let view = currentClusterView() else { return nil }
+        return view.leader?.member
+    }
+
+    func currentClusterView() -> ClusterView? {
+        guard let m = etcd.indices.max(by: { etcd[$0].appliedIndex < etcd[$1].appliedIndex }) else { return nil }
+        let kvs = etcdShared.keys.ids(withPrefix: etcdShared.keys.name(keys.prefix)).compactMap { k in etcd[m].value(k).map { (k, $0) } }
+        return ClusterView.build(kvs, keys: keys, values: pValues)
+    }
+
+    // MARK: - Operator actions
+
+    func operatorAction(_ a: FaultAction) -> String? {
+        switch a {
+        case .switchover(let leader, let candidate):
+            let l = leader.flatMap { dbNames.firstIndex(of: $0) } ?? leaderKeyHolder()
+            guard let target = l, isUp(patroniProc[target]) else { return nil }
+            deliverOperator(target, .switchover(leader: l, candidate: candidate.flatMap { dbNames.firstIndex(of: $0) }))
+            return dbNames[target]
+        case .failover(let candidate):
+            guard let c = dbNames.firstIndex(of: candidate), let target = anyRunningPatroni(prefer: c) else { return nil }
+            deliverOperator(target, .failover(candidate: c))
+            return candidate
+        case .pauseCluster, .resumeCluster:
+            guard let target = anyRunningPatroni(prefer: leaderKeyHolder()) else { return nil }
+            if case .pauseCluster = a { deliverOperator(target, .setPause(true)) } else { deliverOperator(target, .setPause(false)) }
+            return "cluster"
+        case .editConfig(let c, let changed):
+            guard let target = anyRunningPatroni(prefer: leaderKeyHolder()) else { return nil }
+            deliverOperator(target, .editConfig(c))
+            return changed.joined(separator: ",")
+        case .restartMember(let m):
+            guard let n = dbNames.firstIndex(of: m), isUp(patroniProc[n]) else { return nil }
+            deliverOperator(n, .restartPostgres)
+            return m
+        case .reinit(let m):
+            guard let n = dbNames.firstIndex(of: m), isUp(patroniProc[n]) else { return nil }
+            deliverOperator(n, .reinit)
+            return m
+        case .memberRemove(let m):
+            guard let slot = etcdNames.firstIndex(of: m) else { return nil }
+            etcdAdmin(.memberRemove(slot: slot))
+            return m
+        case .memberAdd(let m):
+            guard let slot = etcdNames.firstIndex(of: m) else { return nil }
+            etcdAdmin(.memberAdd(slot: slot))
+            // The operator then starts the member with an empty data directory and
+            // --initial-cluster-state=existing.
+            let p = etcdProc[slot]
+            if kernel.status(of: p) != .down { killProcess(p) }
+            etcd[slot].prepareRejoin()
+            kernel.schedule(after: Time.s, to: Kernel<Ev>.world, .delayedStart(p))
+            pendingEtcdRejoin.insert(p)
+            return m
+        default:
+            return nil
+        }
+    }
+
+    func isUp(_ p: UInt32) -> Bool { kernel.status(of: p) != .down }
+
+    func delayedStart(_ p: UInt32) {
+        if pendingPatroniStart.remove(p) != nil {
+            if isUp(p) { patroni[procs[Int(p)].model].start(self) }
+        } else if pendingEtcdRejoin.remove(p) != nil {
+            if hosts[host(of: p)].up && !isUp(p) { startProcess(p, initial: false) }
+        }
+    }
+
+    // MARK: - Traffic (filled in by the traffic models)
+
+    func addTrafficModel(_ svc: Service, host: Int, proc: UInt32) -> Int { 0 }
+    func startTrafficModel(_ p: UInt32, initial: Bool) {}
+    func crashTrafficModel(_ p: UInt32) {}
+
+    /// A PostgreSQL server's message to a client-side process.
+    func pgToClient(from: UInt32, to proc: UInt32, _ m: PgMessage) {
+        if procs[Int(proc)].service == .postgres { fabric.send(from: from, to: proc, .pg(.message(from: from, m))) }
+    }
+
+    /// A Patroni REST answer to whoever asked.
+    func restToCaller(from: UInt32, to proc: UInt32, _ r: RESTResponse) {
+        if procs[Int(proc)].service == .patroni { fabric.send(from: from, to: proc, .patroni(.restResponse(r))) }
+    }
+
+    func anyRunningPatroni(prefer: Int?) -> Int? {
+        if let p = prefer, isUp(patroniProc[p]) { return p }
+        return patroni.indices.first { isUp(patroniProc[$0]) }
+    }
+
+    func deliverOperator(_ n: Int, _ a: OperatorAction) {
+        kernel.schedule(after: 0, to: patroniProc[n], .patroni(.operatorAction(a)))
+    }
+
+    /// etcdctl member remove/add, sent to a running member (the leader if there is one).
+    func etcdAdmin(_ op: EtcdRequest.Op) {
+        let leader = etcd.indices.first { etcd[$0].isLeader }
+        guard let m = leader ?? etcd.indices.first(where: { isUp(etcdProc[$0]) }) else { return }
+        kernel.schedule(after: 0, to: etcdProc[m], .etcd(.request(EtcdRequest(client: ClientRef(proc: UInt32.max, req: 0), op: op))))
+    }
+
+    // MARK: - End of run
+
+    func finalPgStates() -> [FinalPgState] {
+        pg.indices.map { i in
+            FinalPgState(host: dbNames[i], running: pg[i].isRunning && isUp(pgProc[i]), primary: pg[i].isPrimary && isUp(pgProc[i]),
+                         flushed: pg[i].hasData ? pg[i].durablePosition : .none, timeline: pg[i].timeline)
+        }
+    }
 }

@@ -2,6 +2,9 @@ import SimCore
 import SimNet
 import Recording
 import Scenario
+import Etcd
+import Postgres
+import Patroni
 
 /// The simulated cluster: hosts and processes built from a scenario, running on one kernel.
 ///
@@ -40,6 +43,31 @@ public final class Simulation {
     /// Processes stopping gracefully that start again once stopped (`restart: host/process`).
     var pendingRestart: Set<UInt32> = []
 
+    // MARK: Models (value types in arrays, by small ids)
+    var etcdShared: EtcdShared!
+    var etcd: [EtcdMember] = []
+    var etcdProc: [UInt32] = []
+    var etcdNames: [String] = []
+    var pg: [PgInstance] = []
+    var pgProc: [UInt32] = []
+    var dbHost: [Int] = []
+    var dbNames: [String] = []
+    var patroni: [PatroniNode] = []
+    var patroniProc: [UInt32] = []
+    var pValues: PatroniValues!
+    var keys: ClusterKeys!
+    var watchdogs: [WatchdogDevice] = []
+    var rootFork: UInt32 = 0
+    var initialPrimaryNode = 0
+    var initialSync: [Int] = []
+    var patroniStartRng: Rng
+    var pendingPatroniStart: Set<UInt32> = []
+    var pendingEtcdRejoin: Set<UInt32> = []
+    /// Patroni→etcd connections (`proc << 8 | member`) and replication connections (by epoch),
+    /// registered so that a process death resets them.
+    var clientConns: [Int: Int] = [:]
+    var replConns: [UInt32: Int] = [:]
+
     /// Bound on processed events (a model bug must not hang a sweep).
     public var maxEvents: UInt64 = 2_000_000_000
     public var traceSink: ((Nanos, String, String) -> Void)? = nil
@@ -48,6 +76,7 @@ public final class Simulation {
         scenario = s
         streams = RandomStreams(seed: seed ?? s.seed)
         faultRng = streams.stream("faults")
+        patroniStartRng = streams.stream("patroni-start")
         kernel = Kernel<Ev>(capacity: 8192)
         var net = Network(hostCount: s.topology.hosts.count, defaultLink: LinkSpec(latency: s.network.latency, loss: s.network.loss))
         for l in s.network.links {
@@ -63,6 +92,7 @@ public final class Simulation {
     }
 
     func build() {
+        prepareModels()
         for (hi, h) in scenario.topology.hosts.enumerated() {
             var hs = HostState(name: h.name)
             for svc in h.services {
@@ -72,6 +102,7 @@ public final class Simulation {
             }
             hosts.append(hs)
         }
+        seedSteadyState()
         for (i, f) in scenario.faults.enumerated() {
             let jitter = f.jitterNs > 0 ? faultRng.int(0, f.jitterNs) : 0
             kernel.schedule(at: f.atNs + jitter, to: Kernel<Ev>.world, .fault(i))
@@ -84,7 +115,7 @@ public final class Simulation {
     public func hostIndex(_ name: String) -> Int? { hosts.firstIndex { $0.name == name } }
     func host(of p: UInt32) -> Int { procs[Int(p)].host }
     func proc(_ host: Int, _ svc: Service) -> UInt32? { hosts[host].procs.first { $0.0 == svc }?.1 }
-    var now: Nanos { kernel.now }
+    public var now: Nanos { kernel.now }
 
     // MARK: - Running
 
@@ -94,7 +125,6 @@ public final class Simulation {
         startAll()
         var handler = Dispatcher(sim: self)
         let reason = kernel.run(until: scenario.durationNs, maxEvents: maxEvents, handler: &handler)
-        finish()
         let aborted = reason == .eventLimit ? "stopped after \(kernel.processed) events (the event limit)" : nil
         return RunRecord(scenario: scenario.name, seed: streams.seed, durationNs: scenario.durationNs, events: kernel.processed,
                          traceHash: kernel.trace.hex, wallSeconds: wallClock() - started, hosts: hosts.map(\.name),

@@ -8,8 +8,9 @@ public protocol EtcdClientEnv: AnyObject {
     /// (the world then delivers a refusal), or `.noAnswer` (nothing will come back).
     func etcdClientSend(from proc: UInt32, toMember slot: Int, _ r: EtcdRequest, pooled: Bool) -> ConnectResult
     func etcdClientTimer(_ proc: UInt32, after: Nanos, _ t: EtcdClientTimer)
-    /// Drops every pooled connection (urllib3 `http.clear()` after a failed request).
-    func etcdClientClearPool(_ proc: UInt32)
+    /// Drops every pooled connection (urllib3 `http.clear()` after a failed request); the watch
+    /// stream's own connection (to `keep`) stays.
+    func etcdClientClearPool(_ proc: UInt32, keep: Int?)
     /// Whether a TCP keepalive probe to the member's host would be answered (host up, path open).
     func etcdClientTCPAlive(_ proc: UInt32, member slot: Int) -> Bool
 }
@@ -199,7 +200,7 @@ public struct EtcdClient {
 
     /// One node failed: next node, next round after a sleep, or give up.
     mutating func failed(_ ci: Int, reason: String, _ env: EtcdClientEnv) -> (tag: UInt32, outcome: CallOutcome)? {
-        env.etcdClientClearPool(proc)
+        env.etcdClientClearPool(proc, keep: watch?.member)
         for i in pooled.indices { pooled[i] = false }
         calls[ci].anyFailed = true
         let c = calls[ci]

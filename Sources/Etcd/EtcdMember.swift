@@ -122,6 +122,30 @@ public struct EtcdMember {
 
     // MARK: - Lifecycle
 
+    /// Gives the member a durable state as if the cluster had been running: `ops` committed at
+    /// term 1 (the world seeds Patroni's keys this way, so that a run starts in steady state).
+    public mutating func seed(_ gids: [UInt32]) {
+        raft.log = [LogEntry(term: 0, gid: 0)] + gids.map { LogEntry(term: 1, gid: $0) }
+        persistedLen = raft.log.count
+        persistedTerm = 1
+        raft.term = 1
+        persistedCommit = raft.lastIndex
+        raft.committed = raft.lastIndex
+        for (i, e) in raft.log.enumerated() where i > 0 { shared.checkCommitted(index: i, entry: e, slot: slot, at: 0) }
+    }
+
+    /// `member add` done for this slot: it starts over with an empty data directory and
+    /// `--initial-cluster-state=existing`, and the leader replicates everything to it.
+    public mutating func prepareRejoin() {
+        raft.log = [LogEntry(term: 0, gid: 0)]
+        persistedLen = 1
+        persistedTerm = 0
+        persistedVote = -1
+        persistedCommit = 0
+        diskLost = false
+        removed = false
+    }
+
     /// Starts the process: recover from disk, start ticking.
     public mutating func start(_ env: EtcdEnv) {
         running = true

@@ -39,7 +39,7 @@ public final class EtcdShared {
         memberIDs = names.indices.map { UInt64(0x1000 + $0) }
     }
 
-    func newOp(_ op: EntryOp) -> UInt32 {
+    public func newOp(_ op: EntryOp) -> UInt32 {
         ops.append(op)
         return UInt32(ops.count - 1)
     }

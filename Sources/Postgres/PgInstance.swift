@@ -120,6 +120,19 @@ public struct PgInstance {
         cleanShutdown = true
     }
 
+    /// Boots the server already running (the run starts in steady state): a primary, or a
+    /// standby streaming from `upstream`.
+    public mutating func bootRunning(asStandby: Bool, upstream: Int?, _ env: PgEnv) {
+        gen &+= 1
+        state = .starting
+        startAsStandby = asStandby
+        self.upstream = upstream
+        startupDone(env)
+    }
+
+    /// Whether the postmaster listens on its port (a connect is accepted, not refused).
+    public var listening: Bool { hasData && (state == .running || state == .stopping || (state == .starting && pendingSource == nil)) }
+
     // MARK: - Queries Patroni makes (pg_is_in_recovery, pg_last_wal_*_lsn, pg_controldata)
 
     public var isRunning: Bool { state == .running }
@@ -424,4 +437,6 @@ public struct PgInstance {
 
     /// The source of a rewind or base backup in progress.
     var pendingSource: (node: Int, end: WalPosition, forkPoint: Int64)? = nil
+    /// The node a rewind or base backup runs from, while it runs.
+    public var pendingSourceNode: Int? { pendingSource?.node }
 }

@@ -117,7 +117,7 @@ final class EtcdHarness: EtcdEnv, EtcdClientEnv, EventHandler {
         }
     }
     func etcdClientTimer(_ proc: UInt32, after: Nanos, _ t: EtcdClientTimer) { kernel.schedule(after: after, to: proc, .clientTimer(t)) }
-    func etcdClientClearPool(_ proc: UInt32) {}
+    func etcdClientClearPool(_ proc: UInt32, keep: Int?) {}
     func etcdClientTCPAlive(_ proc: UInt32, member slot: Int) -> Bool {
         let h = Int(kernel.host(of: proc))
         return fabric.net.canReach(h, slot) && fabric.net.canReach(slot, h)

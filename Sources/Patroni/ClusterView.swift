@@ -1,0 +1,150 @@
+import SimCore
+import Etcd
+
+/// What a member publishes in its `/members/<name>` key (Patroni's `touch_member` data).
+public struct MemberData: Sendable, Equatable {
+    public enum Role: String, Sendable { case primary, replica, demoted, promoted, uninitialized }
+    public enum State: String, Sendable { case running, starting, stopped, stopping, crashed, restarting }
+    public var role: Role
+    public var state: State
+    public var xlogLocation: Int64
+    public var timeline: Int
+    public var streaming: Bool
+    public var nofailover: Bool
+    public var failoverPriority: Int
+    public var nosync: Bool
+    public var pause: Bool
+    public var checkpointAfterPromote: Bool
+}
+
+/// Patroni's values, as etcd stores them (opaque ids) and as Patroni reads them back.
+public enum PValue: Sendable, Equatable {
+    /// The leader key's value: the holder's member index.
+    case leader(Int)
+    case member(MemberData)
+    /// `/status`: the leader's last published optime.
+    case status(optime: Int64)
+    /// `/sync`: the leader that manages it and its synchronous standbys.
+    case sync(leader: Int, standbys: [Int])
+    /// `/failover`: a requested switchover (with leader) or failover.
+    case failover(leader: Int?, candidate: Int?)
+    /// `/config`: the dynamic configuration.
+    case config(PatroniConfig)
+    /// `/history`: the last promotion's timeline.
+    case history(timeline: Int)
+    /// `/failsafe`: the members the leader last saw.
+    case failsafe([Int])
+    case initialize
+}
+
+/// The value table shared by a cluster's Patroni nodes: etcd carries the ids.
+public final class PatroniValues {
+    public private(set) var values: [PValue] = []
+    var leaderIDs: [Int: ValueID] = [:]
+    public let names: [String]
+    public init(names: [String]) { self.names = names }
+
+    public func intern(_ v: PValue) -> ValueID {
+        if case .leader(let m) = v {
+            if let id = leaderIDs[m] { return id }
+            let id = add(v)
+            leaderIDs[m] = id
+            return id
+        }
+        return add(v)
+    }
+
+    func add(_ v: PValue) -> ValueID {
+        values.append(v)
+        return ValueID(values.count - 1)
+    }
+
+    public subscript(_ id: ValueID) -> PValue? { Int(id) < values.count ? values[Int(id)] : nil }
+
+    /// The holder name of a leader-key value (for the timeline).
+    public func holderName(_ id: ValueID) -> String? {
+        if case .leader(let m)? = self[id] { return names[m] }
+        return nil
+    }
+}
+
+/// The keys of one Patroni cluster in etcd (`/<namespace>/<scope>/...`).
+public struct ClusterKeys: Sendable {
+    public let prefix: KeyID
+    public let leader: KeyID
+    public let status: KeyID
+    public let sync: KeyID
+    public let failover: KeyID
+    public let config: KeyID
+    public let history: KeyID
+    public let failsafe: KeyID
+    public let initialize: KeyID
+    public let members: [KeyID]
+
+    public init(keys: KeySpace, scope: String, members: [String]) {
+        let p = "/service/\(scope)/"
+        prefix = keys.id(p)
+        leader = keys.id(p + "leader")
+        status = keys.id(p + "status")
+        sync = keys.id(p + "sync")
+        failover = keys.id(p + "failover")
+        config = keys.id(p + "config")
+        history = keys.id(p + "history")
+        failsafe = keys.id(p + "failsafe")
+        initialize = keys.id(p + "initialize")
+        self.members = members.map { keys.id(p + "members/" + $0) }
+    }
+}
+
+/// A parsed snapshot of the cluster's keys (Patroni's `Cluster` object).
+public struct ClusterView: Sendable {
+    public struct Leader: Sendable, Equatable {
+        public var member: Int
+        public var lease: LeaseID
+        public var modRevision: Int64
+    }
+    public var leader: Leader?
+    public var members: [(member: Int, data: MemberData, lease: LeaseID)] = []
+    public var optime: Int64 = 0
+    public var sync: (leader: Int, standbys: [Int], version: Int64)?
+    public var failover: (leader: Int?, candidate: Int?, version: Int64)?
+    public var config: (PatroniConfig, version: Int64)?
+    public var historyTimeline: Int = 0
+    public var failsafe: [Int]?
+    public var initialized = false
+
+    public var isUnlocked: Bool { leader == nil }
+    public func member(_ m: Int) -> MemberData? { members.first { $0.member == m }?.data }
+    public func hasMember(_ m: Int) -> Bool { members.contains { $0.member == m } }
+    /// The cluster timeline: the last history entry + 1 (patroni.md §6.3).
+    public var timeline: Int { historyTimeline == 0 ? 0 : historyTimeline + 1 }
+
+    /// Builds the view from the KV pairs under the cluster prefix.
+    public static func build(_ kvs: [(KeyID, KVRecord)], keys: ClusterKeys, values: PatroniValues) -> ClusterView {
+        var v = ClusterView()
+        for (k, r) in kvs {
+            guard let value = values[r.value] else { continue }
+            if k == keys.leader, case .leader(let m) = value {
+                v.leader = Leader(member: m, lease: r.lease, modRevision: r.modRevision)
+            } else if k == keys.status, case .status(let o) = value {
+                v.optime = o
+            } else if k == keys.sync, case .sync(let l, let s) = value {
+                v.sync = (l, s, r.modRevision)
+            } else if k == keys.failover, case .failover(let l, let c) = value {
+                v.failover = (l, c, r.modRevision)
+            } else if k == keys.config, case .config(let c) = value {
+                v.config = (c, r.modRevision)
+            } else if k == keys.history, case .history(let t) = value {
+                v.historyTimeline = t
+            } else if k == keys.failsafe, case .failsafe(let f) = value {
+                v.failsafe = f
+            } else if k == keys.initialize {
+                v.initialized = true
+            } else if let m = keys.members.firstIndex(of: k), case .member(let d) = value {
+                v.members.append((m, d, r.lease))
+            }
+        }
+        v.members.sort { $0.member < $1.member }
+        return v
+    }
+}

@@ -1,0 +1,170 @@
+import SimCore
+import Recording
+import Etcd
+import Postgres
+
+extension PatroniNode {
+    // MARK: - REST API
+
+    /// Answers a REST request (api.py `do_GET`/`do_POST_*`). The API runs in its own thread:
+    /// it answers while the HA loop is busy, not while the process is frozen (the kernel holds
+    /// the request then) and not when it is dead (the world refuses the connection).
+    mutating func rest(_ r: RESTRequest, _ env: PatroniEnv) {
+        switch r.kind {
+        case .get(let path, let lag):
+            let (code, status) = get(path, lag: lag, env)
+            env.restRespond(node, to: r.from, RESTResponse(id: r.id, status: code, member: status))
+        case .failsafe(let leader):
+            // `do_POST_failsafe`: refused by a node that runs as primary itself.
+            if pg(env).isPrimary && role == .primary {
+                env.restRespond(node, to: r.from, RESTResponse(id: r.id, status: 500))
+            } else {
+                failsafeLeader = (leader, env.now + config.ttlNs)
+                env.restRespond(node, to: r.from, RESTResponse(id: r.id, status: 200, lsn: pg(env).lastOperation))
+            }
+        case .switchover(let leader, let candidate):
+            let ok = requestSwitchover(leader: leader, candidate: candidate, env)
+            env.restRespond(node, to: r.from, RESTResponse(id: r.id, status: ok ? 200 : 412))
+        case .failover(let candidate):
+            let ok = requestSwitchover(leader: nil, candidate: candidate, env)
+            env.restRespond(node, to: r.from, RESTResponse(id: r.id, status: ok ? 200 : 412))
+        }
+    }
+
+    /// The REST view of this member for a peer's race poll (`GET /patroni`); nil when
+    /// PostgreSQL is not running (the JSON then lacks the WAL fields and the poller counts it
+    /// unreachable).
+    func memberStatus(_ env: PatroniEnv) -> MemberStatus? {
+        let v = pg(env)
+        guard v.running else { return nil }
+        return MemberStatus(inRecovery: v.inRecovery, walPosition: v.inRecovery ? max(v.received, v.replayed) : v.lastOperation,
+                            timeline: v.timeline, nofailover: nofailover, failoverPriority: tags.failoverPriority,
+                            watchdogFailed: !watchdogHealthy)
+    }
+
+    /// Status codes as api.py computes them (patroni.md §7).
+    func get(_ path: RESTPath, lag: Int64?, _ env: PatroniEnv) -> (Int16, MemberStatus?) {
+        let v = pg(env)
+        let leader = isLeader(env.now) || (config.failsafeMode && failsafeActiveAt > 0 && env.now - failsafeActiveAt < config.ttlNs)
+        let replica = v.running && v.inRecovery && !tags.noloadbalance && !lagging(v, lag ?? Int64.max)
+        let cached = env.now - lastClusterLoad < config.ttlNs
+        let inSync = cluster.sync?.standbys.contains(node) ?? false
+        func code(_ ok: Bool) -> Int16 { ok ? 200 : 503 }
+        switch path {
+        case .primary: return (code(leader), nil)
+        case .leader: return (code(leader), nil)
+        case .replica: return (code(replica), nil)
+        case .readOnly: return (code(v.isPrimary || replica), nil)
+        case .health: return (code(v.running), nil)
+        case .sync: return (code(cached && inSync && replica), nil)
+        case .async: return (code(cached && !inSync && replica), nil)
+        case .readOnlySync: return (code(v.isPrimary || (cached && inSync && replica)), nil)
+        case .liveness:
+            let limit = nextRun + (leader ? 1 : 2) * config.ttlNs
+            return (code(paused || limit > env.now), nil)
+        case .readiness:
+            let ok = leader || (v.running && v.streamingFrom != nil && !lagging(v, lag ?? config.maximumLagOnFailover))
+            return (code(ok), nil)
+        case .patroni:
+            let st = memberStatus(env)
+            return (code(v.running), st)
+        }
+    }
+
+    /// `?lag=`: lag = max(`/status` optime, the receiver's position) − replayed.
+    func lagging(_ v: PgView, _ maxLag: Int64) -> Bool {
+        guard maxLag != Int64.max else { return false }
+        return max(cluster.optime, v.received) - v.replayed > maxLag
+    }
+
+    // MARK: - Failsafe (leader side)
+
+    /// `check_failsafe_topology`: POST /failsafe to every other member of the last-read
+    /// `/failsafe` (2 s timeout); all must accept. nil when the topology says no at once.
+    mutating func startFailsafeCheck(_ env: PatroniEnv) -> Outcome? {
+        guard let fs = cluster.failsafe, fs.contains(node) else { return nil }
+        let others = fs.filter { $0 != node }
+        if others.isEmpty { return failsafeKept(env) }
+        startPolls(others, .failsafe(leader: node), then: .failsafeChecked, env)
+        return .waiting
+    }
+
+    mutating func failsafeChecked(_ env: PatroniEnv) -> Outcome {
+        let all = restCalls.allSatisfy(\.accepted)
+        restCalls.removeAll()
+        return all ? failsafeKept(env) : demoteOffline(env)
+    }
+
+    mutating func failsafeKept(_ env: PatroniEnv) -> Outcome {
+        setIsLeader(true, env)
+        failsafeActiveAt = env.now
+        watchdogKeepalive(env)
+        return .done("continue to run as a leader because failsafe mode is enabled and all members are accessible")
+    }
+
+    // MARK: - Operator actions
+
+    mutating func operatorAction(_ a: OperatorAction, _ env: PatroniEnv) {
+        switch a {
+        case .setPause(let p):
+            var c = config
+            c.pause = p
+            writeConfig(c, env)
+        case .editConfig(let c):
+            writeConfig(c, env)
+        case .switchover(let l, let c):
+            _ = requestSwitchover(leader: l, candidate: c, env)
+        case .failover(let c):
+            _ = requestSwitchover(leader: nil, candidate: c, env)
+        case .restartPostgres:
+            guard job == nil, pg(env).running else { return }
+            log(env, "restart", .object([("requested", true)]))
+            startJob(.restart, env)
+        case .reinit:
+            // Refused on the leader or without one (`POST /reinitialize`).
+            guard let l = cluster.leader?.member, l != node, job == nil else {
+                log(env, "reinit", .object([("refused", "cannot reinitialize the leader or without a leader")]))
+                return
+            }
+            startJob(.reinit(from: l), env)
+        }
+    }
+
+    mutating func writeConfig(_ c: PatroniConfig, _ env: PatroniEnv) {
+        var d = dynamicPart(c)
+        d.watchdog = config.watchdog
+        let version = cluster.config?.version ?? 0
+        dcs.start(version == 0 ? .put(dcs.keys.config, .config(d), retry: true) : .cas(dcs.keys.config, .config(d), modRevision: version), env)
+        drainDCS(env)
+        applyDynamicConfig(d, env)
+        wakeup(env)
+    }
+
+    /// POST /switchover (or /failover without a leader): pre-checks, then the `/failover` key,
+    /// then a wake-up. Returns false for a 412 ("no good candidates").
+    mutating func requestSwitchover(leader: Int?, candidate: Int?, _ env: PatroniEnv) -> Bool {
+        if let l = leader, cluster.leader?.member != l {
+            log(env, "switchover", .object([("refused", "leader name does not match")]))
+            return false
+        }
+        if let c = candidate {
+            guard let m = cluster.member(c), m.state == .running, !m.nofailover else {
+                log(env, "switchover", .object([("refused", .string("candidate \(env.nodeName(c)) is not healthy"))]))
+                return false
+            }
+            if leader != nil && config.synchronousMode == .on && !syncMatches(c, checkLeader: false) {
+                log(env, "switchover", .object([("refused", "candidate is not a synchronous standby")]))
+                return false
+            }
+        } else if !cluster.members.contains(where: { $0.member != node && $0.data.state == .running && !$0.data.nofailover }) {
+            log(env, "switchover", .object([("refused", "no good candidates have been found")]))
+            return false
+        }
+        log(env, leader == nil ? "failover" : "switchover", .object([("leader", leader.map { .string(env.nodeName($0)) } ?? .null),
+                                                                   ("candidate", candidate.map { .string(env.nodeName($0)) } ?? .null)]))
+        dcs.start(.put(dcs.keys.failover, .failover(leader: leader, candidate: candidate), retry: true), env)
+        drainDCS(env)
+        wakeup(env)
+        return true
+    }
+}

@@ -1,0 +1,273 @@
+import SimCore
+import Recording
+import Etcd
+import Postgres
+
+/// A REST call in flight from this node (a race poll or a failsafe POST).
+struct RestCall {
+    var id: UInt32
+    var peer: Int
+    var done = false
+    var status: MemberStatus? = nil
+    var accepted = false
+}
+
+/// What the race is deciding, kept while its polls are out.
+struct RaceContext {
+    var members: [Int]
+    var checkLag: Bool
+    var formerLeader: Int?
+    var myWal: Int64
+}
+
+extension PatroniNode {
+    var syncModeActive: Bool { config.synchronousMode != .off && cluster.sync != nil }
+
+    /// `SyncState.matches(name, check_leader)`.
+    func syncMatches(_ m: Int, checkLeader: Bool) -> Bool {
+        guard let s = cluster.sync else { return false }
+        return s.standbys.contains(m) || (checkLeader && s.leader == m)
+    }
+
+    // MARK: - process_unhealthy_cluster
+
+    mutating func processUnhealthyCluster(_ env: PatroniEnv) -> Outcome {
+        // primary_race_backoff (master-only, off by default).
+        if !paused && cluster.failover?.candidate == nil && config.primaryRaceBackoff > 0 {
+            if raceBackoffStart == 0 { raceBackoffStart = env.now }
+            let b = Nanos(config.primaryRaceBackoff) * Time.s
+            let left = raceBackoffStart + b - env.now
+            let v = pg(env)
+            let moved = v.streamingFrom != nil && v.lastOperation > lastWalLsn
+            lastWalLsn = v.lastOperation
+            if (left > 0 && moved) || left > b - config.loopWaitNs {
+                return .done("My (\(name)) wal position moved since last heart beat loop, \(left / Time.s) seconds until leader race")
+            }
+        }
+        return isHealthiestNode(env)
+    }
+
+    /// `is_healthiest_node`; may poll peers (then the race continues in `raceDecided`).
+    mutating func isHealthiestNode(_ env: PatroniEnv) -> Outcome {
+        if env.now - releasedKeyAt < config.ttlNs { return notHealthiest(env) }
+        if paused && !nofailover, cluster.failover != nil { return manualFailoverNoLeader(env) }
+        let v = pg(env)
+        if v.starting { return notHealthiest(env) }
+        if v.isPrimary {
+            // A primary that lost its key (after a freeze) takes it back, unless a newer
+            // timeline exists (PR #2787).
+            if !paused && v.timeline < cluster.timeline {
+                log(env, "race", .object([("why", .string("my timeline \(v.timeline) is behind the cluster timeline \(cluster.timeline)"))]))
+                return notHealthiest(env)
+            }
+            return raceWon(env)
+        }
+        if paused || nofailover { return notHealthiest(env) }
+        if let f = cluster.failover {
+            if f.leader != nil && syncModeActive && !syncMatches(node, checkLeader: true) { return notHealthiest(env) }
+            return manualFailoverNoLeader(env)
+        }
+        if !watchdogHealthy {
+            log(env, "race", .object([("why", "Watchdog device is not usable")]))
+            return notHealthiest(env)
+        }
+        var known = (oldCluster?.members.map(\.member) ?? []) + cluster.members.map(\.member)
+        if config.failsafeMode, let fs = cluster.failsafe {
+            if !fs.isEmpty && !fs.contains(node) { return notHealthiest(env) }
+            known += fs
+        }
+        if syncModeActive {
+            if !syncMatches(node, checkLeader: true) { return notHealthiest(env) }
+            known = known.filter { syncMatches($0, checkLeader: true) }
+        }
+        return startHealthCheck(members: Array(Set(known)).sorted(), checkLag: true, formerLeader: oldCluster?.leader?.member, env)
+    }
+
+    /// `_is_healthiest_node`: the lag check against `/status`, then `GET /patroni` on every
+    /// other candidate in parallel (2 s timeout, no retries).
+    mutating func startHealthCheck(members: [Int], checkLag: Bool, formerLeader: Int?, _ env: PatroniEnv) -> Outcome {
+        let v = pg(env)
+        let myWal = v.lastOperation
+        if checkLag && cluster.optime - myWal > config.maximumLagOnFailover {
+            log(env, "race", .object([("why", "My wal position exceeds maximum replication lag"),
+                                      ("lag_bytes", .int(cluster.optime - myWal))]))
+            return notHealthiest(env)
+        }
+        if config.checkTimeline, v.timeline < cluster.timeline { return notHealthiest(env) }
+        let peers = members.filter { m in m != node && !(cluster.member(m)?.nofailover ?? oldCluster?.member(m)?.nofailover ?? false) }
+        raceContext = RaceContext(members: peers, checkLag: checkLag, formerLeader: formerLeader, myWal: myWal)
+        if peers.isEmpty { return raceDecided(env) }
+        startPolls(peers, .get(.patroni, lag: nil), then: .raceStatuses, env)
+        return .waiting
+    }
+
+    /// The polls are back: decide.
+    mutating func raceDecided(_ env: PatroniEnv) -> Outcome {
+        guard let ctx = raceContext else { return notHealthiest(env) }
+        raceContext = nil
+        let leaderName = syncModeActive ? cluster.sync?.leader : ctx.formerLeader
+        for call in restCalls where ctx.members.contains(call.peer) {
+            guard let st = call.status, !st.nofailover, !st.watchdogFailed else { continue }  // unreachable: ignored
+            if !st.inRecovery {
+                log(env, "race", .object([("why", .string("Primary (\(env.nodeName(call.peer))) is still alive"))]))
+                restCalls.removeAll()
+                return notHealthiest(env)
+            }
+            if ctx.myWal < st.walPosition {
+                if !syncModeActive || cluster.sync?.leader != call.peer {
+                    log(env, "race", .object([("why", .string("Wal position of \(env.nodeName(call.peer)) is ahead of my wal position"))]))
+                    restCalls.removeAll()
+                    return notHealthiest(env)
+                }
+            } else if st.walPosition > 0 {
+                var low = ctx.myWal == st.walPosition && tags.failoverPriority < st.failoverPriority
+                if low && leaderName == call.peer { low = false }
+                if low {
+                    restCalls.removeAll()
+                    return notHealthiest(env)
+                }
+            }
+        }
+        restCalls.removeAll()
+        return raceWon(env)
+    }
+
+    /// Healthiest: race for the key (`acquire_lock`).
+    mutating func raceWon(_ env: PatroniEnv) -> Outcome {
+        log(env, "race", .object([("result", "healthiest; trying to acquire the leader key")]))
+        awaitDCS(.acquire, .acquired, env)
+        return .waiting
+    }
+
+    mutating func acquired(_ r: DCSResult, _ env: PatroniEnv) -> Outcome {
+        guard case .ok(let won) = r else { return .dcsError }
+        setIsLeader(won, env)
+        if won {
+            cluster = dcs.view()
+            if let f = cluster.failover {
+                dcs.start(.casDelete(dcs.keys.failover, modRevision: f.version), env)
+                drainDCS(env)
+            }
+            return enforcePrimaryRole(msg: "acquired session lock as a leader", promoteMsg: "promoted self to leader by acquiring session lock", env)
+        }
+        log(env, "race", .object([("result", "Could not take out TTL lock")]))
+        return follow(demote: "demoted self after trying and failing to obtain lock",
+                      follow: "following new leader after trying and failing to obtain lock", refresh: true, env)
+    }
+
+    mutating func notHealthiest(_ env: PatroniEnv) -> Outcome {
+        if (cluster.failover?.candidate != nil) || (nofailover && !paused) {
+            triggerRewindCheck()
+            // "Give a time to somebody to take the leader lock", then follow.
+            sleep(2 * Time.s, then: .followAfterSleep(nofailover: nofailover), env)
+            return .waiting
+        }
+        if nofailover {
+            return follow(demote: "demoting self because I am not allowed to become primary",
+                          follow: "following a different leader because I am not allowed to promote", refresh: true, env)
+        }
+        return follow(demote: "demoting self because i am not the healthiest node",
+                      follow: "following a different leader because i am not the healthiest node", refresh: true, env)
+    }
+
+    // MARK: - Manual failover when the leader is gone
+
+    /// `manual_failover_process_no_leader`.
+    mutating func manualFailoverNoLeader(_ env: PatroniEnv) -> Outcome {
+        guard let f = cluster.failover else { return notHealthiest(env) }
+        if let c = f.candidate {
+            if c == node { return raceWon(env) }
+            if paused { return notHealthiest(env) }
+            if config.synchronousMode == .on && !syncMatches(node, checkLeader: true) { return notHealthiest(env) }
+            if cluster.hasMember(c) {
+                startPolls([c], .get(.patroni, lag: nil), then: .manualCandidateStatus, env)
+                return .waiting
+            }
+        } else if paused {
+            return notHealthiest(env)
+        }
+        return manualFailoverAmongAll(env)
+    }
+
+    mutating func manualCandidateChecked(_ env: PatroniEnv) -> Outcome {
+        let healthy = restCalls.first.map { $0.status != nil && !($0.status!.nofailover) && !($0.status!.watchdogFailed) } ?? false
+        restCalls.removeAll()
+        if healthy { return notHealthiest(env) }
+        return manualFailoverAmongAll(env)
+    }
+
+    mutating func manualFailoverAmongAll(_ env: PatroniEnv) -> Outcome {
+        guard let f = cluster.failover else { return notHealthiest(env) }
+        if let l = f.leader, l == node {
+            return startFailoverPossibleCheck(candidates: failoverCandidates(excludeCandidate: f.candidate != nil), clusterLsn: 0, k: .manualFailoverPossible, env)
+        }
+        let members = cluster.members.map(\.member).filter { $0 != f.leader && (!syncModeActive || syncMatches($0, checkLeader: false)) }
+        return startHealthCheck(members: members, checkLag: false, formerLeader: nil, env)
+    }
+
+    mutating func manualFailoverPossibleChecked(_ env: PatroniEnv) -> Outcome {
+        // I was the leader: if somebody else can take over, I do not race.
+        failoverPossible() ? notHealthiest(env) : raceWon(env)
+    }
+
+    // MARK: - is_failover_possible
+
+    mutating func startFailoverPossibleCheck(candidates: [Int], clusterLsn: Int64, k: K, _ env: PatroniEnv) -> Outcome {
+        failoverCheckLsn = clusterLsn
+        if candidates.isEmpty {
+            restCalls.removeAll()
+            resumeLater(k, env)
+            return .waiting
+        }
+        startPolls(candidates, .get(.patroni, lag: nil), then: k, env)
+        return .waiting
+    }
+
+    /// Any polled candidate reachable, allowed to promote, and not lagging (against the given
+    /// LSN, or maximum_lag_on_failover against `/status`).
+    mutating func failoverPossible() -> Bool {
+        defer { restCalls.removeAll() }
+        for c in restCalls {
+            guard let st = c.status, !st.nofailover, !st.watchdogFailed else { continue }
+            if failoverCheckLsn > 0 ? st.walPosition < failoverCheckLsn : cluster.optime - st.walPosition > config.maximumLagOnFailover { continue }
+            if config.checkTimeline && st.timeline < cluster.timeline { continue }
+            return true
+        }
+        return false
+    }
+
+    /// Continues with `k` in a fresh event (no polls were needed).
+    mutating func resumeLater(_ k: K, _ env: PatroniEnv) {
+        gen &+= 1
+        wait = .sleep(gen, k)
+        env.patroniTimer(node, after: 0, .sleep(gen))
+    }
+
+    // MARK: - REST polls
+
+    mutating func startPolls(_ peers: [Int], _ kind: RESTRequest.Kind, then k: K, _ env: PatroniEnv) {
+        restCalls.removeAll()
+        for p in peers {
+            nextRest &+= 1
+            restCalls.append(RestCall(id: nextRest, peer: p))
+            env.restCall(from: node, to: p, RESTRequest(from: 0, id: nextRest, kind: kind))
+            env.patroniTimer(node, after: 2 * Time.s, .rest(nextRest))
+        }
+        wait = .rest(k)
+    }
+
+    /// A poll answered, was refused, or timed out (nil).
+    mutating func restAnswered(_ id: UInt32, _ r: RESTResponse?, _ env: PatroniEnv) {
+        if let j = job, j.restIDs.contains(id) { jobRestAnswered(id, r, env); return }
+        guard let i = restCalls.firstIndex(where: { $0.id == id }), !restCalls[i].done else { return }
+        restCalls[i].done = true
+        if let r {
+            restCalls[i].status = r.status == 200 || r.member != nil ? r.member : nil
+            restCalls[i].accepted = r.status == 200
+        }
+        if restCalls.allSatisfy(\.done), case .rest(let k) = wait {
+            wait = .none
+            resume(k, env)
+        }
+    }
+}

@@ -1,0 +1,408 @@
+import SimCore
+import Recording
+import Etcd
+import Postgres
+
+/// An async-executor job (`AsyncExecutor.try_run_async`): one at a time; the HA loop keeps
+/// cycling meanwhile (and `handle_long_action_in_progress` keeps the leader key fresh).
+public struct Job: Sendable {
+    public enum Kind: Sendable {
+        case promote
+        case startPrimary
+        case startStandby(upstream: Int?, afterDemote: Bool)
+        case demoteGraceful
+        case demoteOffline
+        case rewind(from: Int)
+        case reinit(from: Int)
+        case restart
+    }
+    public var kind: Kind
+    var stage = 0
+    var gen: UInt32 = 0
+    var sleepGen: UInt32 = 0
+    var dcsTag: UInt32 = 0
+    var restIDs: [UInt32] = []
+    var started: Nanos = 0
+    var released = false
+    /// The offline demote runs synchronously: the cycle waits for it.
+    var blocksLoop: Bool { if case .demoteOffline = kind { return true }; return false }
+
+    public var name: String {
+        switch kind {
+        case .promote: return "promote"
+        case .startPrimary: return "starting primary after failure"
+        case .startStandby(_, let after): return after ? "starting after demotion" : "restarting after failure"
+        case .demoteGraceful: return "manual switchover: demote"
+        case .demoteOffline: return "demote offline"
+        case .rewind: return "running pg_rewind"
+        case .reinit: return "reinitializing"
+        case .restart: return "restart"
+        }
+    }
+}
+
+extension PatroniNode {
+    // MARK: - recover
+
+    /// `Ha.recover`: PostgreSQL is not running.
+    mutating func recover(_ env: PatroniEnv) -> Outcome {
+        if hasLockView { return updateLock(.recoverLock, status: false, env) }
+        return recoverContinue(timeoutS: nil, env)
+    }
+
+    mutating func recoverLocked(_ r: DCSResult, _ env: PatroniEnv) -> Outcome {
+        guard let ok = lockUpdated(r, env) else { return .dcsError }
+        if ok && config.primaryStartTimeout == 0 {
+            // "We are requested to prefer failing over to restarting primary."
+            return startFailoverPossibleCheck(candidates: failoverCandidates(excludeCandidate: false), clusterLsn: 0, k: .recoverFailoverPossible, env)
+        }
+        return recoverContinue(timeoutS: ok ? config.primaryStartTimeout : nil, env)
+    }
+
+    mutating func recoverFailoverPossibleChecked(_ env: PatroniEnv) -> Outcome {
+        if failoverPossible() {
+            watchdogDisable(env)
+            demote(.immediate, reason: "Primary crashed. Failing over.", env)
+            return .done("stopped PostgreSQL to fail over after a crash")
+        }
+        return recoverContinue(timeoutS: 0, env)
+    }
+
+    mutating func recoverContinue(timeoutS: Int?, _ env: PatroniEnv) -> Outcome {
+        let v = pg(env)
+        if let t = timeoutS, t > 0, v.controlInProduction, pgState == .crashed, role == .primary {
+            // "We know 100% that we were running as a primary a few moments ago": same timeline.
+            startTimeoutAt = env.now + Nanos(t) * Time.s
+            startJob(.startPrimary, env)
+            recovering = true
+            return .done("starting primary after failure")
+        }
+        watchdogDisable(env)
+        cluster = dcs.view()
+        if hasLockView {
+            rewindState = .initial
+            startJob(.startStandby(upstream: nil, afterDemote: false), env)
+            recovering = true
+            return .done("starting as readonly because i had the session lock")
+        }
+        if !rewindExecuted { triggerRewindCheck() }
+        if let o = handleRewindOrReinitialize(env) { return o }
+        if config.synchronousMode != .off { env.pgSetSyncNames(node, .none) }
+        let follow = cluster.leader.map(\.member).flatMap { $0 == node ? nil : $0 }
+        startJob(.startStandby(upstream: follow, afterDemote: false), env)
+        recovering = true
+        return .done("starting as a secondary")
+    }
+
+    // MARK: - follow
+
+    /// `Ha.follow`: a primary without the key demotes (immediate-nolock); a replica points its
+    /// primary_conninfo at the leader (a reload on PostgreSQL ≥ 13), or at nothing when there is
+    /// no leader.
+    mutating func follow(demote demoteReason: String, follow followReason: String, refresh: Bool, _ env: PatroniEnv) -> Outcome {
+        if refresh { cluster = dcs.view() }
+        let v = pg(env)
+        let target = cluster.leader.map(\.member).flatMap { $0 == node ? nil : $0 }
+        if paused {
+            if rewindState != .need || cluster.isUnlocked {
+                if v.isPrimary {
+                    role = .primary
+                    return .done("continue to run as primary without lock")
+                }
+                role = .replica
+                if target == nil { return .done("no action. I am (\(name))") }
+            }
+        } else if v.isPrimary {
+            demote(.immediateNolock, reason: demoteReason, env)
+            return .done(demoteReason)
+        }
+        if let o = handleRewindOrReinitialize(env) { return o }
+        if v.upstream != target {
+            env.pgSetUpstream(node, target)
+            triggerRewindCheck()
+        } else if let t = target, let lt = cluster.member(t)?.timeline, lt > v.timeline {
+            triggerRewindCheck()
+            if let o = handleRewindOrReinitialize(env) { return o }
+        }
+        if role != .replica && !v.isPrimary {
+            let from = role
+            role = .replica
+            if from == .demoted || from == .primary { callback("on_role_change", "replica", env) }
+        }
+        return .done(followReason)
+    }
+
+    // MARK: - Rewind and reinitialize
+
+    var canRewind: Bool { config.usePgRewind }
+    var rewindAllowed: Bool { config.removeDataDirectoryOnDivergedTimelines || canRewind }
+
+    mutating func triggerRewindCheck() {
+        if rewindAllowed && rewindState != .need { rewindState = .check }
+    }
+
+    /// `_handle_rewind_or_reinitialize`: checks the timeline and LSN against the leader (a
+    /// replication connection to it) and runs pg_rewind or a re-clone if we diverged.
+    mutating func handleRewindOrReinitialize(_ env: PatroniEnv) -> Outcome? {
+        guard let leader = cluster.leader?.member, leader != node else { return nil }
+        if rewindState == .check {
+            switch env.pgNeedsRewind(node, leader: leader) {
+            case true?: rewindState = .need
+            case false?: rewindState = .notNeed
+            case nil: break  // the leader cannot be asked yet
+            }
+        }
+        guard rewindState == .need else { return nil }
+        let v = pg(env)
+        if canRewind {
+            if v.running { env.pgStop(node, immediate: false); return .done("stopping PostgreSQL to run pg_rewind") }
+            startJob(.rewind(from: leader), env)
+            return .done("running pg_rewind from \(env.nodeName(leader))")
+        }
+        if config.removeDataDirectoryOnDivergedTimelines {
+            startJob(.reinit(from: leader), env)
+            return .done("reinitializing due to diverged timelines")
+        }
+        return nil
+    }
+
+    /// Empty data directory: clone from the leader (or wait for one).
+    mutating func bootstrapClone(_ env: PatroniEnv) -> Outcome {
+        guard let l = cluster.leader?.member, l != node else { return .done("waiting for leader to bootstrap") }
+        startJob(.reinit(from: l), env)
+        return .done("trying to bootstrap from leader '\(env.nodeName(l))'")
+    }
+
+    // MARK: - Long actions and starting instances
+
+    /// `handle_long_action_in_progress`.
+    mutating func handleLongActionInProgress(_ env: PatroniEnv) -> Outcome {
+        if hasLockView { return updateLock(.longActionLock, status: false, env) }
+        return longActionUnlocked(env)
+    }
+
+    mutating func longActionLocked(_ r: DCSResult, _ env: PatroniEnv) -> Outcome {
+        guard let ok = lockUpdated(r, env) else { return .dcsError }
+        if ok { return .done("updated leader lock during \(job?.name ?? "action")") }
+        return longActionUnlocked(env)
+    }
+
+    mutating func longActionUnlocked(_ env: PatroniEnv) -> Outcome {
+        if !paused, let j = job {
+            if case .promote = j.kind, j.stage == 0 {
+                job = nil
+                return .done("lost leader before promote")
+            }
+            if role == .primary {
+                job = nil
+                demote(.immediateNolock, reason: "lost leader lock during \(j.name)", env)
+                return .done("lost leader lock during \(j.name)")
+            }
+        }
+        return .done("\(job?.name ?? "action") in progress")
+    }
+
+    /// `handle_starting_instance`: a primary still starting keeps its key, up to
+    /// primary_start_timeout.
+    mutating func handleStartingInstance(_ v: PgView, _ env: PatroniEnv) -> Outcome? {
+        guard v.starting, !paused else {
+            startTimeoutAt = nil
+            return nil
+        }
+        guard hasLockView else { return nil }
+        return updateLock(.startingLock, status: false, env)
+    }
+
+    mutating func startingLocked(_ r: DCSResult, _ env: PatroniEnv) -> Outcome {
+        guard let ok = lockUpdated(r, env) else { return .dcsError }
+        if !ok {
+            demote(.immediateNolock, reason: "Lost lock while starting up", env)
+            return .done("stopped PostgreSQL while starting up because leader key was lost")
+        }
+        return .done("PostgreSQL is still starting up")
+    }
+
+    // MARK: - Jobs
+
+    mutating func startJob(_ kind: Job.Kind, _ env: PatroniEnv) {
+        gen &+= 1
+        var j = Job(kind: kind)
+        j.gen = gen
+        j.started = env.now
+        job = j
+        log(env, "job", .object([("action", .string(j.name))]))
+        switch kind {
+        case .promote:
+            env.pgPromote(node)
+            role = .promoted
+            callback("on_role_change", "primary", env)
+            // `_wait_promote`: polls for "in production" for up to loop_wait.
+            env.patroniTimer(node, after: config.loopWaitNs, .job(gen))
+        case .startPrimary:
+            env.pgStart(node, asStandby: false, upstream: nil)
+        case .startStandby(let up, _):
+            env.pgStart(node, asStandby: true, upstream: up)
+        case .demoteOffline, .demoteGraceful, .restart:
+            watchdogDisable(env)
+            env.pgStop(node, immediate: false)
+        case .rewind(let from):
+            rewindExecuted = true
+            if !env.pgRewind(node, from: from) {
+                rewindState = .failed
+                job = nil
+            }
+        case .reinit(let from):
+            env.pgStop(node, immediate: true)
+            env.pgReclone(node, from: from)
+        }
+    }
+
+    mutating func jobDone(_ env: PatroniEnv) {
+        let blocking = job?.blocksLoop ?? false
+        job = nil
+        if blocking, case .job(let k) = wait {
+            wait = .none
+            resume(k, env)
+            return
+        }
+        wakeup(env)
+    }
+
+    mutating func pgNotification(_ n: PgNotification, _ env: PatroniEnv) {
+        guard var j = job else { return }
+        switch (j.kind, n) {
+        case (.promote, .promoted):
+            role = .primary
+            jobDone(env)
+        case (.startPrimary, .started(let ok)):
+            if ok { role = .primary; callback("on_start", "primary", env) }
+            jobDone(env)
+        case (.startStandby(_, let afterDemote), .started(let ok)):
+            if ok {
+                let was = role
+                role = .replica
+                callback(afterDemote || was == .demoted ? "on_role_change" : "on_start", "replica", env)
+            }
+            jobDone(env)
+        case (.demoteOffline, .stopped):
+            role = .demoted
+            setIsLeader(false, env)
+            callback("on_stop", "demoted", env)
+            if config.synchronousMode != .off { env.pgSetSyncNames(node, .none) }
+            j.stage = 1
+            job = j
+            env.pgStart(node, asStandby: true, upstream: nil)
+        case (.demoteOffline, .started):
+            role = .replica
+            callback("on_role_change", "replica", env)
+            jobDone(env)
+        case (.demoteGraceful, .stopped):
+            role = .demoted
+            callback("on_stop", "demoted", env)
+            // on_shutdown: give the replicas a second, then release if one has the shutdown
+            // checkpoint.
+            j.stage = 1
+            gen &+= 1
+            j.sleepGen = gen
+            job = j
+            env.patroniTimer(node, after: Time.s, .sleep(gen))
+        case (.demoteGraceful, .started):
+            role = .replica
+            callback("on_role_change", "replica", env)
+            jobDone(env)
+        case (.rewind, .rewound(let ok)):
+            rewindState = ok ? .success : .failed
+            if !ok && config.removeDataDirectoryOnRewindFailure, case .rewind(let from) = j.kind {
+                job = nil
+                startJob(.reinit(from: from), env)
+                return
+            }
+            jobDone(env)
+        case (.reinit, .recloned(let ok)):
+            if ok {
+                j.stage = 1
+                job = j
+                let up = cluster.leader.map(\.member).flatMap { $0 == node ? nil : $0 }
+                env.pgStart(node, asStandby: true, upstream: up)
+                recovering = true
+            } else { jobDone(env) }
+        case (.reinit, .started):
+            role = .replica
+            rewindState = .initial
+            jobDone(env)
+        case (.restart, .stopped):
+            j.stage = 1
+            job = j
+            let v = pg(env)
+            env.pgStart(node, asStandby: role != .primary, upstream: v.upstream)
+        case (.restart, .started):
+            callback("on_restart", role.rawValue, env)
+            jobDone(env)
+        default:
+            break
+        }
+    }
+
+    mutating func jobSleepDone(_ env: PatroniEnv) {
+        guard var j = job, case .demoteGraceful = j.kind else { return }
+        switch j.stage {
+        case 1:
+            // is_failover_possible(cluster_lsn=checkpoint): poll the candidates.
+            j.stage = 2
+            let cands = failoverCandidates(excludeCandidate: false)
+            failoverCheckLsn = pg(env).position.lsn
+            j.restIDs = []
+            restCalls.removeAll()
+            for p in cands {
+                nextRest &+= 1
+                j.restIDs.append(nextRest)
+                restCalls.append(RestCall(id: nextRest, peer: p))
+                env.restCall(from: node, to: p, RESTRequest(from: 0, id: nextRest, kind: .get(.patroni, lag: nil)))
+                env.patroniTimer(node, after: 2 * Time.s, .rest(nextRest))
+            }
+            job = j
+            if cands.isEmpty { jobPollsDone(env) }
+        case 3:
+            // After the release: "give a time to somebody to take the leader lock", then follow.
+            j.stage = 4
+            job = j
+            cluster = dcs.view()
+            let up = cluster.leader.map(\.member).flatMap { $0 == node ? nil : $0 }
+            setIsLeader(false, env)
+            env.pgStart(node, asStandby: true, upstream: up)
+        default: break
+        }
+    }
+
+    mutating func jobRestAnswered(_ id: UInt32, _ r: RESTResponse?, _ env: PatroniEnv) {
+        guard let i = restCalls.firstIndex(where: { $0.id == id }), !restCalls[i].done else { return }
+        restCalls[i].done = true
+        restCalls[i].status = r?.member
+        if restCalls.allSatisfy(\.done) { jobPollsDone(env) }
+    }
+
+    mutating func jobPollsDone(_ env: PatroniEnv) {
+        guard var j = job else { return }
+        _ = failoverPossible()
+        // Release the key either way (graceful demote always releases), then sleep 2 s.
+        j.stage = 3
+        j.released = true
+        log(env, "leader_key_release", .object([("why", "switchover: demoted gracefully")]))
+        j.dcsTag = dcs.start(.deleteLeader, env)
+        job = j
+        drainDCS(env)
+    }
+
+    mutating func jobDCSDone(_ r: DCSResult, _ env: PatroniEnv) {
+        guard var j = job else { return }
+        gen &+= 1
+        j.sleepGen = gen
+        job = j
+        env.patroniTimer(node, after: 2 * Time.s, .sleep(gen))
+    }
+
+    mutating func jobTimeout(_ env: PatroniEnv) {
+        guard let j = job else { return }
+        if case .promote = j.kind { jobDone(env) }  // `_wait_promote` gave up waiting; role stays "promoted"
+    }
+}

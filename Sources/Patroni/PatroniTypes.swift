@@ -1,0 +1,195 @@
+import SimCore
+import Recording
+import Etcd
+import Postgres
+
+/// The REST endpoints health checks and peers use (api.py `do_GET`).
+public enum RESTPath: UInt8, Sendable {
+    case primary, leader, replica, readOnly, health, sync, async, readOnlySync, liveness, readiness, patroni
+
+    /// Parses `/primary`, `/master`, `/read-write`, `/`, `/replica?lag=1MB` ...; the lag (bytes)
+    /// as the second value.
+    public static func parse(_ s: String) -> (RESTPath, Int64?)? {
+        let parts = s.split(separator: "?", maxSplits: 1)
+        var lag: Int64? = nil
+        if parts.count == 2 {
+            for kv in parts[1].split(separator: "&") {
+                let p = kv.split(separator: "=", maxSplits: 1)
+                if p.count == 2, p[0] == "lag" { lag = try? ByteText.parse(String(p[1])) }
+            }
+        }
+        switch parts.first.map(String.init) ?? "/" {
+        case "/", "/primary", "/master", "/read-write": return (.primary, lag)
+        case "/leader": return (.leader, lag)
+        case "/replica": return (.replica, lag)
+        case "/read-only": return (.readOnly, lag)
+        case "/health": return (.health, lag)
+        case "/sync", "/synchronous": return (.sync, lag)
+        case "/async", "/asynchronous": return (.async, lag)
+        case "/read-only-sync": return (.readOnlySync, lag)
+        case "/liveness": return (.liveness, lag)
+        case "/readiness": return (.readiness, lag)
+        case "/patroni": return (.patroni, lag)
+        default: return nil
+        }
+    }
+}
+
+/// A request to a Patroni REST API.
+public struct RESTRequest: Sendable {
+    public enum Kind: Sendable, Equatable {
+        case get(RESTPath, lag: Int64?)
+        /// POST /failsafe from the leader (while it cannot reach the DCS).
+        case failsafe(leader: Int)
+        /// POST /switchover or /failover (patronictl).
+        case switchover(leader: Int?, candidate: Int?)
+        case failover(candidate: Int)
+    }
+    public var from: UInt32
+    public var id: UInt32
+    public var kind: Kind
+    public init(from: UInt32, id: UInt32, kind: Kind) {
+        self.from = from
+        self.id = id
+        self.kind = kind
+    }
+}
+
+/// What GET /patroni tells a peer during the leader race (the fields `_MemberStatus` reads).
+public struct MemberStatus: Sendable, Equatable {
+    public var inRecovery: Bool
+    public var walPosition: Int64
+    public var timeline: Int
+    public var nofailover: Bool
+    public var failoverPriority: Int
+    public var watchdogFailed: Bool
+}
+
+public struct RESTResponse: Sendable {
+    public var id: UInt32
+    public var status: Int16
+    public var member: MemberStatus?
+    /// The LSN header of a failsafe answer.
+    public var lsn: Int64
+    public init(id: UInt32, status: Int16, member: MemberStatus? = nil, lsn: Int64 = 0) {
+        self.id = id
+        self.status = status
+        self.member = member
+        self.lsn = lsn
+    }
+}
+
+/// A snapshot of the local PostgreSQL as Patroni's queries and pg_controldata see it.
+public struct PgView: Sendable {
+    public var reachable: Bool       // not paused (a frozen postmaster does not answer queries)
+    public var running: Bool
+    public var starting: Bool
+    public var stopping: Bool
+    public var hasData: Bool
+    public var inRecovery: Bool
+    public var promoting: Bool
+    public var timeline: Int
+    public var lastOperation: Int64
+    public var received: Int64
+    public var replayed: Int64
+    public var streamingFrom: Int?
+    public var upstream: Int?
+    public var controlInProduction: Bool
+    public var cleanShutdown: Bool
+    public var position: WalPosition
+    /// pg_stat_replication: standby, streaming, listed as sync, flush LSN.
+    public var replication: [(standby: Int, streaming: Bool, sync: Bool, flush: Int64)]
+    public var syncNames: SyncStandbyNames
+    public init(reachable: Bool, running: Bool, starting: Bool, stopping: Bool, hasData: Bool, inRecovery: Bool, promoting: Bool,
+                timeline: Int, lastOperation: Int64, received: Int64, replayed: Int64, streamingFrom: Int?, upstream: Int?,
+                controlInProduction: Bool, cleanShutdown: Bool, position: WalPosition,
+                replication: [(standby: Int, streaming: Bool, sync: Bool, flush: Int64)], syncNames: SyncStandbyNames) {
+        self.reachable = reachable
+        self.running = running
+        self.starting = starting
+        self.stopping = stopping
+        self.hasData = hasData
+        self.inRecovery = inRecovery
+        self.promoting = promoting
+        self.timeline = timeline
+        self.lastOperation = lastOperation
+        self.received = received
+        self.replayed = replayed
+        self.streamingFrom = streamingFrom
+        self.upstream = upstream
+        self.controlInProduction = controlInProduction
+        self.cleanShutdown = cleanShutdown
+        self.position = position
+        self.replication = replication
+        self.syncNames = syncNames
+    }
+    public var isPrimary: Bool { running && !inRecovery }
+}
+
+public enum PatroniTimer: Sendable, Equatable {
+    /// The HA loop's nap (or wait on the DCS event) ended.
+    case loop(UInt32)
+    /// get_cluster waited retry_timeout for the cache.
+    case cacheWait(UInt32)
+    /// A `time.sleep` inside the cycle or a job ended.
+    case sleep(UInt32)
+    /// A REST call (race poll, failsafe POST) timed out.
+    case rest(UInt32)
+    case cacheRebuild
+    case client(EtcdClientTimer)
+    /// The local PostgreSQL query timed out (a frozen postmaster).
+    case job(UInt32)
+}
+
+/// Inputs of a Patroni process.
+public enum PatroniInput: Sendable {
+    case timer(PatroniTimer)
+    case etcd(EtcdResponse)
+    /// The connection to an etcd member was refused or reset.
+    case etcdConnectionFailed(member: Int)
+    case pg(PgNotification)
+    case rest(RESTRequest)
+    case restResponse(RESTResponse)
+    /// A REST call was refused (peer's Patroni down on a live host).
+    case restRefused(id: UInt32)
+    /// The operator (patronictl) acts: pause/resume, edit_config, restart, reinit, switchover...
+    case operatorAction(OperatorAction)
+}
+
+public enum OperatorAction: Sendable {
+    case setPause(Bool)
+    case editConfig(PatroniConfig)
+    case restartPostgres
+    case reinit
+    case switchover(leader: Int?, candidate: Int?)
+    case failover(candidate: Int)
+}
+
+/// What a Patroni node needs from the world.
+public protocol PatroniEnv: EtcdClientEnv {
+    var recorder: Recorder { get }
+    func patroniTimer(_ node: Int, after: Nanos, _ t: PatroniTimer)
+    func pgView(_ node: Int) -> PgView
+    func pgStart(_ node: Int, asStandby: Bool, upstream: Int?)
+    func pgStop(_ node: Int, immediate: Bool)
+    func pgPromote(_ node: Int)
+    func pgSetUpstream(_ node: Int, _ upstream: Int?)
+    func pgSetSyncNames(_ node: Int, _ ssn: SyncStandbyNames)
+    /// Starts pg_rewind from `source`; false when the source cannot be reached.
+    func pgRewind(_ node: Int, from source: Int) -> Bool
+    func pgReclone(_ node: Int, from source: Int)
+    /// pg_rewind's check over a replication connection to the leader: did this node write past
+    /// the point where the leader's timeline forked? nil when the leader cannot be asked.
+    func pgNeedsRewind(_ node: Int, leader: Int) -> Bool?
+    /// `synchronous_standby_names` as the user configured it (used when synchronous mode is off).
+    func pgUserSyncNames(_ node: Int) -> String
+    /// An HTTP call to another node's Patroni REST API (answer, refusal or silence).
+    func restCall(from node: Int, to peer: Int, _ r: RESTRequest)
+    func restRespond(_ node: Int, to proc: UInt32, _ r: RESTResponse)
+    /// The host's watchdog device: arm with a timeout (false: no usable device), ping, disarm.
+    func watchdogActivate(_ node: Int, timeoutS: Int) -> Bool
+    func watchdogKeepalive(_ node: Int)
+    func watchdogDisable(_ node: Int)
+    func patroniExited(_ node: Int)
+    func nodeName(_ node: Int) -> String
+}
