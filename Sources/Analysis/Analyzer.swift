@@ -112,9 +112,10 @@ public enum Analyzer {
                 out.append(.init(name: name, atNs: nil, durationNs: nil, detail: detail))
             }
         }
-        // Detection: the old primary's key is gone (expired or released), or it demoted.
+        // Detection: the old primary's key is gone (expired or released), or its Patroni
+        // demoted it (a crash taking PostgreSQL down is the fault, not its detection).
         let keyGone = keys.first { $0.t >= t0 && $0.holder != oldPrimary }
-        let demoted = run.timeline.first { $0.timeNs >= t0 && $0.kind == Kind.pgWritable && $0.host == oldPrimary && $0.detail["writable"]?.boolValue == false }
+        let demoted = run.timeline.first { $0.timeNs >= t0 && $0.kind == Kind.demote && $0.host == oldPrimary }
         let detection = [keyGone?.t, demoted?.timeNs].compactMap { $0 }.min()
         let detDetail: String
         if let kg = keyGone, kg.t == detection { detDetail = "leader key of \(oldPrimary ?? "?") \(kg.holder == nil ? kg.cause : "taken over")" } else { detDetail = "\(oldPrimary ?? "?") demoted" }

@@ -2,6 +2,7 @@ import SimCore
 import Etcd
 import Postgres
 import Patroni
+import Traffic
 
 /// Every event in a simulation: the world's own, and each model's inputs.
 public enum Ev {
@@ -26,6 +27,7 @@ public enum Ev {
     /// postmaster does.
     case pgTool(node: Int, PgTimer)
     case patroni(PatroniInput)
+    case traffic(TrafficInput)
 
     /// A 64-bit summary for the trace hash: the case, then its most telling fields.
     var traceKey: UInt64 {
@@ -50,6 +52,7 @@ public enum Ev {
             }
         case .pgTool(let n, let t): return 11 << 56 | UInt64(n) << 40 | UInt64(truncatingIfNeeded: t.code)
         case .patroni(let i): return 12 << 56 | i.code
+        case .traffic(let t): return 13 << 56 | t.code
         }
     }
 }
@@ -142,6 +145,7 @@ extension Simulation {
         case .pg(let i): pg[procs[Int(e.target)].model].handle(i, self)
         case .pgTool(let n, let t): pg[n].handle(.timer(t), self)
         case .patroni(let i): patroni[procs[Int(e.target)].model].handle(i, self)
+        case .traffic(let t): traffic(e.target, t)
         }
     }
 }

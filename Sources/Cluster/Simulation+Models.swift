@@ -101,10 +101,9 @@ extension Simulation {
             // Otherwise PostgreSQL waits for Patroni to start it.
         case .patroni:
             if initial {
-                // Each daemon starts at its own moment: its loop phase.
+                // Each daemon has been running for a while; its loop runs at its own phase.
                 let phase = Nanos(patroniStartRng.below(UInt64(scenario.patroni.loopWaitNs)))
-                kernel.schedule(after: 2 * Time.s + phase, to: Kernel<Ev>.world, .delayedStart(p))
-                pendingPatroniStart.insert(p)
+                patroni[info.model].startSteady(phase: phase, primary: info.model == initialPrimaryNode, self)
             } else {
                 patroni[info.model].start(self)
             }
@@ -138,6 +137,7 @@ extension Simulation {
         case .patroni:
             return false
         default:
+            stopTrafficGracefully(p)
             return false
         }
     }
@@ -255,27 +255,27 @@ extension Simulation {
     func isUp(_ p: UInt32) -> Bool { kernel.status(of: p) != .down }
 
     func delayedStart(_ p: UInt32) {
-        if pendingPatroniStart.remove(p) != nil {
-            if isUp(p) { patroni[procs[Int(p)].model].start(self) }
-        } else if pendingEtcdRejoin.remove(p) != nil {
+        if pendingEtcdRejoin.remove(p) != nil {
             if hosts[host(of: p)].up && !isUp(p) { startProcess(p, initial: false) }
         }
     }
 
-    // MARK: - Traffic (filled in by the traffic models)
-
-    func addTrafficModel(_ svc: Service, host: Int, proc: UInt32) -> Int { 0 }
-    func startTrafficModel(_ p: UInt32, initial: Bool) {}
-    func crashTrafficModel(_ p: UInt32) {}
-
-    /// A PostgreSQL server's message to a client-side process.
+    /// A PostgreSQL server's message to a client-side process (another server, or traffic).
     func pgToClient(from: UInt32, to proc: UInt32, _ m: PgMessage) {
-        if procs[Int(proc)].service == .postgres { fabric.send(from: from, to: proc, .pg(.message(from: from, m))) }
+        if procs[Int(proc)].service == .postgres {
+            fabric.send(from: from, to: proc, .pg(.message(from: from, m)))
+        } else {
+            fabric.send(from: from, to: proc, .traffic(.server(m)), holdLimitNs: scenario.workload.queryTimeoutNs)
+        }
     }
 
-    /// A Patroni REST answer to whoever asked.
+    /// A Patroni REST answer to whoever asked: a peer's Patroni, or a health checker.
     func restToCaller(from: UInt32, to proc: UInt32, _ r: RESTResponse) {
-        if procs[Int(proc)].service == .patroni { fabric.send(from: from, to: proc, .patroni(.restResponse(r))) }
+        if procs[Int(proc)].service == .patroni {
+            fabric.send(from: from, to: proc, .patroni(.restResponse(r)), holdLimitNs: 5 * Time.s)
+        } else {
+            fabric.send(from: from, to: proc, .traffic(.checkAnswer(id: r.id, status: r.status)), holdLimitNs: 10 * Time.s)
+        }
     }
 
     func anyRunningPatroni(prefer: Int?) -> Int? {

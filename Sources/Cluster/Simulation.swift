@@ -5,6 +5,7 @@ import Scenario
 import Etcd
 import Postgres
 import Patroni
+import Traffic
 
 /// The simulated cluster: hosts and processes built from a scenario, running on one kernel.
 ///
@@ -61,12 +62,22 @@ public final class Simulation {
     var initialPrimaryNode = 0
     var initialSync: [Int] = []
     var patroniStartRng: Rng
-    var pendingPatroniStart: Set<UInt32> = []
     var pendingEtcdRejoin: Set<UInt32> = []
     /// Patroni→etcd connections (`proc << 8 | member`) and replication connections (by epoch),
     /// registered so that a process death resets them.
     var clientConns: [Int: Int] = [:]
     var replConns: [UInt32: Int] = [:]
+    // Traffic
+    var proxies: [Proxy] = []
+    var proxyProc: [UInt32] = []
+    var keepaliveds: [Keepalived] = []
+    var bouncers: [PgBouncer] = []
+    var clientModels: [Clients] = []
+    var clientHosts: [(UInt32, Int)] = []
+    /// The keepalived process whose host holds the virtual IP.
+    var vipHolder: UInt32? = nil
+    /// Client-side connections (`proc << 32 | session`) and where they lead.
+    var trafficConns: [UInt64: (target: UInt32, conn: Int)] = [:]
 
     /// Bound on processed events (a model bug must not hang a sweep).
     public var maxEvents: UInt64 = 2_000_000_000
@@ -103,6 +114,7 @@ public final class Simulation {
             hosts.append(hs)
         }
         seedSteadyState()
+        wireTraffic()
         for (i, f) in scenario.faults.enumerated() {
             let jitter = f.jitterNs > 0 ? faultRng.int(0, f.jitterNs) : 0
             kernel.schedule(at: f.atNs + jitter, to: Kernel<Ev>.world, .fault(i))

@@ -102,6 +102,21 @@ public struct PatroniNode {
 
     // MARK: - Lifecycle
 
+    /// The daemon is already running when the run starts (steady state): its first cycle comes
+    /// at `phase`, and the primary's Patroni still holds `is_leader` from its last update.
+    public mutating func startSteady(phase: Nanos, primary: Bool, _ env: PatroniEnv) {
+        start(env)
+        role = primary ? .primary : .replica
+        if primary {
+            leaderExpiry = env.now + config.ttlNs - config.loopWaitNs + phase
+            if config.watchdog.mode != .off { watchdogRunning = env.watchdogActivate(node, timeoutS: config.watchdogTimeoutS) }
+        }
+        cbCalled = true
+        gen &+= 1
+        nextRun = env.now + phase
+        env.patroniTimer(node, after: phase, .loop(gen))
+    }
+
     /// The daemon starts: a fresh lease, the KV cache thread, and the first cycle right away.
     public mutating func start(_ env: PatroniEnv) {
         running = true

@@ -1,0 +1,245 @@
+import SimCore
+import SimNet
+import Recording
+import Scenario
+import Postgres
+import Patroni
+import Traffic
+
+/// The world's side of the traffic path: proxies, clients, poolers, keepalived, the VIP.
+extension Simulation {
+    func addTrafficModel(_ svc: Service, host: Int, proc: UInt32) -> Int {
+        let name = scenario.topology.hosts[host].name
+        let rng = streams.stream("host/\(name)/\(svc.rawValue)")
+        switch svc {
+        case .haproxy, .envoy, .lb:
+            let kind: Proxy.Kind = svc == .haproxy ? .haproxy : svc == .envoy ? .envoy : .cloudLB
+            proxies.append(Proxy(proc: proc, name: name, kind: kind, nodes: Array(dbNames.indices), nodeNames: dbNames,
+                                 hap: scenario.haproxy, envoy: scenario.envoy, lb: scenario.cloudLB, rng: rng))
+            proxyProc.append(proc)
+            return proxies.count - 1
+        case .keepalived:
+            keepaliveds.append(Keepalived(proc: proc, name: name, index: keepaliveds.count, cfg: scenario.keepalived, rng: rng))
+            return keepaliveds.count - 1
+        case .pgbouncer:
+            bouncers.append(PgBouncer(proc: proc, name: name, cfg: scenario.pgbouncer, upstream: .proc(UInt32.max)))
+            return bouncers.count - 1
+        case .clients:
+            clientHosts.append((proc, host))
+            clientModels.append(Clients(proc: proc, cfg: scenario.workload, writers: [], readers: [], rng: rng))
+            return clientModels.count - 1
+        default:
+            return 0
+        }
+    }
+
+    /// After every process exists: peers of keepalived, PgBouncer's upstream, and which front
+    /// each client uses.
+    func wireTraffic() {
+        let kaProcs = keepaliveds.map(\.proc)
+        for i in keepaliveds.indices { keepaliveds[i].setPeers(kaProcs) }
+        for i in bouncers.indices {
+            let h = host(of: bouncers[i].proc)
+            let local = proxyProc.first { host(of: $0) == h }
+            bouncers[i] = PgBouncer(proc: bouncers[i].proc, name: hosts[h].name, cfg: scenario.pgbouncer,
+                                    upstream: local.map { .proc($0) } ?? .server(initialPrimaryNode))
+        }
+        guard !clientModels.isEmpty else { return }
+        // The front the application talks to.
+        var fronts: [Endpoint]
+        if !keepaliveds.isEmpty {
+            fronts = [.vip(bouncers.isEmpty ? .proxy : .pooler)]
+        } else if !bouncers.isEmpty {
+            fronts = bouncers.map { .proc($0.proc) }
+        } else if !proxies.isEmpty {
+            fronts = proxyProc.map { .proc($0) }
+        } else {
+            // No front: the application's connection string names the initial primary.
+            fronts = [.server(initialPrimaryNode)]
+        }
+        let w = scenario.workload
+        var writers: [[(Endpoint, Int16)]] = Array(repeating: [], count: clientModels.count)
+        var readers: [[Endpoint]] = Array(repeating: [], count: clientModels.count)
+        for k in 0..<w.clients { writers[k % clientModels.count].append((fronts[k % fronts.count], -1)) }
+        var k = w.clients
+        for d in w.direct {
+            guard let node = dbNames.firstIndex(of: d.host) else { continue }
+            for _ in 0..<d.clients {
+                writers[k % clientModels.count].append((.server(node), Int16(dbHost[node])))
+                k += 1
+            }
+        }
+        if w.readRate > 0 {
+            let readFront: [Endpoint] = proxies.isEmpty ? dbNames.indices.map { .server($0) } : fronts
+            for r in 0..<w.readClients { readers[r % clientModels.count].append(readFront[r % readFront.count]) }
+        }
+        for i in clientModels.indices {
+            clientModels[i] = Clients(proc: clientHosts[i].0, cfg: w, writers: writers[i], readers: readers[i],
+                                      rng: streams.stream("workload/\(hosts[clientHosts[i].1].name)"))
+        }
+    }
+
+    func startTrafficModel(_ p: UInt32, initial: Bool) {
+        let m = procs[Int(p)].model
+        switch procs[Int(p)].service {
+        case .haproxy, .envoy, .lb: proxies[m].start(self)
+        case .keepalived: keepaliveds[m].start(self)
+        case .pgbouncer: bouncers[m].start(self)
+        case .clients: clientModels[m].start(self)
+        default: break
+        }
+    }
+
+    func crashTrafficModel(_ p: UInt32) {
+        let m = procs[Int(p)].model
+        closeTrafficConnections(of: p)
+        switch procs[Int(p)].service {
+        case .haproxy, .envoy, .lb: proxies[m].crash()
+        case .keepalived: keepaliveds[m].crash()
+        case .pgbouncer: bouncers[m].crash()
+        case .clients: clientModels[m].crash()
+        default: break
+        }
+    }
+
+    func traffic(_ target: UInt32, _ input: TrafficInput) {
+        let m = procs[Int(target)].model
+        switch procs[Int(target)].service {
+        case .haproxy, .envoy, .lb: proxies[m].handle(input, self)
+        case .keepalived: keepaliveds[m].handle(input, self)
+        case .pgbouncer: bouncers[m].handle(input, self)
+        case .clients: clientModels[m].handle(input, self)
+        default: break
+        }
+    }
+
+    /// A graceful stop of keepalived advertises priority 0 (the backup takes over at once).
+    func stopTrafficGracefully(_ p: UInt32) {
+        if procs[Int(p)].service == .keepalived { keepaliveds[procs[Int(p)].model].stop(self) }
+    }
+
+    // MARK: - Routing helpers
+
+    /// The process a VIP endpoint leads to right now.
+    func vipTarget(_ s: Endpoint.Service) -> UInt32? {
+        guard let holder = vipHolder, isUp(holder) || hosts[host(of: holder)].up else { return nil }
+        let h = host(of: holder)
+        switch s {
+        case .proxy: return proxyProc.first { host(of: $0) == h }
+        case .pooler: return bouncers.first { host(of: $0.proc) == h }?.proc
+        }
+    }
+
+    func resolve(_ e: Endpoint) -> UInt32? {
+        switch e {
+        case .server(let n): return pgProc[n]
+        case .proc(let p): return p == UInt32.max ? nil : p
+        case .vip(let s): return vipTarget(s)
+        }
+    }
+
+    func connKey(_ proc: UInt32, _ session: UInt32) -> UInt64 { UInt64(proc) << 32 | UInt64(session) }
+
+    func closeTrafficConnections(of p: UInt32) {
+        for k in trafficConns.keys.sorted() where UInt32(k >> 32) == p {
+            if let c = trafficConns.removeValue(forKey: k) { fabric.close(c.conn) }
+        }
+    }
+}
+
+extension Simulation: TrafficEnv {
+    public func trafficTimer(_ proc: UInt32, after: Nanos, _ t: TrafficTimer) {
+        kernel.schedule(after: after, to: proc, .traffic(.timer(t)))
+    }
+
+    public func trafficConnect(from: UInt32, to e: Endpoint, session: UInt32, id: UInt32) {
+        guard let target = resolve(e) else { return }  // an unheld VIP: nobody answers
+        let isPg = procs[Int(target)].service == .postgres
+        switch fabric.connect(from: from, to: target) {
+        case .accepted(let rtt):
+            if isPg && !pg[procs[Int(target)].model].listening {
+                kernel.schedule(after: rtt, to: from, .traffic(.connectResult(id: id, accepted: false)))
+                return
+            }
+            let reset = Ev.traffic(.reset(session: session))
+            let conn = fabric.open(from, target, resetToA: reset, resetToB: isPg ? nil : reset)
+            trafficConns[connKey(from, session)] = (target, conn)
+            kernel.schedule(after: rtt, to: from, .traffic(.connectResult(id: id, accepted: true)))
+        case .refused(let rtt):
+            kernel.schedule(after: rtt, to: from, .traffic(.connectResult(id: id, accepted: false)))
+        case .noAnswer:
+            break
+        }
+    }
+
+    public func trafficClose(from: UInt32, session: UInt32) {
+        if let c = trafficConns.removeValue(forKey: connKey(from, session)) { fabric.close(c.conn) }
+    }
+
+    public func trafficSend(from: UInt32, to e: Endpoint, _ m: PgMessage) {
+        let session: UInt32
+        switch m {
+        case .startup(let s, _), .query(let s, _, _, _), .cancel(let s), .closed(let s, _): session = s
+        default: return
+        }
+        guard let bound = trafficConns[connKey(from, session)]?.target ?? resolve(e) else { return }
+        if procs[Int(bound)].service == .postgres {
+            fabric.send(from: from, to: bound, .pg(.message(from: from, m)), holdLimitNs: scenario.workload.queryTimeoutNs)
+        } else {
+            fabric.send(from: from, to: bound, .traffic(.client(from: from, m)), holdLimitNs: scenario.workload.queryTimeoutNs)
+        }
+    }
+
+    public func trafficReply(from: UInt32, to: UInt32, _ m: PgMessage) {
+        fabric.send(from: from, to: to, .traffic(.server(m)), holdLimitNs: scenario.workload.queryTimeoutNs)
+    }
+
+    public func healthCheck(from: UInt32, node: Int, path: RESTPath, lag: Int64?, id: UInt32) -> ConnectOutcomeLite {
+        let target = patroniProc[node]
+        switch fabric.connect(from: from, to: target) {
+        case .accepted(let rtt):
+            fabric.send(from: from, to: target, .patroni(.rest(RESTRequest(from: from, id: id, kind: .get(path, lag: lag)))), holdLimitNs: 10 * Time.s)
+            return .accepted(rtt)
+        case .refused(let rtt):
+            kernel.schedule(after: rtt, to: from, .traffic(.checkRefused(id: id)))
+            return .refused(rtt)
+        case .noAnswer:
+            return .noAnswer
+        }
+    }
+
+    /// VRRP adverts are UDP: lost on a cut path or to link loss, never retransmitted.
+    public func vrrpSend(from: UInt32, to: UInt32, priority: UInt8) {
+        let a = host(of: from), b = host(of: to)
+        guard fabric.net.canReach(a, b) else { return }
+        let spec = fabric.net.link(a, b)
+        if fabric.rng.chance(spec.loss) { return }
+        kernel.schedule(after: spec.latency.sample(&fabric.rng), to: to, .traffic(.advert(from: keepaliveds.firstIndex { $0.proc == from } ?? 0, priority: priority)))
+    }
+
+    /// A new MASTER sends gratuitous ARPs: the VIP moves to its host. Connections that went
+    /// through the old holder are reset at the clients' next packet (the new host knows none).
+    public func vrrpTakeVIP(from: UInt32) {
+        let old = vipHolder
+        vipHolder = from
+        rec.log(now, hosts[host(of: from)].name, "keepalived", Kind.vip, .object([("holder", .string(hosts[host(of: from)].name))]))
+        guard let o = old, o != from else { return }
+        let oldHost = host(of: o)
+        for k in trafficConns.keys.sorted() {
+            guard let c = trafficConns[k], host(of: c.target) == oldHost, procs[Int(UInt32(k >> 32))].service == .clients else { continue }
+            let client = UInt32(k >> 32), session = UInt32(k & 0xFFFF_FFFF)
+            trafficConns.removeValue(forKey: k)
+            fabric.close(c.conn)
+            kernel.schedule(after: fabric.net.rtoMinNs, to: client, .traffic(.reset(session: session)))
+        }
+    }
+
+    public func vrrpReleaseVIP(from: UInt32) {
+        if vipHolder == from { vipHolder = nil }
+    }
+
+    public func localProxyAlive(_ proc: UInt32) -> Bool {
+        let h = host(of: proc)
+        return proxyProc.contains { host(of: $0) == h && kernel.status(of: $0) == .running }
+    }
+}

@@ -1,0 +1,240 @@
+import SimCore
+import Recording
+import Postgres
+
+/// The application's database clients on one host, with libpq-like behaviour: a connection per
+/// client, a connect timeout, reconnection with backoff, one transaction at a time. Every write
+/// is recorded (ok, failed, indeterminate) with its times.
+public struct Clients {
+    public let proc: UInt32
+    let procTag: UInt32
+    let cfg: WorkloadConfig
+    var rng: Rng
+    var clients: [Client] = []
+    var nextSession: UInt32 = 0
+    var nextConnect: UInt32 = 0
+
+    struct Client {
+        var endpoint: Endpoint
+        var frontend: UInt32
+        var reader: Bool
+        var directHost: Int16
+        var state: State = .disconnected
+        var session: UInt32 = 0
+        var connectID: UInt32 = 0
+        var backoffNs: Nanos
+        var backoffUntil: Nanos = 0
+        var nextDue: Nanos = 0
+        var intervalNs: Double
+        /// The write (or read) waiting for the connection, or in flight.
+        var pending: UInt32? = nil
+        var pendingSent: Nanos = 0
+        var cancelled = false
+    }
+
+    enum State { case disconnected, connecting, starting, ready, busy }
+
+    /// `endpoints`: for each client, where it connects (the front, or a host directly).
+    public init(proc: UInt32, cfg: WorkloadConfig, writers: [(Endpoint, Int16)], readers: [Endpoint], rng: Rng) {
+        self.proc = proc
+        procTag = (proc & 0x7FF) << 20
+        self.cfg = cfg
+        self.rng = rng
+        let perWriter = Double(max(1, writers.count))
+        for (e, direct) in writers {
+            clients.append(Client(endpoint: e, frontend: 0, reader: false, directHost: direct, backoffNs: cfg.reconnectBackoffNs,
+                                  intervalNs: cfg.rate > 0 ? 1e9 * perWriter / cfg.rate : 0))
+        }
+        for e in readers {
+            clients.append(Client(endpoint: e, frontend: 1, reader: true, directHost: -1, backoffNs: cfg.reconnectBackoffNs,
+                                  intervalNs: cfg.readRate > 0 ? 1e9 * Double(max(1, readers.count)) / cfg.readRate : 0))
+        }
+    }
+
+    public mutating func start(_ env: TrafficEnv) {
+        for c in clients.indices {
+            clients[c].state = .disconnected
+            clients[c].pending = nil
+            guard clients[c].intervalNs > 0 else { continue }
+            // Open the connection at once; the first transaction comes after a random wait.
+            connect(c, env)
+            let first = Nanos(rng.exponential(mean: clients[c].intervalNs))
+            clients[c].nextDue = env.now + first
+            env.trafficTimer(proc, after: first, .clientDue(UInt16(c)))
+        }
+    }
+
+    public mutating func crash() { clients.removeAll() }
+
+    public mutating func handle(_ input: TrafficInput, _ env: TrafficEnv) {
+        switch input {
+        case .timer(.clientDue(let c)): due(Int(c), env)
+        case .timer(.queryTimeout(let c, let q)): queryTimeout(Int(c), q, env)
+        case .timer(.connectTimeout(let id)): connectFailed(id, "timeout expired", env)
+        case .connectResult(let id, let ok):
+            if ok { connected(id, env) } else { connectFailed(id, "connection refused", env) }
+        case .server(let m): serverMessage(m, env)
+        case .reset(let sid): broken(sid, env)
+        default: break
+        }
+    }
+
+    // MARK: - Connections
+
+    mutating func connect(_ c: Int, _ env: TrafficEnv) {
+        nextSession &+= 1
+        nextConnect &+= 1
+        let sid = procTag | (nextSession & 0xFFFFF) | (clients[c].frontend << 31)
+        clients[c].session = sid
+        clients[c].connectID = nextConnect
+        clients[c].state = .connecting
+        env.trafficConnect(from: proc, to: clients[c].endpoint, session: sid, id: nextConnect)
+        env.trafficTimer(proc, after: cfg.connectTimeoutNs, .connectTimeout(id: nextConnect))
+    }
+
+    func client(connect id: UInt32) -> Int? { clients.firstIndex { $0.connectID == id && ($0.state == .connecting || $0.state == .starting) } }
+    func client(session s: UInt32) -> Int? { clients.firstIndex { $0.session == s && $0.state != .disconnected } }
+
+    mutating func connected(_ id: UInt32, _ env: TrafficEnv) {
+        guard let c = client(connect: id), clients[c].state == .connecting else { return }
+        clients[c].state = .starting
+        env.trafficSend(from: proc, to: clients[c].endpoint, .startup(session: clients[c].session, owner: proc))
+    }
+
+    /// libpq gave up connecting: the attempted transaction fails; try again after the backoff.
+    mutating func connectFailed(_ id: UInt32, _ why: String, _ env: TrafficEnv) {
+        guard let c = client(connect: id) else { return }
+        env.trafficClose(from: proc, session: clients[c].session)
+        clients[c].state = .disconnected
+        clients[c].connectID = 0
+        failPending(c, .failed, why, env)
+        backoff(c, env)
+    }
+
+    mutating func backoff(_ c: Int, _ env: TrafficEnv) {
+        clients[c].backoffUntil = env.now + clients[c].backoffNs
+        clients[c].backoffNs = min(clients[c].backoffNs * 2, cfg.reconnectBackoffMaxNs)
+        env.trafficTimer(proc, after: clients[c].backoffUntil - env.now, .clientDue(UInt16(c)))
+    }
+
+    /// The connection broke (reset, or closed by the server or the proxy).
+    mutating func broken(_ sid: UInt32, _ env: TrafficEnv, why: String = "server closed the connection unexpectedly") {
+        guard let c = client(session: sid) else { return }
+        let wasBusy = clients[c].state == .busy
+        let wasStarting = clients[c].state == .starting || clients[c].state == .connecting
+        env.trafficClose(from: proc, session: sid)
+        clients[c].state = .disconnected
+        // A break while COMMIT was in flight leaves its fate unknown; before the transaction
+        // was sent (during connection start-up) it simply failed.
+        failPending(c, wasBusy ? .indeterminate : .failed, wasStarting ? "could not connect: \(why)" : why, env)
+        backoff(c, env)
+    }
+
+    // MARK: - Transactions
+
+    mutating func due(_ c: Int, _ env: TrafficEnv) {
+        guard c < clients.count else { return }
+        switch clients[c].state {
+        case .ready:
+            if env.now >= clients[c].nextDue { send(c, env) }
+        case .disconnected:
+            guard env.now >= clients[c].backoffUntil else { return }
+            if env.now >= clients[c].nextDue && clients[c].pending == nil { attempt(c, env) }
+            connect(c, env)
+        default: break
+        }
+    }
+
+    /// A transaction attempted now (its record is created even if the connection fails).
+    mutating func attempt(_ c: Int, _ env: TrafficEnv) {
+        let id = clients[c].reader ? UInt32.max - UInt32(c) : env.recorder.newWrite(client: UInt16(c), directHost: clients[c].directHost, at: env.now, bytes: Int32(cfg.writeBytes))
+        clients[c].pending = id
+        clients[c].pendingSent = env.now
+        clients[c].cancelled = false
+        advanceDue(c, env)
+    }
+
+    mutating func advanceDue(_ c: Int, _ env: TrafficEnv) {
+        let gap = Nanos(rng.exponential(mean: clients[c].intervalNs))
+        clients[c].nextDue = max(clients[c].nextDue + gap, env.now)
+    }
+
+    mutating func send(_ c: Int, _ env: TrafficEnv) {
+        if clients[c].pending == nil { attempt(c, env) }
+        guard let id = clients[c].pending else { return }
+        clients[c].state = .busy
+        let write = !clients[c].reader
+        env.trafficSend(from: proc, to: clients[c].endpoint, .query(session: clients[c].session, id: write ? id : 0, bytes: Int32(cfg.writeBytes), write: write))
+        env.trafficTimer(proc, after: cfg.queryTimeoutNs, .queryTimeout(UInt16(c), id))
+    }
+
+    mutating func serverMessage(_ m: PgMessage, _ env: TrafficEnv) {
+        switch m {
+        case .ready(let sid):
+            guard let c = client(session: sid), clients[c].state == .starting else { return }
+            clients[c].state = .ready
+            clients[c].backoffNs = cfg.reconnectBackoffNs
+            if clients[c].pending != nil || env.now >= clients[c].nextDue { send(c, env) } else {
+                env.trafficTimer(proc, after: clients[c].nextDue - env.now, .clientDue(UInt16(c)))
+            }
+        case .result(let sid, _, let status, let at, let host):
+            guard let c = client(session: sid), clients[c].state == .busy, let id = clients[c].pending else { return }
+            if clients[c].reader {
+                env.recorder.reads.append(ReadRecord(sentNs: clients[c].pendingSent, doneNs: env.now, host: host, ok: status == .ok, servedAt: at))
+            } else {
+                var w = env.recorder.writes[Int(id)]
+                w.doneNs = env.now
+                switch status {
+                case .ok, .okLocalOnly:
+                    w.outcome = .ok
+                    w.committedHost = host
+                    w.committedAt = at
+                    if status == .okLocalOnly { w.error = "canceling wait for synchronous replication; committed locally" }
+                case .readOnly:
+                    w.outcome = .failed
+                    w.error = "cannot execute INSERT in a read-only transaction"
+                }
+                env.recorder.writes[Int(id)] = w
+            }
+            clients[c].pending = nil
+            clients[c].state = .ready
+            let wait = max(0, clients[c].nextDue - env.now)
+            env.trafficTimer(proc, after: wait, .clientDue(UInt16(c)))
+        case .closed(let sid, let reason):
+            let why: String
+            switch reason {
+            case .startingUp: why = "the database system is starting up"
+            case .shuttingDown: why = "terminating connection due to administrator command"
+            case .crashed: why = "server closed the connection unexpectedly"
+            }
+            broken(sid, env, why: why)
+        default: break
+        }
+    }
+
+    /// No answer within the client's timeout: cancel (a synchronous-replication wait then
+    /// returns success, committed locally); if even that gets no answer, give up on the
+    /// connection: the write is indeterminate.
+    mutating func queryTimeout(_ c: Int, _ q: UInt32, _ env: TrafficEnv) {
+        guard c < clients.count, clients[c].state == .busy, clients[c].pending == q else { return }
+        if !clients[c].cancelled {
+            clients[c].cancelled = true
+            env.trafficSend(from: proc, to: clients[c].endpoint, .cancel(session: clients[c].session))
+            env.trafficTimer(proc, after: 2 * Time.s, .queryTimeout(UInt16(c), q))
+            return
+        }
+        broken(clients[c].session, env, why: "query timed out")
+    }
+
+    mutating func failPending(_ c: Int, _ outcome: WriteOutcome, _ why: String, _ env: TrafficEnv) {
+        guard let id = clients[c].pending else { return }
+        clients[c].pending = nil
+        if clients[c].reader {
+            env.recorder.reads.append(ReadRecord(sentNs: clients[c].pendingSent, doneNs: env.now, host: -1, ok: false, servedAt: .none))
+            return
+        }
+        env.recorder.writes[Int(id)].outcome = outcome
+        env.recorder.writes[Int(id)].doneNs = env.now
+        env.recorder.writes[Int(id)].error = why
+    }
+}

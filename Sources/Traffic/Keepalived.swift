@@ -1,0 +1,220 @@
+import SimCore
+import Recording
+import Postgres
+
+/// keepalived's VRRP instance for a virtual IP in front of an HAProxy pair (keepalived.conf(5)
+/// 2.2.7; traffic-and-data.md §2). The highest-priority live node is MASTER and holds the VIP,
+/// advertising every `advert_int`; a BACKUP that hears nothing for the Master_Down_Interval
+/// (3 × advert_int + skew) takes over. A track script on the local HAProxy puts the node in
+/// FAULT (releasing the VIP) after `fall` failed runs. A graceful stop advertises priority 0:
+/// the backup then waits only the skew.
+public struct Keepalived {
+    public enum State: String, Sendable { case backup, master, fault }
+
+    public let proc: UInt32
+    let name: String
+    let index: Int
+    let cfg: KeepalivedConfig
+    public let priority: Int
+    var peers: [UInt32] = []
+    public internal(set) var state: State = .backup
+    var downGen: UInt32 = 0
+    var trackFails = 0
+    var trackOK = 0
+    var rng: Rng
+
+    public init(proc: UInt32, name: String, index: Int, cfg: KeepalivedConfig, rng: Rng) {
+        self.proc = proc
+        self.name = name
+        self.index = index
+        self.cfg = cfg
+        priority = max(1, cfg.priority - index)
+        self.rng = rng
+    }
+
+    public mutating func setPeers(_ p: [UInt32]) { peers = p.filter { $0 != proc } }
+
+    /// Skew_Time: VRRPv2 (256 − priority) / 256 s; VRRPv3 (256 − priority) × advert_int / 256.
+    var skewNs: Nanos {
+        cfg.vrrpVersion == 3 ? Nanos(256 - priority) * cfg.advertIntNs / 256 : Nanos(256 - priority) * Time.s / 256
+    }
+    var masterDownNs: Nanos { 3 * cfg.advertIntNs + skewNs }
+
+    public mutating func start(_ env: TrafficEnv) {
+        state = .backup
+        trackFails = 0
+        armDownTimer(masterDownNs, env)
+        env.trafficTimer(proc, after: cfg.trackInterval, .trackScript)
+    }
+
+    public mutating func crash() { state = .backup }
+
+    /// A graceful stop: advertise priority 0 so that the backup takes over after its skew.
+    public mutating func stop(_ env: TrafficEnv) {
+        if state == .master {
+            for p in peers { env.vrrpSend(from: proc, to: p, priority: 0) }
+            env.vrrpReleaseVIP(from: proc)
+        }
+        state = .backup
+    }
+
+    mutating func armDownTimer(_ d: Nanos, _ env: TrafficEnv) {
+        downGen &+= 1
+        env.trafficTimer(proc, after: d, .masterDown(downGen))
+    }
+
+    public mutating func handle(_ input: TrafficInput, _ env: TrafficEnv) {
+        switch input {
+        case .timer(.advertTick):
+            guard state == .master else { return }
+            for p in peers { env.vrrpSend(from: proc, to: p, priority: UInt8(priority)) }
+            env.trafficTimer(proc, after: cfg.advertIntNs, .advertTick)
+        case .timer(.masterDown(let g)):
+            guard g == downGen, state == .backup else { return }
+            becomeMaster(env)
+        case .timer(.trackScript):
+            track(env)
+        case .advert(_, let prio):
+            advert(Int(prio), env)
+        default: break
+        }
+    }
+
+    mutating func becomeMaster(_ env: TrafficEnv) {
+        state = .master
+        env.recorder.log(env.now, name, "keepalived", "vrrp_state", .object([("state", "MASTER"), ("priority", .int(Int64(priority)))]))
+        env.vrrpTakeVIP(from: proc)
+        for p in peers { env.vrrpSend(from: proc, to: p, priority: UInt8(priority)) }
+        env.trafficTimer(proc, after: cfg.advertIntNs, .advertTick)
+    }
+
+    mutating func advert(_ prio: Int, _ env: TrafficEnv) {
+        switch state {
+        case .backup:
+            if prio == 0 {
+                // The master is leaving: take over after Skew_Time only.
+                armDownTimer(skewNs, env)
+            } else if cfg.nopreempt || prio >= priority {
+                armDownTimer(masterDownNs, env)
+            }
+            // A lower-priority master with preemption on: let the timer run out and take over.
+        case .master:
+            if prio > priority {
+                state = .backup
+                env.recorder.log(env.now, name, "keepalived", "vrrp_state", .object([("state", "BACKUP"), ("why", "higher priority master")]))
+                env.vrrpReleaseVIP(from: proc)
+                armDownTimer(masterDownNs, env)
+            }
+        case .fault: break
+        }
+    }
+
+    /// `vrrp_script` + `track_script` on the local HAProxy (weight 0: failure means FAULT).
+    mutating func track(_ env: TrafficEnv) {
+        env.trafficTimer(proc, after: cfg.trackInterval, .trackScript)
+        let alive = env.localProxyAlive(proc)
+        if alive { trackOK += 1; trackFails = 0 } else { trackFails += 1; trackOK = 0 }
+        if state != .fault && trackFails >= cfg.trackFall && cfg.trackWeight == 0 {
+            if state == .master {
+                for p in peers { env.vrrpSend(from: proc, to: p, priority: 0) }
+                env.vrrpReleaseVIP(from: proc)
+            }
+            state = .fault
+            env.recorder.log(env.now, name, "keepalived", "vrrp_state", .object([("state", "FAULT"), ("why", "track script failed")]))
+        } else if state == .fault && trackOK >= cfg.trackRise {
+            state = .backup
+            armDownTimer(masterDownNs, env)
+        }
+    }
+}
+
+/// PgBouncer in session pooling between the clients and the front (pgbouncer(5) 1.18;
+/// traffic-and-data.md §3): it does not follow the primary, it connects to one configured
+/// endpoint; after a failed server connect it rejects clients that need a server for
+/// `server_login_retry` (15 s).
+public struct PgBouncer {
+    public let proc: UInt32
+    let name: String
+    let cfg: PgBouncerConfig
+    let upstream: Endpoint
+    var sessions: [(client: UInt32, session: UInt32, established: Bool, connectID: UInt32, pending: [PgMessage])] = []
+    var loginFailedAt: Nanos = -1 << 60
+    var nextID: UInt32 = 0
+
+    public init(proc: UInt32, name: String, cfg: PgBouncerConfig, upstream: Endpoint) {
+        self.proc = proc
+        self.name = name
+        self.cfg = cfg
+        self.upstream = upstream
+    }
+
+    public mutating func start(_ env: TrafficEnv) { sessions.removeAll() }
+    public mutating func crash() { sessions.removeAll() }
+
+    public mutating func handle(_ input: TrafficInput, _ env: TrafficEnv) {
+        switch input {
+        case .client(let from, let m):
+            switch m {
+            case .startup(let sid, _):
+                if env.now < loginFailedAt + cfg.serverLoginRetryNs {
+                    // check_fast_fail: the cached login error, at once.
+                    env.trafficReply(from: proc, to: from, .closed(session: sid, reason: .crashed))
+                    return
+                }
+                nextID &+= 1
+                sessions.append((from, sid, false, nextID, [.startup(session: sid, owner: proc)]))
+                env.trafficConnect(from: proc, to: upstream, session: sid, id: nextID)
+                env.trafficTimer(proc, after: cfg.serverConnectTimeoutNs, .connectTimeout(id: nextID))
+            case .query(let sid, _, _, _), .cancel(let sid):
+                guard let i = sessions.firstIndex(where: { $0.session == sid }) else { return }
+                if sessions[i].established { env.trafficSend(from: proc, to: upstream, m) } else { sessions[i].pending.append(m) }
+            case .closed(let sid, _):
+                if let i = sessions.firstIndex(where: { $0.session == sid }) {
+                    if sessions[i].established { env.trafficSend(from: proc, to: upstream, m) }
+                    env.trafficClose(from: proc, session: sid)
+                    sessions.remove(at: i)
+                }
+            default: break
+            }
+        case .connectResult(let id, let ok):
+            guard let i = sessions.firstIndex(where: { $0.connectID == id && !$0.established }) else { return }
+            if ok {
+                sessions[i].established = true
+                for m in sessions[i].pending { env.trafficSend(from: proc, to: upstream, m) }
+                sessions[i].pending.removeAll()
+            } else {
+                loginFailed(i, env)
+            }
+        case .timer(.connectTimeout(let id)):
+            if let i = sessions.firstIndex(where: { $0.connectID == id && !$0.established }) { loginFailed(i, env) }
+        case .server(let m):
+            switch m {
+            case .ready(let sid), .result(let sid, _, _, _, _):
+                if let s = sessions.first(where: { $0.session == sid }) { env.trafficReply(from: proc, to: s.client, m) }
+            case .closed(let sid, let why):
+                // "server conn crashed?": the linked client connection is closed too.
+                if let i = sessions.firstIndex(where: { $0.session == sid }) {
+                    if case .startingUp = why { loginFailedAt = env.now }
+                    env.trafficReply(from: proc, to: sessions[i].client, .closed(session: sid, reason: why))
+                    env.trafficClose(from: proc, session: sid)
+                    sessions.remove(at: i)
+                }
+            default: break
+            }
+        case .reset(let sid):
+            if let i = sessions.firstIndex(where: { $0.session == sid }) {
+                env.trafficReply(from: proc, to: sessions[i].client, .closed(session: sid, reason: .crashed))
+                sessions.remove(at: i)
+            }
+        default: break
+        }
+    }
+
+    mutating func loginFailed(_ i: Int, _ env: TrafficEnv) {
+        loginFailedAt = env.now
+        env.recorder.log(env.now, name, "pgbouncer", "server_login_failed", .object([("retry_in_s", .double(Time.seconds(cfg.serverLoginRetryNs)))]))
+        env.trafficReply(from: proc, to: sessions[i].client, .closed(session: sessions[i].session, reason: .crashed))
+        env.trafficClose(from: proc, session: sessions[i].session)
+        sessions.remove(at: i)
+    }
+}
