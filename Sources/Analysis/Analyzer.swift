@@ -73,19 +73,19 @@ public enum Analyzer {
     static func rto(_ run: RunRecord) -> [FaultRTO] {
         let front = run.writes.filter { $0.directHost < 0 }
         if front.isEmpty { return [] }
-        let faults = run.faults.filter(\.disrupts).sorted { $0.startNs < $1.startNs }
+        let faults = run.faults.filter(\.disrupts).sorted { ($0.startNs, $0.index) < ($1.startNs, $1.index) }
         let keys = leaderKeyHolders(run)
         var out: [FaultRTO] = []
         for (k, fault) in faults.enumerated() {
             let t0 = fault.startNs
             let tNext = k + 1 < faults.count ? faults[k + 1].startNs : Nanos.max
             let window = front.filter { $0.sentNs >= t0 && $0.sentNs < tNext }
-            let bad = window.filter { isBad($0) }
+            let bad = window.filter { isBad($0, end: run.durationNs) }
             let oldPrimary = keys.last { $0.t <= t0 }?.holder
             var r = FaultRTO(faultIndex: fault.index, kind: fault.kind, atNs: t0, rtoNs: 0, outage: !bad.isEmpty,
                              phases: [], oldPrimary: oldPrimary, newPrimary: nil)
             if let firstBad = bad.min(by: { $0.sentNs < $1.sentNs }) {
-                let recovery = window.filter { $0.outcome == .ok && !isBad($0) && $0.sentNs >= firstBad.sentNs }
+                let recovery = window.filter { $0.outcome == .ok && !isBad($0, end: run.durationNs) && $0.sentNs >= firstBad.sentNs }
                     .min { $0.doneNs < $1.doneNs }
                 r.rtoNs = recovery.map { $0.doneNs - t0 }
                 r.phases = phases(run, t0: t0, end: recovery?.doneNs ?? run.durationNs, oldPrimary: oldPrimary, keys: keys, newPrimary: &r.newPrimary)
@@ -95,8 +95,11 @@ public enum Analyzer {
         return out
     }
 
-    static func isBad(_ w: WriteRecord) -> Bool {
-        w.outcome != .ok || w.doneNs - w.sentNs > stallNs
+    /// A write that failed, or took longer than `stallNs`; one still pending at the end of the
+    /// run counts only once it has waited that long (the run's end is not an outage).
+    static func isBad(_ w: WriteRecord, end: Nanos) -> Bool {
+        if w.outcome == .pending { return end - w.sentNs > stallNs }
+        return w.outcome != .ok || w.doneNs - w.sentNs > stallNs
     }
 
     /// detection → election → promotion → traffic → clients, each ending at the first event of

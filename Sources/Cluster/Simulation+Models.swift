@@ -53,8 +53,9 @@ extension Simulation {
     }
 
     /// Seeds etcd with Patroni's keys and PostgreSQL with its data, as if the cluster had been
-    /// running for a while: the initial primary holds the leader key (on a lease of the
-    /// previous Patroni process, which its new process replaces in its first cycle).
+    /// running for a while: the initial primary holds the leader key and every member its
+    /// member key (on a lease of the previous Patroni processes, which the new ones replace in
+    /// their first cycle).
     func seedSteadyState() {
         guard let primary = dbNames.firstIndex(of: scenario.topology.initialPrimary) else { return }
         let seedLease: LeaseID = 1
@@ -70,6 +71,15 @@ extension Simulation {
         if scenario.patroni.synchronousMode != .off {
             sync = Array(replicas.filter { !scenario.patroni.tags(for: dbNames[$0]).nosync }.prefix(scenario.patroni.synchronousNodeCount))
             ops.append(.put(keys.sync, pValues.intern(.sync(leader: primary, standbys: sync)), lease: 0))
+        }
+        // Every member's key, as its last cycle before the run wrote it (on the same old lease):
+        // without them the primary's first cycle would not see its replicas as sync candidates.
+        for i in dbNames.indices {
+            let tags = scenario.patroni.tags(for: dbNames[i])
+            let data = MemberData(role: i == primary ? .primary : .replica, state: .running, xlogLocation: seedLsn, timeline: 1,
+                                  streaming: i != primary, nofailover: tags.nofailover, failoverPriority: tags.failoverPriority,
+                                  nosync: tags.nosync, pause: scenario.patroni.pause, checkpointAfterPromote: true)
+            ops.append(.put(keys.members[i], pValues.intern(.member(data)), lease: seedLease))
         }
         let gids = ops.map { etcdShared.newOp($0) }
         for i in etcd.indices { etcd[i].seed(gids) }
@@ -210,8 +220,12 @@ extension Simulation {
         case .switchover(let leader, let candidate):
             let l = leader.flatMap { dbNames.firstIndex(of: $0) } ?? leaderKeyHolder()
             guard let target = l, isUp(patroniProc[target]) else { return nil }
-            deliverOperator(target, .switchover(leader: l, candidate: candidate.flatMap { dbNames.firstIndex(of: $0) }))
-            return dbNames[target]
+            // A candidate may be a role (the etcd leader's host, say), resolved now.
+            let cand = candidate.flatMap { c in dbNames.firstIndex(of: c) ?? Role(rawValue: c).flatMap(resolveRole).flatMap { h in dbHost.firstIndex(of: h) } }
+            if let c = cand, c == target { return nil }  // already the primary
+            deliverOperator(target, .switchover(leader: l, candidate: cand))
+            return "\(dbNames[target])->\(cand.map { dbNames[$0] } ?? "any")"
+
         case .failover(let candidate):
             guard let c = dbNames.firstIndex(of: candidate), let target = anyRunningPatroni(prefer: c) else { return nil }
             deliverOperator(target, .failover(candidate: c))

@@ -82,7 +82,9 @@ extension Simulation {
     func startTrafficModel(_ p: UInt32, initial: Bool) {
         let m = procs[Int(p)].model
         switch procs[Int(p)].service {
-        case .haproxy, .envoy, .lb: proxies[m].start(self)
+        case .haproxy, .envoy, .lb:
+            if initial { proxies[m].settle(primary: initialPrimaryNode, sync: initialSync) }
+            proxies[m].start(self)
         case .keepalived: keepaliveds[m].start(self)
         case .pgbouncer: bouncers[m].start(self)
         case .clients: clientModels[m].start(self)

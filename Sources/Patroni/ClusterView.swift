@@ -15,6 +15,13 @@ public struct MemberData: Sendable, Equatable {
     public var nosync: Bool
     public var pause: Bool
     public var checkpointAfterPromote: Bool
+
+    public init(role: Role, state: State, xlogLocation: Int64, timeline: Int, streaming: Bool, nofailover: Bool,
+                failoverPriority: Int, nosync: Bool, pause: Bool, checkpointAfterPromote: Bool) {
+        self.role = role; self.state = state; self.xlogLocation = xlogLocation; self.timeline = timeline
+        self.streaming = streaming; self.nofailover = nofailover; self.failoverPriority = failoverPriority
+        self.nosync = nosync; self.pause = pause; self.checkpointAfterPromote = checkpointAfterPromote
+    }
 }
 
 /// Patroni's values, as etcd stores them (opaque ids) and as Patroni reads them back.

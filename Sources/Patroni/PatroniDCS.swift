@@ -211,6 +211,7 @@ public struct PatroniDCS {
         if tag == cacheTag { cacheBuilt(outcome, env); return }
         guard let oi = ops.firstIndex(where: { $0.tag == tag }) else { return }
         let o = ops[oi]
+        if case .success(let r) = outcome { noteOwnWrite(o.request, stage: o.stage, r) }
         func set(_ st: Stage) { ops[oi].stage = st }
         func finish(_ r: DCSResult) { self.finish(tag, r) }
         let resp = outcome.responseValue
@@ -274,6 +275,30 @@ public struct PatroniDCS {
             advance(tag, env)
         case .failsafe:
             finish(.ok(true))
+        }
+    }
+
+    /// The client's `call_rpc` hook: a successful put or transaction of ours goes into the
+    /// cache at once (with the response's revision), ahead of the watch event.
+    mutating func noteOwnWrite(_ req: Request, stage: Stage, _ r: EtcdResponse) {
+        func put(_ k: KeyID, _ v: PValue, lease: LeaseID) {
+            let old = cache[k]
+            if let o = old, o.modRevision >= r.revision { return }
+            cache[k] = KVRecord(createRevision: old?.createRevision ?? r.revision, modRevision: r.revision,
+                                version: (old?.version ?? 0) + 1, value: values.intern(v), lease: lease)
+        }
+        func delete(_ k: KeyID) {
+            if let o = cache[k], o.modRevision < r.revision { cache[k] = nil }
+        }
+        switch (req, stage, r.result) {
+        case (.put(let k, let v, _), .main, .ok): put(k, v, lease: 0)
+        case (.touch(let d), .main, .ok): if let l = lease { put(keys.members[me], .member(d), lease: l) }
+        case (.acquire, .main, .txn(true)), (.updateLeader, .main, .txn(true)):
+            if let l = lease { put(keys.leader, .leader(me), lease: l) }
+        case (.cas(let k, let v, _), .main, .txn(true)): put(k, v, lease: 0)
+        case (.casDelete(let k, _), .main, .txn(true)), (.delete(let k), .main, .ok): delete(k)
+        case (.deleteLeader, .main, .txn(true)): delete(keys.leader)
+        default: break
         }
     }
 

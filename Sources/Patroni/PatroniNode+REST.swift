@@ -134,10 +134,9 @@ extension PatroniNode {
         var d = dynamicPart(c)
         d.watchdog = config.watchdog
         let version = cluster.config?.version ?? 0
-        dcs.start(version == 0 ? .put(dcs.keys.config, .config(d), retry: true) : .cas(dcs.keys.config, .config(d), modRevision: version), env)
+        wakeAfter.append(dcs.start(version == 0 ? .put(dcs.keys.config, .config(d), retry: true) : .cas(dcs.keys.config, .config(d), modRevision: version), env))
         drainDCS(env)
         applyDynamicConfig(d, env)
-        wakeup(env)
     }
 
     /// POST /switchover (or /failover without a leader): pre-checks, then the `/failover` key,
@@ -162,9 +161,8 @@ extension PatroniNode {
         }
         log(env, leader == nil ? "failover" : "switchover", .object([("leader", leader.map { .string(env.nodeName($0)) } ?? .null),
                                                                    ("candidate", candidate.map { .string(env.nodeName($0)) } ?? .null)]))
-        dcs.start(.put(dcs.keys.failover, .failover(leader: leader, candidate: candidate), retry: true), env)
+        wakeAfter.append(dcs.start(.put(dcs.keys.failover, .failover(leader: leader, candidate: candidate), retry: true), env))
         drainDCS(env)
-        wakeup(env)
         return true
     }
 }

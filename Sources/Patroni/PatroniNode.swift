@@ -58,6 +58,9 @@ public struct PatroniNode {
     var nextRest: UInt32 = 0
     /// A manual action requested through the REST API or patronictl.
     var wakeRequested = false
+    /// DCS writes after which the loop wakes up (a switchover request: `ha.wakeup()` after the
+    /// /failover key is written).
+    var wakeAfter: [UInt32] = []
     var watchProbing = false
     var lastClusterLoad: Nanos = -1 << 60
     var raceContext: RaceContext? = nil
@@ -155,6 +158,8 @@ public struct PatroniNode {
         case .timer(let t): timer(t, env)
         case .etcd(let r):
             if case .watchEvent(let ev) = r.result {
+                // Only the current watch stream feeds the cache.
+                guard r.req == dcs.client.watch?.req else { return }
                 dcs.watchEvent(ev, raftTerm: r.raftTerm, amLeader: cluster.leader?.member == node)
                 if dcs.event { dcsEvent(env) }
                 return
@@ -210,7 +215,15 @@ public struct PatroniNode {
 
     /// Routes finished DCS operations to whoever waits for them, and keeps the cache alive.
     mutating func drainDCS(_ env: PatroniEnv) {
+        // Switching the client's current node restarts the watcher (`set_base_uri`): the cache
+        // is not ready until rebuilt from the new node.
+        if dcs.cacheReady && !dcs.watchAlive { watchBroke(env) }
         for (tag, result) in dcs.takeFinished() {
+            if let i = wakeAfter.firstIndex(of: tag) {
+                wakeAfter.remove(at: i)
+                wakeup(env)
+                continue
+            }
             if case .dcs(let t, let k) = wait, t == tag {
                 wait = .none
                 resumeDCS(k, result, env)

@@ -32,7 +32,8 @@ public struct TextReport {
     /// Timeline kinds worth a line in the summary (the store keeps everything).
     static let headline: Set<String> = [Kind.faultStart, Kind.faultEnd, Kind.etcdLeader, Kind.etcdStepDown, Kind.leaseExpired,
                                         Kind.leaderKey, Kind.promoteStarted, Kind.pgPromoted, Kind.demote, Kind.watchdogReset,
-                                        Kind.pgWritable, Kind.serverState, Kind.vip, Kind.invariant, "host_down", "host_up"]
+                                        Kind.pgWritable, Kind.serverState, Kind.vip, Kind.invariant, "host_down", "host_up",
+                                        "switchover", "failover"]
 
     public func render(run: RunRecord, findings f: Findings, scenario: Scenario, runID: Int64?, store: String?) -> String {
         var out = ""

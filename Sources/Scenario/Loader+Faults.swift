@@ -116,10 +116,11 @@ extension ScenarioLoader {
         return out.count == items.count ? out : nil
     }
 
-    static func dbMember(_ n: YNode, _ path: String, _ s: Scenario, _ r: Reader, etcd: Bool = false) -> String? {
+    static func dbMember(_ n: YNode, _ path: String, _ s: Scenario, _ r: Reader, etcd: Bool = false, allowRole: Bool = false) -> String? {
         guard let name = r.string(n, path) else { return nil }
         let pool = etcd ? s.topology.etcdHosts : s.topology.dbHosts
         if pool.contains(name) { return name }
+        if allowRole, Role(rawValue: name) != nil { return name }
         var msg = s.topology.host(name) == nil ? "unknown host '\(name)'" : "'\(name)' runs no \(etcd ? "etcd" : "Patroni")"
         if let sug = Suggest.closest(name, in: pool) { msg += "; did you mean '\(sug)'?" } else { msg += "; expected one of \(pool.joined(separator: ", "))" }
         r.error(n, path, msg)
@@ -178,14 +179,14 @@ extension ScenarioLoader {
             return .slowDisk(t, fsync: lat)
         case "switchover":
             if v.scalar != nil {
-                let cand = v.scalar == "any" ? nil : dbMember(v, p, s, r)
+                let cand = v.scalar == "any" ? nil : dbMember(v, p, s, r, allowRole: true)
                 if v.scalar != "any" && cand == nil { return nil }
                 return .switchover(leader: nil, candidate: cand)
             }
             guard let f = r.mapping(v, p, allowed: ["leader", "candidate"], what: "{leader: db1, candidate: db2}") else { return nil }
             var leader: String? = nil, cand: String? = nil
             if let ln = f["leader"] { guard let x = dbMember(ln, f.path("leader"), s, r) else { return nil }; leader = x }
-            if let cn = f["candidate"] { guard let x = dbMember(cn, f.path("candidate"), s, r) else { return nil }; cand = x }
+            if let cn = f["candidate"] { guard let x = dbMember(cn, f.path("candidate"), s, r, allowRole: true) else { return nil }; cand = x }
             return .switchover(leader: leader, candidate: cand)
         case "failover":
             let node: YNode

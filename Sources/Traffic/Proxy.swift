@@ -98,6 +98,30 @@ public struct Proxy {
         }
     }
 
+    /// The run starts in steady state: the proxy has been checking long enough that every
+    /// server's state matches what its check answers now (the primary UP for writes, the
+    /// replicas for reads), instead of HAProxy's cold start with every server UP.
+    public mutating func settle(primary: Int, sync: [Int]) {
+        for b in backends.indices {
+            let path = backends[b].path
+            for s in backends[b].servers.indices {
+                let n = backends[b].servers[s].node
+                let passes: Bool
+                switch path {
+                case .primary, .leader: passes = n == primary
+                case .replica: passes = n != primary
+                case .sync: passes = sync.contains(n)
+                case .async: passes = n != primary && !sync.contains(n)
+                case .readOnlySync: passes = n == primary || sync.contains(n)
+                case .readOnly, .health, .liveness, .readiness, .patroni: passes = true
+                }
+                backends[b].servers[s].up = passes
+                backends[b].servers[s].health = passes ? (kind == .haproxy ? hap.rise + hap.fall - 1 : 1) : 0
+                backends[b].servers[s].streak = passes ? 1 : -1
+            }
+        }
+    }
+
     public mutating func crash() {
         sessions.removeAll()
         for b in backends.indices { for s in backends[b].servers.indices { backends[b].servers[s].checkID = 0 } }
