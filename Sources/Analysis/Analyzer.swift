@@ -71,24 +71,30 @@ public enum Analyzer {
     // MARK: - RTO
 
     static func rto(_ run: RunRecord) -> [FaultRTO] {
-        let front = run.writes.filter { $0.directHost < 0 }
-        if front.isEmpty { return [] }
+        if !run.writes.contains(where: { $0.directHost < 0 }) { return [] }
         let faults = run.faults.filter(\.disrupts).sorted { ($0.startNs, $0.index) < ($1.startNs, $1.index) }
         let keys = leaderKeyHolders(run)
         var out: [FaultRTO] = []
         for (k, fault) in faults.enumerated() {
             let t0 = fault.startNs
             let tNext = k + 1 < faults.count ? faults[k + 1].startNs : Nanos.max
-            let window = front.filter { $0.sentNs >= t0 && $0.sentNs < tNext }
-            let bad = window.filter { isBad($0, end: run.durationNs) }
+            // Writes through the front sent in this fault's window (no copies: runs hold
+            // hundreds of thousands of writes).
+            func inWindow(_ w: WriteRecord) -> Bool { w.directHost < 0 && w.sentNs >= t0 && w.sentNs < tNext }
+            var firstBad: Nanos? = nil
+            for w in run.writes where inWindow(w) && isBad(w, end: run.durationNs) {
+                firstBad = min(firstBad ?? w.sentNs, w.sentNs)
+            }
             let oldPrimary = keys.last { $0.t <= t0 }?.holder
-            var r = FaultRTO(faultIndex: fault.index, kind: fault.kind, atNs: t0, rtoNs: 0, outage: !bad.isEmpty,
+            var r = FaultRTO(faultIndex: fault.index, kind: fault.kind, atNs: t0, rtoNs: 0, outage: firstBad != nil,
                              phases: [], oldPrimary: oldPrimary, newPrimary: nil)
-            if let firstBad = bad.min(by: { $0.sentNs < $1.sentNs }) {
-                let recovery = window.filter { $0.outcome == .ok && !isBad($0, end: run.durationNs) && $0.sentNs >= firstBad.sentNs }
-                    .min { $0.doneNs < $1.doneNs }
-                r.rtoNs = recovery.map { $0.doneNs - t0 }
-                r.phases = phases(run, t0: t0, end: recovery?.doneNs ?? run.durationNs, oldPrimary: oldPrimary, keys: keys, newPrimary: &r.newPrimary)
+            if let fb = firstBad {
+                var recovery: Nanos? = nil
+                for w in run.writes where inWindow(w) && w.outcome == .ok && w.sentNs >= fb && !isBad(w, end: run.durationNs) {
+                    recovery = min(recovery ?? w.doneNs, w.doneNs)
+                }
+                r.rtoNs = recovery.map { $0 - t0 }
+                r.phases = phases(run, t0: t0, end: recovery ?? run.durationNs, oldPrimary: oldPrimary, keys: keys, newPrimary: &r.newPrimary)
             }
             out.append(r)
         }

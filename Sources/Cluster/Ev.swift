@@ -149,3 +149,22 @@ extension Simulation {
         }
     }
 }
+
+/// Sizes of the event payloads, for `simctl bench`: copying events is the kernel's main cost,
+/// so they should stay small and trivially copyable (no reference-counted fields).
+public enum EventLayout {
+    public static var report: [(String, Int, Bool)] {
+        [("Ev", MemoryLayout<Ev>.size, _isPOD(Ev.self)),
+         ("EtcdInput", MemoryLayout<EtcdInput>.size, _isPOD(EtcdInput.self)),
+         ("PgInput", MemoryLayout<PgInput>.size, _isPOD(PgInput.self)),
+         ("PatroniInput", MemoryLayout<PatroniInput>.size, _isPOD(PatroniInput.self)),
+         ("TrafficInput", MemoryLayout<TrafficInput>.size, _isPOD(TrafficInput.self)),
+         ("EtcdResponse", MemoryLayout<EtcdResponse>.size, _isPOD(EtcdResponse.self)),
+         ("RESTResponse", MemoryLayout<RESTResponse>.size, _isPOD(RESTResponse.self)),
+         ("RESTRequest", MemoryLayout<RESTRequest>.size, _isPOD(RESTRequest.self)),
+         ("RaftMessage", MemoryLayout<RaftMessage>.size, _isPOD(RaftMessage.self)),
+         ("EtcdRequest", MemoryLayout<EtcdRequest>.size, _isPOD(EtcdRequest.self)),
+         ("WatchEvent", MemoryLayout<WatchEvent>.size, _isPOD(WatchEvent.self)),
+         ("PatroniTimer", MemoryLayout<PatroniTimer>.size, _isPOD(PatroniTimer.self))]
+    }
+}

@@ -8,7 +8,7 @@ public enum KernelBench {
     enum P { case timer, msg(from: UInt32, hops: UInt8) }
 
     struct Load: EventHandler {
-        unowned let fabric: Fabric<P>
+        unowned(unsafe) let fabric: Fabric<P>
         var rng: Rng
         let procs: UInt32
         var checksum: UInt64 = 0

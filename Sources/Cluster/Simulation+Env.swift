@@ -202,6 +202,7 @@ extension Simulation: PatroniEnv {
     }
 
     public func pgUserSyncNames(_ n: Int) -> String { scenario.postgresql.synchronousStandbyNames }
+    public func editedConfig(_ i: Int) -> PatroniConfig { editedConfigs[i] }
 
     public func restCall(from node: Int, to peer: Int, _ r: RESTRequest) {
         var req = r

@@ -236,7 +236,8 @@ extension Simulation {
             return "cluster"
         case .editConfig(let c, let changed):
             guard let target = anyRunningPatroni(prefer: leaderKeyHolder()) else { return nil }
-            deliverOperator(target, .editConfig(c))
+            editedConfigs.append(c)
+            deliverOperator(target, .editConfig(editedConfigs.count - 1))
             return changed.joined(separator: ",")
         case .restartMember(let m):
             guard let n = dbNames.firstIndex(of: m), isUp(patroniProc[n]) else { return nil }

@@ -61,6 +61,8 @@ public final class Simulation {
     var rootFork: UInt32 = 0
     var initialPrimaryNode = 0
     var initialSync: [Int] = []
+    /// Configurations sent by `edit_config` faults, by index.
+    var editedConfigs: [PatroniConfig] = []
     var patroniStartRng: Rng
     var pendingEtcdRejoin: Set<UInt32> = []
     /// Patroni→etcd connections (`proc << 8 | member`) and replication connections (by epoch),
@@ -135,8 +137,8 @@ public final class Simulation {
     public func run(wallClock: () -> Double = { 0 }) -> RunRecord {
         let started = wallClock()
         startAll()
-        var handler = Dispatcher(sim: self)
-        let reason = kernel.run(until: scenario.durationNs, maxEvents: maxEvents, handler: &handler)
+        var handler = Dispatcher(sim: Unmanaged.passUnretained(self), tracing: traceSink != nil)
+        let reason = withExtendedLifetime(self) { kernel.run(until: scenario.durationNs, maxEvents: maxEvents, handler: &handler) }
         let aborted = reason == .eventLimit ? "stopped after \(kernel.processed) events (the event limit)" : nil
         return RunRecord(scenario: scenario.name, seed: streams.seed, durationNs: scenario.durationNs, events: kernel.processed,
                          traceHash: kernel.trace.hex, wallSeconds: wallClock() - started, hosts: hosts.map(\.name),
@@ -150,12 +152,17 @@ public final class Simulation {
 
 /// The kernel's handler: one `switch` over the payload.
 struct Dispatcher: EventHandler {
-    unowned let sim: Simulation
+    // Unmanaged and borrowed per call: the simulation outlives its run loop, and both a strong
+    // and an unowned reference cost a retain/release pair on every event.
+    let sim: Unmanaged<Simulation>
+    let tracing: Bool
     func handle(_ e: Event<Ev>, kernel: Kernel<Ev>) {
-        if let sink = sim.traceSink {
-            sink(e.time, e.target == Kernel<Ev>.world ? "world" : sim.procName(e.target), String(describing: e.payload))
+        sim._withUnsafeGuaranteedRef { sim in
+            if tracing, let sink = sim.traceSink {
+                sink(e.time, e.target == Kernel<Ev>.world ? "world" : sim.procName(e.target), String(describing: e.payload))
+            }
+            sim.dispatch(e)
         }
-        sim.dispatch(e)
     }
     func traceKey(_ p: Ev) -> UInt64 { p.traceKey }
 }

@@ -110,8 +110,8 @@ extension PatroniNode {
             var c = config
             c.pause = p
             writeConfig(c, env)
-        case .editConfig(let c):
-            writeConfig(c, env)
+        case .editConfig(let i):
+            writeConfig(env.editedConfig(i), env)
         case .switchover(let l, let c):
             _ = requestSwitchover(leader: l, candidate: c, env)
         case .failover(let c):

@@ -158,7 +158,9 @@ public enum PatroniInput: Sendable {
 
 public enum OperatorAction: Sendable {
     case setPause(Bool)
-    case editConfig(PatroniConfig)
+    /// `patronictl edit-config`: the edited configuration is `env.editedConfig(i)` (kept out of
+    /// the event so events stay small and trivially copyable).
+    case editConfig(Int)
     case restartPostgres
     case reinit
     case switchover(leader: Int?, candidate: Int?)
@@ -183,6 +185,7 @@ public protocol PatroniEnv: EtcdClientEnv {
     func pgNeedsRewind(_ node: Int, leader: Int) -> Bool?
     /// `synchronous_standby_names` as the user configured it (used when synchronous mode is off).
     func pgUserSyncNames(_ node: Int) -> String
+    func editedConfig(_ i: Int) -> PatroniConfig
     /// An HTTP call to another node's Patroni REST API (answer, refusal or silence).
     func restCall(from node: Int, to peer: Int, _ r: RESTRequest)
     func restRespond(_ node: Int, to proc: UInt32, _ r: RESTResponse)

@@ -197,6 +197,7 @@ extension PgInstance {
     /// every waiting commit at once.
     public mutating func setSyncNames(_ ssn: SyncStandbyNames, _ env: PgEnv) {
         syncNames = ssn
+        refreshSyncPriorities()
         guard state == .running else { return }
         if ssn.isEmpty {
             let waiting = syncWaiters
@@ -211,17 +212,31 @@ extension PgInstance {
     /// FIRST n: the n streaming standbys listed with the best priority; ANY n: every listed
     /// streaming standby.
     func syncSet() -> [UInt32] {
-        if syncNames.isEmpty { return [] }
-        let listed = senders.filter { $0.streaming && syncNames.priority(of: $0.name) != nil }
-        if syncNames.method == .quorum { return listed.map(\.epoch) }
-        let sorted = listed.sorted { (syncNames.priority(of: $0.name)!, $0.standby) < (syncNames.priority(of: $1.name)!, $1.standby) }
-        return sorted.prefix(syncNames.num).map(\.epoch)
+        senders.indices.filter { isSync($0) }.map { senders[$0].epoch }
+    }
+
+    /// Each walsender's place in `synchronous_standby_names` (0: not listed), recomputed when
+    /// either changes so that the commit path never compares names.
+    mutating func refreshSyncPriorities() {
+        for i in senders.indices { senders[i].syncPriority = syncNames.priority(of: senders[i].name) ?? 0 }
+    }
+
+    /// Whether walsender `i` counts as synchronous: streaming and listed; for FIRST n, also
+    /// among the n best (priority, then standby) of those. Allocation-free: it runs on every
+    /// standby reply.
+    func isSync(_ i: Int) -> Bool {
+        let s = senders[i]
+        guard s.streaming, s.syncPriority > 0, !syncNames.isEmpty else { return false }
+        if syncNames.method == .quorum { return true }
+        var better = 0
+        for o in senders where o.streaming && o.syncPriority > 0 && (o.syncPriority, o.standby) < (s.syncPriority, s.standby) { better += 1 }
+        return better < syncNames.num
     }
 
     /// The position the synchronous standbys confirm for the level, or nil if too few are
-    /// streaming (then commits wait: "may never be completed").
+    /// streaming (then commits wait: "may never be completed"). FIRST n: the least of the n
+    /// chosen; ANY n: the n-th greatest of the listed.
     func confirmed(_ level: SyncCommit) -> Int64? {
-        let set = syncSet()
         func pos(_ s: Sender) -> Int64 {
             switch level {
             case .remoteWrite: return s.write
@@ -229,13 +244,27 @@ extension PgInstance {
             default: return s.flush
             }
         }
-        let chosen = senders.filter { set.contains($0.epoch) }.map(pos)
-        if syncNames.method == .quorum {
-            guard chosen.count >= syncNames.num else { return nil }
-            return chosen.sorted(by: >)[syncNames.num - 1]
+        let num = syncNames.num
+        var chosen = 0
+        var least = Int64.max
+        for i in senders.indices where isSync(i) {
+            chosen += 1
+            least = min(least, pos(senders[i]))
         }
-        guard chosen.count >= syncNames.num else { return nil }
-        return chosen.min()
+        guard num > 0, chosen >= num else { return nil }
+        if syncNames.method != .quorum { return least }
+        // The n-th greatest: a position with fewer than n greater and at least n not less.
+        for i in senders.indices where isSync(i) {
+            let p = pos(senders[i])
+            var greater = 0, notLess = 0
+            for j in senders.indices where isSync(j) {
+                let q = pos(senders[j])
+                if q > p { greater += 1 }
+                if q >= p { notLess += 1 }
+            }
+            if greater < num && notLess >= num { return p }
+        }
+        return nil
     }
 
     mutating func releaseSyncWaiters(_ env: PgEnv) {

@@ -160,6 +160,7 @@ extension PgInstance {
         senders.removeAll { $0.standby == standby }
         senders.append(Sender(epoch: e, standby: standby, name: env.pgName(standby), streaming: false, sent: at.lsn,
                               write: at.lsn, flush: at.lsn, apply: at.lsn, lastReply: env.now, busyUntil: env.now))
+        refreshSyncPriorities()
         env.pgSendToNode(from: node, to: standby, .replAccepted(epoch: e, fork: fork, timeline: Int32(timeline)), transmitNs: 0)
         env.pgTimer(node, after: config.walSenderTimeoutNs / 2, .senderCheck(epoch: e))
         shipWAL(env)

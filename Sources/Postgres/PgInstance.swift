@@ -75,6 +75,8 @@ public struct PgInstance {
         public var apply: Int64
         var lastReply: Nanos
         var busyUntil: Nanos
+        /// Place in `synchronous_standby_names` (0: not listed).
+        var syncPriority = 0
     }
 
     struct Receiver {
@@ -150,8 +152,10 @@ public struct PgInstance {
     public var streamingFrom: Int? { receiver.flatMap { $0.streaming ? $0.upstream : nil } }
     /// Replication state as `pg_stat_replication` shows it: (standby, sync state, flush).
     public func replicationView() -> [(standby: Int, name: String, streaming: Bool, sync: Bool, write: Int64, flush: Int64, apply: Int64)] {
-        let sync = syncSet()
-        return senders.map { ($0.standby, $0.name, $0.streaming, sync.contains($0.epoch), $0.write, $0.flush, $0.apply) }
+        senders.indices.map { i in
+            let s = senders[i]
+            return (s.standby, s.name, s.streaming, isSync(i), s.write, s.flush, s.apply)
+        }
     }
 
     /// The replay position now: replay runs at `replayRate` towards the WAL flushed

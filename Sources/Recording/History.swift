@@ -92,6 +92,26 @@ public enum WriteOutcome: UInt8, Sendable {
 }
 
 /// Every client write: its id, times, outcome, and where it committed (if the server says so).
+/// What the client saw when a write did not simply succeed (libpq's messages). A code, not a
+/// string, so that write records stay trivially copyable.
+public enum WriteError: UInt8, Sendable {
+    case none, connectTimeout, connectionRefused, serverClosed, startingUp, shuttingDown, queryTimedOut, readOnly, syncWaitCancelled
+
+    public var message: String {
+        switch self {
+        case .none: ""
+        case .connectTimeout: "timeout expired"
+        case .connectionRefused: "connection refused"
+        case .serverClosed: "server closed the connection unexpectedly"
+        case .startingUp: "the database system is starting up"
+        case .shuttingDown: "terminating connection due to administrator command"
+        case .queryTimedOut: "query timed out"
+        case .readOnly: "cannot execute INSERT in a read-only transaction"
+        case .syncWaitCancelled: "canceling wait for synchronous replication; committed locally"
+        }
+    }
+}
+
 public struct WriteRecord: Sendable {
     public var id: UInt32
     public var client: UInt16
@@ -107,7 +127,7 @@ public struct WriteRecord: Sendable {
     /// The commit waited for, and got, its synchronous standbys' confirmation (not a cancelled
     /// wait, not an asynchronous commit): losing it breaks synchronous replication's promise.
     public var syncConfirmed: Bool
-    public var error: String?
+    public var error: WriteError
 
     public init(id: UInt32, client: UInt16, directHost: Int16, sentNs: Nanos, bytes: Int32) {
         self.id = id
@@ -120,7 +140,7 @@ public struct WriteRecord: Sendable {
         self.committedAt = .none
         self.bytes = bytes
         self.syncConfirmed = false
-        self.error = nil
+        self.error = .none
     }
 }
 

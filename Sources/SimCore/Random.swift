@@ -64,13 +64,28 @@ public struct SplitMix64: Sendable {
     /// Exponential with the given mean (inverse transform).
     @inlinable public mutating func exponential(mean: Double) -> Double { -mean * log1mExact(unit()) }
 
-    /// Standard normal (Box–Muller; one value per call, the pair's twin discarded so that
-    /// the number of draws per call is fixed).
+    /// Standard normal (the ziggurat method; the layer and the value come from separate bits of
+    /// one 64-bit draw, avoiding the original's correlation between them). Deterministic for a
+    /// given stream.
     @inlinable public mutating func normal() -> Double {
-        var u1 = unit()
-        if u1 < 1e-300 { u1 = 1e-300 }
-        let u2 = unit()
-        return (-2 * logExact(u1)).squareRoot() * cosExact(2 * Double.pi * u2)
+        let z = ziggurat
+        while true {
+            let bits = next()
+            let hz = Int32(truncatingIfNeeded: bits >> 32)
+            let iz = Int(bits & 127)
+            let x = Double(hz) * z.wn[iz]
+            if hz.magnitude < z.kn[iz] { return x }
+            if iz == 0 {
+                // The base layer's tail beyond r: Marsaglia's exponential rejection.
+                var t: Double, y: Double
+                repeat {
+                    t = -log1mExact(unit()) / ZigguratTables.r
+                    y = -log1mExact(unit())
+                } while y + y < t * t
+                return hz > 0 ? ZigguratTables.r + t : -ZigguratTables.r - t
+            }
+            if z.fn[iz] + unit() * (z.fn[iz - 1] - z.fn[iz]) < expExact(-0.5 * x * x) { return x }
+        }
     }
 
     /// Fisher–Yates with our own bounded draw (never `shuffled(using:)`).

@@ -30,6 +30,12 @@ public struct Clients {
         var pending: UInt32? = nil
         var pendingSent: Nanos = 0
         var cancelled = false
+        /// When the transaction in flight is given up on (or its cancel, once sent).
+        var deadline: Nanos = 0
+        /// Whether a timeout timer is pending. One timer per client, re-armed lazily for the
+        /// transaction in flight when it fires, instead of one per transaction: nearly every
+        /// transaction finishes long before its timeout.
+        var timerArmed = false
     }
 
     enum State { case disconnected, connecting, starting, ready, busy }
@@ -55,6 +61,7 @@ public struct Clients {
         for c in clients.indices {
             clients[c].state = .disconnected
             clients[c].pending = nil
+            clients[c].timerArmed = false  // timers of an earlier life are gone
             guard clients[c].intervalNs > 0 else { continue }
             // Open the connection at once; the first transaction comes after a random wait.
             connect(c, env)
@@ -69,10 +76,10 @@ public struct Clients {
     public mutating func handle(_ input: TrafficInput, _ env: TrafficEnv) {
         switch input {
         case .timer(.clientDue(let c)): due(Int(c), env)
-        case .timer(.queryTimeout(let c, let q)): queryTimeout(Int(c), q, env)
-        case .timer(.connectTimeout(let id)): connectFailed(id, "timeout expired", env)
+        case .timer(.queryTimeout(let c, _)): queryTimeout(Int(c), env)
+        case .timer(.connectTimeout(let id)): connectFailed(id, .connectTimeout, env)
         case .connectResult(let id, let ok):
-            if ok { connected(id, env) } else { connectFailed(id, "connection refused", env) }
+            if ok { connected(id, env) } else { connectFailed(id, .connectionRefused, env) }
         case .server(let m): serverMessage(m, env)
         case .reset(let sid): broken(sid, env)
         default: break
@@ -102,7 +109,7 @@ public struct Clients {
     }
 
     /// libpq gave up connecting: the attempted transaction fails; try again after the backoff.
-    mutating func connectFailed(_ id: UInt32, _ why: String, _ env: TrafficEnv) {
+    mutating func connectFailed(_ id: UInt32, _ why: WriteError, _ env: TrafficEnv) {
         guard let c = client(connect: id) else { return }
         env.trafficClose(from: proc, session: clients[c].session)
         clients[c].state = .disconnected
@@ -118,15 +125,14 @@ public struct Clients {
     }
 
     /// The connection broke (reset, or closed by the server or the proxy).
-    mutating func broken(_ sid: UInt32, _ env: TrafficEnv, why: String = "server closed the connection unexpectedly") {
+    mutating func broken(_ sid: UInt32, _ env: TrafficEnv, why: WriteError = .serverClosed) {
         guard let c = client(session: sid) else { return }
         let wasBusy = clients[c].state == .busy
-        let wasStarting = clients[c].state == .starting || clients[c].state == .connecting
         env.trafficClose(from: proc, session: sid)
         clients[c].state = .disconnected
         // A break while COMMIT was in flight leaves its fate unknown; before the transaction
         // was sent (during connection start-up) it simply failed.
-        failPending(c, wasBusy ? .indeterminate : .failed, wasStarting ? "could not connect: \(why)" : why, env)
+        failPending(c, wasBusy ? .indeterminate : .failed, why, env)
         backoff(c, env)
     }
 
@@ -165,7 +171,15 @@ public struct Clients {
         clients[c].state = .busy
         let write = !clients[c].reader
         env.trafficSend(from: proc, to: clients[c].endpoint, .query(session: clients[c].session, id: write ? id : 0, bytes: Int32(cfg.writeBytes), write: write))
-        env.trafficTimer(proc, after: cfg.queryTimeoutNs, .queryTimeout(UInt16(c), id))
+        armTimeout(c, at: env.now + cfg.queryTimeoutNs, env)
+    }
+
+    mutating func armTimeout(_ c: Int, at deadline: Nanos, _ env: TrafficEnv) {
+        clients[c].deadline = deadline
+        if !clients[c].timerArmed {
+            clients[c].timerArmed = true
+            env.trafficTimer(proc, after: deadline - env.now, .queryTimeout(UInt16(c), 0))
+        }
     }
 
     mutating func serverMessage(_ m: PgMessage, _ env: TrafficEnv) {
@@ -189,10 +203,10 @@ public struct Clients {
                     w.outcome = .ok
                     w.committedHost = host
                     w.committedAt = at
-                    if status == .okLocalOnly { w.error = "canceling wait for synchronous replication; committed locally" }
+                    if status == .okLocalOnly { w.error = .syncWaitCancelled }
                 case .readOnly:
                     w.outcome = .failed
-                    w.error = "cannot execute INSERT in a read-only transaction"
+                    w.error = .readOnly
                 }
                 env.recorder.writes[Int(id)] = w
             }
@@ -201,11 +215,11 @@ public struct Clients {
             let wait = max(0, clients[c].nextDue - env.now)
             env.trafficTimer(proc, after: wait, .clientDue(UInt16(c)))
         case .closed(let sid, let reason):
-            let why: String
+            let why: WriteError
             switch reason {
-            case .startingUp: why = "the database system is starting up"
-            case .shuttingDown: why = "terminating connection due to administrator command"
-            case .crashed: why = "server closed the connection unexpectedly"
+            case .startingUp: why = .startingUp
+            case .shuttingDown: why = .shuttingDown
+            case .crashed: why = .serverClosed
             }
             broken(sid, env, why: why)
         default: break
@@ -215,18 +229,25 @@ public struct Clients {
     /// No answer within the client's timeout: cancel (a synchronous-replication wait then
     /// returns success, committed locally); if even that gets no answer, give up on the
     /// connection: the write is indeterminate.
-    mutating func queryTimeout(_ c: Int, _ q: UInt32, _ env: TrafficEnv) {
-        guard c < clients.count, clients[c].state == .busy, clients[c].pending == q else { return }
+    mutating func queryTimeout(_ c: Int, _ env: TrafficEnv) {
+        guard c < clients.count else { return }
+        clients[c].timerArmed = false
+        guard clients[c].state == .busy, clients[c].pending != nil else { return }
+        if env.now < clients[c].deadline {
+            // A later transaction is in flight: wait for its own deadline.
+            armTimeout(c, at: clients[c].deadline, env)
+            return
+        }
         if !clients[c].cancelled {
             clients[c].cancelled = true
             env.trafficSend(from: proc, to: clients[c].endpoint, .cancel(session: clients[c].session))
-            env.trafficTimer(proc, after: 2 * Time.s, .queryTimeout(UInt16(c), q))
+            armTimeout(c, at: env.now + 2 * Time.s, env)
             return
         }
-        broken(clients[c].session, env, why: "query timed out")
+        broken(clients[c].session, env, why: .queryTimedOut)
     }
 
-    mutating func failPending(_ c: Int, _ outcome: WriteOutcome, _ why: String, _ env: TrafficEnv) {
+    mutating func failPending(_ c: Int, _ outcome: WriteOutcome, _ why: WriteError, _ env: TrafficEnv) {
         guard let id = clients[c].pending else { return }
         clients[c].pending = nil
         if clients[c].reader {

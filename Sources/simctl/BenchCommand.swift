@@ -3,6 +3,7 @@ import SimCore
 import Recording
 import Scenario
 import Cluster
+import Analysis
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +23,12 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Repetitions (the best is reported).")
     var repeats: Int = 3
+
+    @Option(help: "Scenario for the sweep-throughput benchmark (whole runs with analysis, one core).")
+    var sweepScenario: String = "Scenarios/primary-crash.yml"
+
+    @Option(help: "Runs (seeds) for the sweep-throughput benchmark.")
+    var sweepRuns: Int = 40
 
     func run() throws {
         var best: KernelBench.Result? = nil
@@ -53,6 +60,24 @@ struct BenchCommand: ParsableCommand {
         } else {
             lines.append("model:  \(scenario) not found; full-model figures skipped")
         }
+        if let path = resolveScenarioPath(sweepScenario), sweepRuns > 0 {
+            let (s, _, _) = try loadScenario(path, overrides: [])
+            let t0 = wallSeconds()
+            var events: UInt64 = 0
+            for k in 0..<sweepRuns {
+                var sk = s
+                sk.seed = s.seed &+ UInt64(k)
+                let r = Simulation(scenario: sk).run()
+                _ = Analyzer.analyze(r, scenario: sk)
+                events += r.events
+            }
+            let dt = wallSeconds() - t0
+            let perMin = dt > 0 ? Double(sweepRuns) / dt * 60 : 0
+            fields += [("sweep_scenario", .string(path)), ("sweep_runs", .int(Int64(sweepRuns))), ("sweep_seconds", .double(dt)),
+                       ("runs_per_minute_per_core", .double(perMin.rounded()))]
+            lines.append("sweep:  \(path): \(sweepRuns) runs (\(DurationText.format(s.durationNs)) each, with analysis) in \(String(format3: dt)) s = \(Int(perMin.rounded())) runs/min on one core (\(events / UInt64(sweepRuns)) events per run)")
+        }
+        lines.append("events: " + EventLayout.report.map { "\($0.0) \($0.1) B\($0.2 ? "" : " (ref-counted)")" }.joined(separator: ", "))
         if json { print(JSON.object(fields).pretty) } else { lines.forEach { print($0) } }
     }
 }
