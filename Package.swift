@@ -46,5 +46,7 @@ let package = Package(
         .testTarget(name: "ScenarioTests", dependencies: ["Scenario"]),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "SimNet", "Recording"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "SimNet", "Recording"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Recording", "Scenario", "SimCore"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
     ]
 )

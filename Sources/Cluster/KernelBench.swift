@@ -43,7 +43,7 @@ public enum KernelBench {
         let kernel = Kernel<P>(capacity: 4096)
         let hosts = 8, perHost = 8
         let net = Network(hostCount: hosts, defaultLink: LinkSpec(latency: Latency(.uniform(lo: 100 * Time.us, hi: 400 * Time.us))))
-        let fabric = Fabric(network: net, kernel: kernel, rng: Rng(seed: 2))
+        let fabric = Fabric(network: net, kernel: kernel, seed: 2)
         var rng = Rng(seed: 1)
         for h in 0..<hosts { for _ in 0..<perHost { kernel.start(kernel.spawn(host: UInt32(h))) } }
         let n = UInt32(hosts * perHost)

@@ -23,6 +23,7 @@ extension Simulation {
             return keepaliveds.count - 1
         case .pgbouncer:
             bouncers.append(PgBouncer(proc: proc, name: name, cfg: scenario.pgbouncer, upstream: .proc(UInt32.max)))
+            bouncerProc.append(proc)
             return bouncers.count - 1
         case .clients:
             clientHosts.append((proc, host))
@@ -128,7 +129,7 @@ extension Simulation {
         let h = host(of: holder)
         switch s {
         case .proxy: return proxyProc.first { host(of: $0) == h }
-        case .pooler: return bouncers.first { host(of: $0.proc) == h }?.proc
+        case .pooler: return bouncerProc.first { host(of: $0) == h }
         }
     }
 
@@ -215,8 +216,8 @@ extension Simulation: TrafficEnv {
         let a = host(of: from), b = host(of: to)
         guard fabric.net.canReach(a, b) else { return }
         let spec = fabric.net.link(a, b)
-        if fabric.rng.chance(spec.loss) { return }
-        kernel.schedule(after: spec.latency.sample(&fabric.rng), to: to, .traffic(.advert(from: keepaliveds.firstIndex { $0.proc == from } ?? 0, priority: priority)))
+        guard let delay = fabric.withStream(from, to, { r -> Nanos? in r.chance(spec.loss) ? nil : spec.latency.sample(&r) }) else { return }
+        kernel.schedule(after: delay, to: to, .traffic(.advert(from: procs[Int(from)].model, priority: priority)))
     }
 
     /// A new MASTER sends gratuitous ARPs: the VIP moves to its host. Connections that went

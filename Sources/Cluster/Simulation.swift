@@ -72,6 +72,8 @@ public final class Simulation {
     // Traffic
     var proxies: [Proxy] = []
     var proxyProc: [UInt32] = []
+    /// PgBouncer processes (read by routing while a bouncer model may be mid-update).
+    var bouncerProc: [UInt32] = []
     var keepaliveds: [Keepalived] = []
     var bouncers: [PgBouncer] = []
     var clientModels: [Clients] = []
@@ -100,7 +102,7 @@ public final class Simulation {
             net.setLink(a, b, spec)
             if l.bothWays { net.setLink(b, a, spec) }
         }
-        fabric = Fabric(network: net, kernel: kernel, rng: streams.stream("net"))
+        fabric = Fabric(network: net, kernel: kernel, seed: streams.subseed("net"))
         build()
     }
 

@@ -155,6 +155,7 @@ extension PatroniNode {
 
     mutating func leaderFailoverPossibleChecked(_ env: PatroniEnv) -> Outcome {
         if failoverPossible() {
+            log(env, Kind.demote, .object([("mode", "graceful"), ("why", "manual switchover")]))
             startJob(.demoteGraceful, env)
             return .done("manual switchover: demoting myself")
         }

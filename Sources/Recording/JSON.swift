@@ -32,6 +32,7 @@ public indirect enum JSON: Sendable, Equatable {
         }
     }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    public var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
 
     /// Compact JSON text.
     public var text: String {

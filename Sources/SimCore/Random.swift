@@ -109,6 +109,12 @@ public struct RandomStreams: Sendable {
         Rng(seed: seed ^ Self.fnv1a(name) &* 0x9E37_79B9_7F4A_7C15)
     }
 
+    /// A seed for a family of streams under `name` (the network's per-pair streams).
+    public func subseed(_ name: String) -> UInt64 {
+        var r = stream(name)
+        return r.next()
+    }
+
     /// FNV-1a over UTF-8: stable across processes (unlike `Hasher`).
     public static func fnv1a(_ s: String) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325

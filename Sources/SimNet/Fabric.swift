@@ -15,7 +15,12 @@ import SimCore
 public final class Fabric<Payload> {
     public var net: Network
     public let kernel: Kernel<Payload>
-    public var rng: Rng
+    /// One random stream per (sender, receiver) process pair, derived from the seed by the pair
+    /// alone: the latencies of PostgreSQL's replication do not shift because Patroni sent one
+    /// more etcd request. This is what makes a sweep's settings share common random numbers.
+    @usableFromInline var pairRng: [Rng] = []
+    @usableFromInline var pairStride = 0
+    @usableFromInline let baseSeed: UInt64
     /// Linux `TCP_RTO_MAX`.
     public var rtoMaxNs: Nanos = 120 * Time.s
     /// Default hold limit for messages on a cut path.
@@ -27,11 +32,13 @@ public final class Fabric<Payload> {
     @usableFromInline struct Held {
         @usableFromInline var sentAt: Nanos
         @usableFromInline var deadline: Nanos
+        @usableFromInline var source: UInt32
         @usableFromInline var target: UInt32
         @usableFromInline var incarnation: UInt32
         @usableFromInline var payload: Payload
-        @usableFromInline init(sentAt: Nanos, deadline: Nanos, target: UInt32, incarnation: UInt32, payload: Payload) {
+        @usableFromInline init(sentAt: Nanos, deadline: Nanos, source: UInt32, target: UInt32, incarnation: UInt32, payload: Payload) {
             self.sentAt = sentAt
+            self.source = source
             self.deadline = deadline
             self.target = target
             self.incarnation = incarnation
@@ -53,14 +60,43 @@ public final class Fabric<Payload> {
     public var sentCount: UInt64 = 0
     public var droppedCount: UInt64 = 0
 
-    public init(network: Network, kernel: Kernel<Payload>, rng: Rng) {
+    /// `seed`: the run's seed for the network (each pair's stream is derived from it).
+    public init(network: Network, kernel: Kernel<Payload>, seed: UInt64) {
         net = network
         self.kernel = kernel
-        self.rng = rng
+        baseSeed = seed
         held = Array(repeating: [], count: network.hostCount * network.hostCount)
     }
 
     @inlinable public func host(of p: UInt32) -> Int { Int(kernel.host(of: p)) }
+
+    /// The index of the (from, to) stream, building the table on first use (and again if
+    /// processes were added since: a pair's stream depends only on the pair).
+    @inlinable public func pair(_ from: UInt32, _ to: UInt32) -> Int {
+        let f = Int(from), t = Int(to)
+        if f >= pairStride || t >= pairStride { growPairs(Swift.max(kernel.processCount, f + 1, t + 1)) }
+        return f * pairStride + t
+    }
+
+    @usableFromInline func growPairs(_ n: Int) {
+        var table: [Rng] = []
+        table.reserveCapacity(n * n)
+        for f in 0..<n {
+            for t in 0..<n {
+                if f < pairStride && t < pairStride { table.append(pairRng[f * pairStride + t]) } else {
+                    table.append(Rng(seed: baseSeed ^ (UInt64(f) << 32 | UInt64(t)) &* 0x9E37_79B9_7F4A_7C15))
+                }
+            }
+        }
+        pairRng = table
+        pairStride = n
+    }
+
+    /// A draw for things that travel from `from` to `to` outside `send` (UDP adverts).
+    @inlinable public func withStream<T>(_ from: UInt32, _ to: UInt32, _ body: (inout Rng) -> T) -> T {
+        let i = pair(from, to)
+        return body(&pairRng[i])
+    }
 
     // MARK: - Messages
 
@@ -69,7 +105,7 @@ public final class Fabric<Payload> {
     public func send(from: UInt32, to: UInt32, _ payload: Payload, holdLimitNs: Nanos? = nil, transmitNs: Nanos = 0) -> Transit {
         sentCount &+= 1
         let hf = host(of: from), ht = host(of: to)
-        let t = net.transit(from: hf, to: ht, now: kernel.now, transmitNs: transmitNs, rng: &rng)
+        let t = net.transit(from: hf, to: ht, now: kernel.now, transmitNs: transmitNs, rng: &pairRng[pair(from, to)])
         switch t {
         case .arrives(let at):
             kernel.schedule(at: at, to: to, payload)
@@ -77,7 +113,7 @@ public final class Fabric<Payload> {
             let i = hf * net.hostCount + ht
             if held[i].count >= heldLimit { held[i].removeFirst(); droppedCount &+= 1 }
             held[i].append(Held(sentAt: kernel.now, deadline: kernel.now + (holdLimitNs ?? defaultHoldLimitNs),
-                                target: to, incarnation: kernel.incarnation(of: to), payload: payload))
+                                source: from, target: to, incarnation: kernel.incarnation(of: to), payload: payload))
         case .hostDown:
             droppedCount &+= 1
         }
@@ -91,7 +127,7 @@ public final class Fabric<Payload> {
 
     /// TCP connect from process `from` to the listener process `to`.
     public func connect(from: UInt32, to: UInt32) -> ConnectOutcome {
-        net.connect(from: host(of: from), to: host(of: to), listener: kernel.status(of: to), rng: &rng)
+        net.connect(from: host(of: from), to: host(of: to), listener: kernel.status(of: to), rng: &pairRng[pair(from, to)])
     }
 
     /// Registers an established connection so that a process death on a live host resets it.
@@ -178,7 +214,7 @@ public final class Fabric<Payload> {
                 }
                 resendAt = t
             }
-            if case .arrives(let at) = net.transit(from: from, to: to, now: resendAt!, rng: &rng) {
+            if case .arrives(let at) = net.transit(from: from, to: to, now: resendAt!, rng: &pairRng[pair(h.source, h.target)]) {
                 kernel.schedule(at: at, to: h.target, h.payload)
             } else {
                 droppedCount &+= 1

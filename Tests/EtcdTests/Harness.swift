@@ -30,7 +30,7 @@ final class EtcdHarness: EtcdEnv, EtcdClientEnv, EventHandler {
     init(n: Int = 3, config: EtcdConfig = EtcdConfig(), seed: UInt64 = 1, latency: Latency = Latency(.lognormal(median: 250 * Time.us, sigma: 0.3), floorNs: 50 * Time.us), clients nc: Int = 1, retryTimeout: Nanos = 10 * Time.s) {
         let streams = RandomStreams(seed: seed)
         let net = Network(hostCount: n + 1, defaultLink: LinkSpec(latency: latency))
-        fabric = Fabric(network: net, kernel: kernel, rng: streams.stream("net"))
+        fabric = Fabric(network: net, kernel: kernel, seed: streams.subseed("net"))
         shared = EtcdShared(config: config, names: (0..<n).map { "e\($0 + 1)" }, recorder: rec)
         for i in 0..<n {
             memberProc.append(kernel.spawn(host: UInt32(i)))

@@ -26,7 +26,7 @@ final class PgHarness: PgEnv, EventHandler {
 
     init(n: Int = 2, config: PgConfig = PgConfig(), seed: UInt64 = 1, latency: Latency = Latency(.constant(250 * Time.us))) {
         let streams = RandomStreams(seed: seed)
-        fabric = Fabric(network: Network(hostCount: n + 1, defaultLink: LinkSpec(latency: latency)), kernel: kernel, rng: streams.stream("net"))
+        fabric = Fabric(network: Network(hostCount: n + 1, defaultLink: LinkSpec(latency: latency)), kernel: kernel, seed: streams.subseed("net"))
         let root = recorder.newFork(parent: nil, switchLsn: 0, timeline: 1, host: "pg0", at: 0)
         for i in 0..<n {
             procs.append(kernel.spawn(host: UInt32(i)))

@@ -18,7 +18,7 @@ func makeFabric(loss: Double = 0) -> (Fabric<Msg>, [UInt32]) {
     let k = Kernel<Msg>()
     var net = Network(hostCount: 3, defaultLink: LinkSpec(latency: Latency(.constant(Time.ms)), loss: loss))
     net.loopbackNs = 10 * Time.us
-    let f = Fabric(network: net, kernel: k, rng: Rng(seed: 1))
+    let f = Fabric(network: net, kernel: k, seed: 1)
     let ps = (0..<3).map { k.spawn(host: UInt32($0)) }
     for p in ps { k.start(p) }
     return (f, ps)
@@ -124,7 +124,7 @@ struct FabricTests {
     func ordered() {
         let k = Kernel<Msg>()
         let net = Network(hostCount: 2, defaultLink: LinkSpec(latency: Latency(.uniform(lo: Time.ms, hi: 50 * Time.ms))))
-        let f = Fabric(network: net, kernel: k, rng: Rng(seed: 3))
+        let f = Fabric(network: net, kernel: k, seed: 3)
         let a = k.spawn(host: 0), b = k.spawn(host: 1)
         k.start(a); k.start(b)
         var inbox = Inbox()

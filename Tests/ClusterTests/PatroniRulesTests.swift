@@ -1,0 +1,199 @@
+import Testing
+import SimCore
+import Recording
+import Scenario
+import Cluster
+import Analysis
+
+/// Patroni's rules, each checked end to end on a small cluster: outcome and timing.
+@Suite("Patroni rules, end to end")
+struct PatroniRulesTests {
+    /// Seed 004's layout: etcd on its own hosts, so a DB host's crash never takes the etcd leader.
+    static let separate = """
+        name: t
+        duration: 4m
+        topology: etcd-separate
+        haproxy: { inter: 3s, fall: 3, rise: 2, on_marked_down: shutdown-sessions }
+        workload: { clients: 2, rate: 20/s }
+        """
+
+    @Test("a primary host crash with ttl 30 / loop_wait 10: the key expires 20–30 s after the crash and a replica takes over",
+          arguments: 1...10)
+    func crashExpiry(seed: UInt64) throws {
+        let o = try simulate(Self.separate + "\nfaults: [ { at: 60s, jitter: 10s, crash: primary } ]\n", seed: seed)
+        let crash = o.fault(0).startNs
+        let expired = try #require(o.keyChanges.first { $0.t > crash && $0.holder == nil })
+        #expect(expired.cause == "expired")
+        let d = seconds(expired.t - crash)
+        // Last refresh 0–10 s before the crash; the lessor scans every 500 ms and the delete
+        // goes through Raft.
+        #expect(d >= 20 && d <= 30.6, "key expired \(d) s after the crash")
+        let winner = try #require(o.keyChanges.first { $0.t > expired.t && $0.holder != nil })
+        #expect(winner.holder == "db2" || winner.holder == "db3")
+        // The race: the dead node's REST API times out after 2 s, then the promotion.
+        #expect(seconds(winner.t - expired.t) < 3.5)
+        let rto = try #require(o.rto)
+        #expect(o.findings.rto[0].phases.compactMap(\.durationNs).reduce(0, +) == rto)
+        #expect(seconds(rto) > 20 && seconds(rto) < 45)
+    }
+
+    @Test("with the etcd leader on the crashed host, the new etcd leader resets the lease to ttl + election timeout",
+          arguments: 1...6)
+    func etcdLeaderCrash(seed: UInt64) throws {
+        let o = try simulate("""
+            name: t
+            duration: 4m
+            topology: etcd-colocated
+            workload: { clients: 2, rate: 20/s }
+            faults:
+              - { at: 30s, switchover: etcd_leader }
+              - { at: 90s, jitter: 10s, crash: etcd_leader }
+            """, seed: seed)
+        let crash = o.fault(1).startNs
+        let elected = try #require(o.first(Kind.etcdLeader, after: crash))
+        #expect(seconds(elected.timeNs - crash) < 3, "etcd election took \(seconds(elected.timeNs - crash)) s")
+        let reset = try #require(o.first(Kind.leaseReset, after: crash))
+        #expect(reset.detail["expire_in_s"]?.intValue == 31)
+        let expired = try #require(o.keyChanges.first { $0.t > crash && $0.holder == nil })
+        let d = seconds(expired.t - crash)
+        // Whatever the last refresh was: election + ttl + election timeout (+ the 500 ms scan).
+        #expect(d >= 31 && d <= 35, "key expired \(d) s after the crash")
+    }
+
+    static let lagging = """
+        name: t
+        duration: 4m
+        topology: etcd-separate
+        patroni: { maximum_lag_on_failover: 1MB }
+        workload: { clients: 2, rate: 100/s, write_size: 16kB }
+        """
+
+    @Test("a replica lagging beyond maximum_lag_on_failover does not race; the other one takes over")
+    func laggingReplica() throws {
+        let o = try simulate(Self.lagging + """
+
+            faults:
+              - { at: 60s, partition: { from: [db1], to: [db3] }, for: 2m }
+              - { at: 90s, crash: db1 }
+            """)
+        let refused = try #require(o.first("race", host: "db3") { $0.detail["why"]?.stringValue?.contains("maximum replication lag") == true })
+        #expect((refused.detail["lag_bytes"]?.intValue ?? 0) > 1 << 20)
+        #expect(o.newPrimaries == ["db1", "db2"])
+    }
+
+    @Test("with every replica lagging beyond maximum_lag_on_failover there is no failover")
+    func allLagging() throws {
+        let o = try simulate(Self.lagging + """
+
+            faults:
+              - { at: 60s, partition: [[db1], [db2, db3]] }
+              - { at: 90s, crash: db1 }
+            """)
+        #expect(o.newPrimaries == ["db1"])
+        #expect(o.findings.failover == false)
+        #expect(o.entries("race").contains { $0.detail["why"]?.stringValue?.contains("maximum replication lag") == true })
+        let rto = o.findings.rto.first { $0.faultIndex == 1 }
+        #expect(rto?.outage == true && rto?.rtoNs == nil)  // writes never came back
+    }
+
+    @Test("a primary cut off from etcd demotes itself in its first cycle whose DCS call fails, before its key expires",
+          arguments: 1...6)
+    func dcsLossDemotes(seed: UInt64) throws {
+        let o = try simulate(Self.separate + "\nfaults: [ { at: 60s, jitter: 10s, partition: [[db1], [etcd1, etcd2, etcd3]], for: 2m } ]\n", seed: seed)
+        let cut = o.fault(0).startNs
+        let demote = try #require(o.first(Kind.demote, host: "db1", after: cut))
+        #expect(demote.detail["mode"]?.stringValue == "offline")
+        // Its next cycle starts within loop_wait; the DCS call fails within retry_timeout.
+        #expect(seconds(demote.timeNs - cut) <= 10 + 10 + 0.5, "demoted \(seconds(demote.timeNs - cut)) s after the cut")
+        let expired = try #require(o.keyChanges.first { $0.t > cut && $0.holder == nil })
+        #expect(demote.timeNs < expired.t)
+        #expect(o.findings.splitBrain?.kinds.first { $0.name == "writable" }?.totalNs == 0)
+    }
+
+    @Test("with failsafe_mode and every member reachable, a primary cut off from etcd keeps its role")
+    func failsafeKeepsRole() throws {
+        let o = try simulate(Self.separate + """
+
+            patroni: { failsafe_mode: true }
+            faults: [ { at: 60s, partition: [[db1, db2, db3], [etcd1, etcd2, etcd3]], for: 90s } ]
+            """)
+        #expect(o.entries(Kind.demote).isEmpty)
+        #expect(o.entries(Kind.pgPromoted).isEmpty)
+        #expect(o.findings.rto.first?.outage == false)
+        #expect(o.entries("patroni", host: "db1").contains { $0.detail["msg"]?.stringValue?.contains("failsafe mode is enabled") == true })
+    }
+
+    static let hang = """
+        name: t
+        duration: 5m
+        topology: etcd-separate
+        patroni: { use_pg_rewind: true }
+        haproxy: { inter: 3s, fall: 3, rise: 2, on_marked_down: shutdown-sessions }
+        workload: { clients: 2, rate: 50/s, direct: [ { host: db1, clients: 1 } ] }
+        faults: [ { at: 60s, jitter: 10s, pause: db1/patroni, for: 60s } ]
+        """
+
+    @Test("a Patroni paused longer than ttl − safety_margin gets its host reset by the watchdog before a replica can take the key",
+          arguments: 1...5)
+    func watchdogFences(seed: UInt64) throws {
+        let o = try simulate(Self.hang, seed: seed, set: ["patroni.watchdog.mode=automatic", "patroni.watchdog.safety_margin=5", "patroni.watchdog.device=true"])
+        let pause = o.fault(0).startNs
+        let reset = try #require(o.first(Kind.watchdogReset, host: "db1", after: pause))
+        // Armed for ttl − safety_margin = 25 s from the last ping, which came 0–10 s before.
+        #expect(seconds(reset.timeNs - pause) <= 25.1)
+        let expired = try #require(o.keyChanges.first { $0.t > pause && $0.holder == nil })
+        #expect(reset.timeNs < expired.t)
+        #expect(o.findings.splitBrain?.kinds.allSatisfy { $0.totalNs == 0 } == true)
+        #expect(o.findings.rpo?.lostWrites == 0)
+    }
+
+    @Test("without a watchdog, the hung primary's PostgreSQL keeps taking direct writes after a replica was promoted")
+    func noWatchdogSplitBrain() throws {
+        let o = try simulate(Self.hang)
+        #expect(o.entries(Kind.watchdogReset).isEmpty)
+        let sb = try #require(o.findings.splitBrain)
+        let writable = try #require(sb.kinds.first { $0.name == "writable" })
+        let timelines = try #require(sb.kinds.first { $0.name == "timelines" })
+        #expect(writable.totalNs > 0)
+        #expect(timelines.totalNs > 0)
+        #expect((timelines.losingAcks ?? 0) > 0)
+        #expect((o.findings.rpo?.lostWrites ?? 0) > 0)
+    }
+
+    @Test("in synchronous mode only the synchronous standby wins the race", arguments: 1...6)
+    func syncStandbyWins(seed: UInt64) throws {
+        let o = try simulate(Self.separate + """
+
+            patroni: { synchronous_mode: true }
+            faults: [ { at: 60s, jitter: 20s, crash: primary } ]
+            """, seed: seed)
+        let crash = o.fault(0).startNs
+        // /sync before the crash: the seeded one (db2), or the last the leader wrote.
+        let sync = o.entries("sync", host: "db1").last { $0.timeNs < crash }?.detail["standbys"]?.arrayValue?.compactMap(\.stringValue) ?? ["db2"]
+        let winner = try #require(o.keyChanges.first { $0.t > crash && $0.holder != nil && $0.holder != "db1" })
+        #expect(sync.contains(winner.holder!), "\(winner.holder!) won, /sync was \(sync)")
+        #expect(o.findings.rpo?.lostWrites == 0)
+    }
+
+    @Test("a switchover under load is graceful: nothing lost, no two primaries, the candidate ends as primary")
+    func switchoverLossless() throws {
+        let o = try simulate("""
+            name: t
+            duration: 3m
+            topology: etcd-colocated
+            patroni: { synchronous_mode: true }
+            haproxy: { inter: 3s, fall: 3, rise: 2, on_marked_down: shutdown-sessions }
+            workload: { clients: 4, rate: 100/s }
+            faults: [ { at: 60s, switchover: { candidate: sync_standby } } ]
+            """)
+        let t0 = o.fault(0).startNs
+        let d = o.first(Kind.demote, host: "db1", after: t0)
+        let demote = try #require(d)
+        #expect(demote.detail["mode"]?.stringValue == "graceful")
+        #expect(o.findings.rpo?.lostWrites == 0)
+        #expect(o.findings.splitBrain?.kinds.allSatisfy { $0.totalNs == 0 } == true)
+        #expect(o.findings.finalPrimary == "db2")
+        let rto = try #require(o.rto)
+        #expect(seconds(rto) < 15)
+    }
+}
