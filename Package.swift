@@ -37,8 +37,10 @@ let package = Package(
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "Store", dependencies: ["CSQLite", "SimCore", "Recording", "Analysis", "Scenario"]),
         .target(name: "Report", dependencies: ["SimCore", "Recording", "Analysis", "Scenario"]),
+        // Many runs at once: sweeps over settings and seeds, regression checks, merges.
+        .target(name: "Experiments", dependencies: ["SimCore", "Recording", "Scenario", "Cluster", "Analysis", "Store"]),
         .executableTarget(name: "simctl", dependencies: [
-            "SimCore", "Scenario", "Cluster", "Analysis", "Store", "Report",
+            "SimCore", "Scenario", "Cluster", "Analysis", "Store", "Report", "Experiments",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SimCoreTests", dependencies: ["SimCore"]),
@@ -48,5 +50,9 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "SimNet", "Recording"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Recording", "Scenario", "SimCore"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
+        // Runs the built `simctl` as a separate process (exit codes, determinism across processes).
+        .testTarget(name: "CLITests", dependencies: ["simctl"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
     ]
 )

@@ -78,27 +78,39 @@ public enum Analyzer {
         for (k, fault) in faults.enumerated() {
             let t0 = fault.startNs
             let tNext = k + 1 < faults.count ? faults[k + 1].startNs : Nanos.max
-            // Writes through the front sent in this fault's window (no copies: runs hold
-            // hundreds of thousands of writes).
-            func inWindow(_ w: WriteRecord) -> Bool { w.directHost < 0 && w.sentNs >= t0 && w.sentNs < tNext }
+            // A bad write belongs to the fault in force when it went bad (it failed, or had
+            // waited `stallNs`): a write sent just before a crash and failed by it is the
+            // crash's. No copies: runs hold hundreds of thousands of writes.
+            let end = run.durationNs
             var firstBad: Nanos? = nil
-            for w in run.writes where inWindow(w) && isBad(w, end: run.durationNs) {
-                firstBad = min(firstBad ?? w.sentNs, w.sentNs)
+            for w in run.writes where w.directHost < 0 && w.sentNs < tNext && isBad(w, end: end) {
+                let t = badTime(w, end: end)
+                if t >= t0 && t < tNext { firstBad = min(firstBad ?? w.sentNs, w.sentNs) }
             }
             let oldPrimary = keys.last { $0.t <= t0 }?.holder
             var r = FaultRTO(faultIndex: fault.index, kind: fault.kind, atNs: t0, rtoNs: 0, outage: firstBad != nil,
                              phases: [], oldPrimary: oldPrimary, newPrimary: nil)
             if let fb = firstBad {
+                // Recovery: the first acknowledged write sent after the outage began, even if a
+                // later fault has started by then (the outage is still this fault's).
                 var recovery: Nanos? = nil
-                for w in run.writes where inWindow(w) && w.outcome == .ok && w.sentNs >= fb && !isBad(w, end: run.durationNs) {
+                for w in run.writes where w.directHost < 0 && w.outcome == .ok && w.sentNs >= fb && !isBad(w, end: end) {
                     recovery = min(recovery ?? w.doneNs, w.doneNs)
                 }
                 r.rtoNs = recovery.map { $0 - t0 }
-                r.phases = phases(run, t0: t0, end: recovery ?? run.durationNs, oldPrimary: oldPrimary, keys: keys, newPrimary: &r.newPrimary)
+                r.phases = phases(run, t0: t0, end: recovery ?? end, oldPrimary: oldPrimary, keys: keys, newPrimary: &r.newPrimary)
             }
             out.append(r)
         }
         return out
+    }
+
+    /// When a bad write went bad: its failure, or the moment it had waited `stallNs`.
+    static func badTime(_ w: WriteRecord, end: Nanos) -> Nanos {
+        switch w.outcome {
+        case .ok, .pending: return w.sentNs + stallNs
+        case .failed, .indeterminate: return w.doneNs >= 0 ? w.doneNs : end
+        }
     }
 
     /// A write that failed, or took longer than `stallNs`; one still pending at the end of the

@@ -36,6 +36,7 @@ public struct Diagnostic: Sendable, Equatable, Error, CustomStringConvertible {
 public struct ScenarioErrors: Error, Sendable, CustomStringConvertible {
     public var diagnostics: [Diagnostic]
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+    public init(diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
 }
 
 enum Suggest {

@@ -70,5 +70,16 @@ enum Schema {
         );
         CREATE INDEX metrics_run ON metrics(run_id, name);
         """,
+        // 2: each run in a few columns, so that sweeps and `p95 RTO by ttl` are plain SQL.
+        """
+        ALTER TABLE runs ADD COLUMN point TEXT NOT NULL DEFAULT '{}';  -- JSON: the sweep setting ({"patroni.ttl": "20"})
+        ALTER TABLE runs ADD COLUMN rto_s REAL;           -- worst RTO over the faults (0: writes never stopped); NULL: see recovered
+        ALTER TABLE runs ADD COLUMN recovered INTEGER;    -- 1: writes came back after every fault, 0: not after one, NULL: nothing measured
+        ALTER TABLE runs ADD COLUMN lost_writes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN lost_bytes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN split_brain_s REAL NOT NULL DEFAULT 0;  -- longest split-brain kind
+        ALTER TABLE runs ADD COLUMN failed_expectations INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX runs_point ON runs(sweep_id, point, seed);
+        """,
     ]
 }

@@ -10,13 +10,19 @@ public struct RunMeta: Sendable {
     public var overrides: [(String, String)]
     public var simctlVersion: String
     public var sweepID: Int64?
-    public init(scenarioFile: String, scenarioSHA256: String, overrides: [(String, String)], simctlVersion: String, sweepID: Int64? = nil) {
+    /// The sweep setting the run belongs to (key, value), in the grid's order.
+    public var point: [(String, String)]
+    public init(scenarioFile: String, scenarioSHA256: String, overrides: [(String, String)], simctlVersion: String,
+                sweepID: Int64? = nil, point: [(String, String)] = []) {
         self.scenarioFile = scenarioFile
         self.scenarioSHA256 = scenarioSHA256
         self.overrides = overrides
         self.simctlVersion = simctlVersion
         self.sweepID = sweepID
+        self.point = point
     }
+
+    public var pointJSON: JSON { .object(point.map { ($0.0, .string($0.1)) }) }
 
     public var overridesJSON: JSON { .object(overrides.map { ($0.0, .string($0.1)) }) }
 }
@@ -66,13 +72,18 @@ public final class Store {
     func insertRun(_ run: RunRecord, _ f: Findings, _ meta: RunMeta) throws -> Int64 {
         let st = try db.prepare("""
             INSERT INTO runs (sweep_id, scenario, scenario_file, scenario_sha256, seed, overrides, simctl_version,
-                              sim_seconds, events, wall_seconds, trace_hash, ok)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              sim_seconds, events, wall_seconds, trace_hash, ok,
+                              point, rto_s, recovered, lost_writes, lost_bytes, split_brain_s, failed_expectations)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
+        let sum = RunSummary(run, f)
         try st.run([meta.sweepID.map { .int($0) } ?? .null, .text(run.scenario), .text(meta.scenarioFile), .text(meta.scenarioSHA256),
                     .int(Int64(bitPattern: run.seed)), .text(meta.overridesJSON.text), .text(meta.simctlVersion),
                     .double(Time.seconds(run.durationNs)), .int(Int64(run.events)), .double(run.wallSeconds),
-                    .text(run.traceHash), .int(f.ok && run.aborted == nil ? 1 : 0)])
+                    .text(run.traceHash), .int(f.ok && run.aborted == nil ? 1 : 0),
+                    .text(meta.pointJSON.text), sum.faults.isEmpty ? .null : sum.worstRTONs.map { .double(Time.seconds($0)) } ?? .null,
+                    sum.faults.isEmpty ? .null : .int(sum.unrecovered ? 0 : 1),
+                    .int(Int64(sum.lostWrites)), .int(sum.lostBytes), .double(Time.seconds(sum.splitBrainNs)), .int(Int64(sum.failedExpectations))])
         return db.lastInsertRowID
     }
 

@@ -1,0 +1,50 @@
+import SimCore
+import Recording
+
+/// One run in a few numbers, for sweeps and regression checks (and the `runs` table's summary
+/// columns): the worst RTO over its faults, what it lost, whether it split its brain.
+public struct RunSummary: Sendable, Equatable {
+    public struct FaultRTO: Sendable, Equatable {
+        public var index: Int
+        /// nil: writes had not recovered by the end of the run. 0: they never stopped.
+        public var rtoNs: Nanos?
+        public init(index: Int, rtoNs: Nanos?) { self.index = index; self.rtoNs = rtoNs }
+    }
+    public var seed: UInt64
+    public var faults: [FaultRTO]
+    public var lostWrites: Int
+    public var lostBytes: Int64
+    /// The longest of the split-brain kinds (0 when none).
+    public var splitBrainNs: Nanos
+    public var failedExpectations: Int
+    public var traceHash: String
+
+    public init(seed: UInt64, faults: [FaultRTO], lostWrites: Int, lostBytes: Int64, splitBrainNs: Nanos, failedExpectations: Int, traceHash: String) {
+        self.seed = seed
+        self.faults = faults
+        self.lostWrites = lostWrites
+        self.lostBytes = lostBytes
+        self.splitBrainNs = splitBrainNs
+        self.failedExpectations = failedExpectations
+        self.traceHash = traceHash
+    }
+
+    public init(_ run: RunRecord, _ f: Findings) {
+        self.init(seed: run.seed, faults: f.rto.map { FaultRTO(index: $0.faultIndex, rtoNs: $0.rtoNs) },
+                  lostWrites: f.rpo?.lostWrites ?? 0, lostBytes: f.rpo?.lostBytes ?? 0,
+                  splitBrainNs: f.splitBrain?.kinds.map(\.totalNs).max() ?? 0,
+                  failedExpectations: f.expectations.filter { !$0.ok }.count + (run.aborted == nil ? 0 : 1),
+                  traceHash: run.traceHash)
+    }
+
+    /// The worst RTO over the run's faults: nil if writes never came back after one of them.
+    public var worstRTONs: Nanos? {
+        var worst: Nanos = 0
+        for f in faults {
+            guard let r = f.rtoNs else { return nil }
+            worst = max(worst, r)
+        }
+        return worst
+    }
+    public var unrecovered: Bool { faults.contains { $0.rtoNs == nil } }
+}

@@ -1,0 +1,94 @@
+import SimCore
+import Analysis
+
+/// Nearest-rank percentile (the smallest value with at least p% of the values at or below
+/// it) of values sorted ascending; `.infinity` stands for a run whose writes never came back.
+public func percentile(_ sorted: [Double], _ p: Double) -> Double? {
+    guard !sorted.isEmpty else { return nil }
+    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+    return sorted[min(max(rank, 1), sorted.count) - 1]
+}
+
+/// What one sweep setting did over its seeds.
+public struct SettingStats: Sendable, Equatable {
+    public var point: String
+    public var runs: Int
+    /// Worst RTO per run in seconds, ascending; `.infinity` for runs that never recovered.
+    public var rtos: [Double]
+    public var unrecovered: Int
+    public var lostWritesMean: Double
+    public var lostWritesMax: Int
+    public var runsWithLoss: Int
+    public var splitBrainRuns: Int
+    public var failedRuns: Int
+
+    public init(point: String, runs summaries: [RunSummary]) {
+        self.point = point
+        runs = summaries.count
+        rtos = summaries.compactMap { s -> Double? in
+            if s.faults.isEmpty { return nil }
+            return s.worstRTONs.map(Time.seconds) ?? .infinity
+        }.sorted()
+        unrecovered = summaries.filter(\.unrecovered).count
+        let lost = summaries.map(\.lostWrites)
+        lostWritesMean = lost.isEmpty ? 0 : Double(lost.reduce(0, +)) / Double(lost.count)
+        lostWritesMax = lost.max() ?? 0
+        runsWithLoss = lost.filter { $0 > 0 }.count
+        splitBrainRuns = summaries.filter { $0.splitBrainNs > 0 }.count
+        failedRuns = summaries.filter { $0.failedExpectations > 0 }.count
+    }
+
+    public var p50: Double? { percentile(rtos, 50) }
+    public var p95: Double? { percentile(rtos, 95) }
+    public var p99: Double? { percentile(rtos, 99) }
+    public var max: Double? { rtos.last }
+
+    /// A named metric, as objectives and `--csv` name them.
+    public func metric(_ name: String) -> Double? {
+        switch name {
+        case "rto.p50": return p50
+        case "rto.p95": return p95
+        case "rto.p99": return p99
+        case "rto.max": return max
+        case "rto.unrecovered": return Double(unrecovered)
+        case "rpo.mean_writes": return lostWritesMean
+        case "rpo.max_writes": return Double(lostWritesMax)
+        case "rpo.runs_with_loss": return Double(runsWithLoss)
+        case "split_brain.runs": return Double(splitBrainRuns)
+        case "expectations.failed": return Double(failedRuns)
+        case "runs": return Double(runs)
+        default: return nil
+        }
+    }
+
+    public static let metricNames = ["rto.p50", "rto.p95", "rto.p99", "rto.max", "rto.unrecovered", "rpo.mean_writes",
+                                     "rpo.max_writes", "rpo.runs_with_loss", "split_brain.runs", "expectations.failed", "runs"]
+}
+
+/// Per-fault RTO percentiles over seeds (for `simctl check`).
+public struct FaultStats: Sendable, Equatable {
+    public var index: Int
+    public var rtos: [Double]
+    public var unrecovered: Int
+
+    public init(index: Int, runs: [RunSummary]) {
+        self.index = index
+        var v: [Double] = []
+        var u = 0
+        for r in runs {
+            guard let f = r.faults.first(where: { $0.index == index }) else { continue }
+            if let x = f.rtoNs { v.append(Time.seconds(x)) } else { v.append(.infinity); u += 1 }
+        }
+        rtos = v.sorted()
+        unrecovered = u
+    }
+    public var p50: Double? { percentile(rtos, 50) }
+    public var p95: Double? { percentile(rtos, 95) }
+}
+
+/// Seconds for a table: `37.5s`, `∞` for never recovered, `—` for nothing measured.
+public func secondsText(_ v: Double?) -> String {
+    guard let v else { return "—" }
+    if v.isInfinite { return "never" }
+    return DurationText.seconds3(Time.fromSeconds(v)) + "s"
+}

@@ -1,0 +1,138 @@
+import SimCore
+import Recording
+import Scenario
+import Analysis
+import Store
+
+/// A sweep worked out: one scenario per setting, and every (setting, seed) run numbered.
+/// Seed k is the same seed in every setting (common random numbers: the fault jitter, the
+/// network's per-pair latencies and the workload draw from the same streams), so differences
+/// between settings come from the settings.
+public struct SweepPlan: Sendable {
+    public var scenarioPath: String
+    public var scenarioSHA256: String
+    public var grid: Grid
+    public var seeds: Int
+    public var firstSeed: UInt64
+    /// Per setting, in grid order (first axis slowest).
+    public var points: [[(key: String, value: String)]]
+    public var scenarios: [Scenario]
+
+    /// Loads the scenario once per setting. Any setting that does not load is bad input:
+    /// every diagnostic is returned, nothing runs.
+    public static func make(text: String, path: String, grid: Grid, seeds: Int, firstSeed: UInt64) -> Result<SweepPlan, ScenarioErrors> {
+        let sha = SHA256.hex(Array(text.utf8))
+        let tree: YNode
+        switch ScenarioLoader.parse(text: text, file: path) {
+        case .success(let t): tree = t
+        case .failure(let e): return .failure(e)
+        }
+        var scenarios: [Scenario] = []
+        var problems: [Diagnostic] = []
+        let points = grid.points
+        for p in points {
+            switch ScenarioLoader.build(tree, file: path, overrides: grid.fixed + p.map { "\($0.key)=\($0.value)" }) {
+            case .success(let s): scenarios.append(s)
+            case .failure(let e): problems += e.diagnostics.filter { d in !problems.contains { $0.description == d.description } }
+            }
+        }
+        if !problems.isEmpty { return .failure(ScenarioErrors(diagnostics: problems)) }
+        return .success(SweepPlan(scenarioPath: path, scenarioSHA256: sha, grid: grid, seeds: seeds, firstSeed: firstSeed,
+                                  points: points, scenarios: scenarios))
+    }
+
+    public var runCount: Int { points.count * seeds }
+    public var name: String { scenarios.first?.name ?? "" }
+
+    /// The stored form of setting `i`: `{"patroni.ttl":"20"}`.
+    public func pointJSON(_ i: Int) -> String { JSON.object(points[i].map { ($0.key, .string($0.value)) }).text }
+
+    /// Identifies the sweep across machines and restarts: scenario text, grid, fixed overrides
+    /// and seeds (not the shard).
+    public var key: String {
+        let desc = [scenarioSHA256, grid.json.text, JSON.array(grid.fixed.map(JSON.string)).text, "\(seeds)", "\(firstSeed)"]
+        return SHA256.hex(Array(desc.joined(separator: "\n").utf8))
+    }
+
+    /// The runs of shard `shard` (1-based `i` of `n`; nil: all), without those in `done`.
+    /// Run k of the whole sweep belongs to shard (k mod n) + 1, so shards are disjoint and
+    /// together complete.
+    public func jobs(shard: (Int, Int)? = nil, skipping done: Set<String> = []) -> [Job] {
+        var out: [Job] = []
+        for p in points.indices {
+            let pj = pointJSON(p)
+            for k in 0..<seeds {
+                let index = p * seeds + k
+                if let (i, n) = shard, index % n != i - 1 { continue }
+                let seed = firstSeed &+ UInt64(k)
+                if done.contains(Store.runKey(point: pj, seed: seed)) { continue }
+                out.append(Job(index: index, scenario: p, seed: seed))
+            }
+        }
+        return out
+    }
+}
+
+public enum Sweeper {
+    public struct AlreadyStored: Error, CustomStringConvertible {
+        public var sweep: SweepRow
+        public var done: Int
+        public var description: String {
+            "this sweep is already in the store (sweep \(sweep.id), \(done) runs done); add --resume to continue it, or use another --db"
+        }
+    }
+
+    /// Finds (with `resume`) or creates the sweep's row, then runs what is missing (at most
+    /// `maxRuns` of it), saving each run in its own transaction as it completes: an interrupted
+    /// sweep keeps every finished run.
+    @discardableResult
+    public static func run(_ plan: SweepPlan, store: Store, resume: Bool, shard: (Int, Int)?, workers: Int, simctlVersion: String,
+                           maxRuns: Int? = nil, timestamp: () -> String, wallClock: @escaping @Sendable () -> Double = { 0 },
+                           progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> SweepRow {
+        var row: SweepRow
+        var done: Set<String> = []
+        if let existing = try store.sweep(key: plan.key) {
+            done = try store.doneRuns(sweep: existing.id)
+            guard resume else { throw AlreadyStored(sweep: existing, done: done.count) }
+            row = existing
+        } else {
+            row = try store.insertSweep(SweepRow(id: 0, key: plan.key, scenario: plan.name, scenarioFile: plan.scenarioPath,
+                                                 scenarioSHA256: plan.scenarioSHA256, grid: plan.grid.json.text, seeds: plan.seeds,
+                                                 firstSeed: plan.firstSeed, simctlVersion: simctlVersion, started: timestamp(), finished: nil))
+        }
+        var jobs = plan.jobs(shard: shard, skipping: done)
+        if let m = maxRuns, jobs.count > m { jobs = Array(jobs.prefix(m)) }
+        var finished = 0
+        progress(0, jobs.count)
+        try Batch.run(jobs, scenarios: plan.scenarios, workers: workers, wallClock: wallClock) { r in
+            let p = r.job.scenario
+            let meta = RunMeta(scenarioFile: plan.scenarioPath, scenarioSHA256: plan.scenarioSHA256,
+                               overrides: plan.grid.fixed.map(splitOverride) + plan.points[p].map { ($0.key, $0.value) },
+                               simctlVersion: simctlVersion, sweepID: row.id, point: plan.points[p].map { ($0.key, $0.value) })
+            try store.save(r.run, r.findings, meta: meta)
+            finished += 1
+            progress(finished, jobs.count)
+        }
+        let complete = try store.doneRuns(sweep: row.id).count >= plan.runCount
+        if complete || (shard != nil && maxRuns == nil) {
+            row.finished = timestamp()
+            try store.finishSweep(row.id, at: row.finished!)
+        }
+        return row
+    }
+
+    /// Each setting's statistics from the stored runs, in the given point order (points not in
+    /// it follow, sorted).
+    public static func table(store: Store, sweep: Int64, order: [String] = []) throws -> [SettingStats] {
+        let runs = try store.storedRuns(sweep: sweep)
+        var byPoint: [String: [RunSummary]] = [:]
+        for r in runs { byPoint[r.point, default: []].append(r.summary) }
+        let rest = byPoint.keys.filter { !order.contains($0) }.sorted()
+        return (order + rest).compactMap { p in byPoint[p].map { SettingStats(point: p, runs: $0) } }
+    }
+}
+
+func splitOverride(_ o: String) -> (String, String) {
+    guard let eq = o.firstIndex(of: "=") else { return (o, "") }
+    return (String(o[..<eq]), String(o[o.index(after: eq)...]))
+}

@@ -1,0 +1,48 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SimCore
+
+/// A one-line progress bar on stderr — only when stderr is a terminal (CI logs stay clean).
+struct ProgressBar {
+    let enabled: Bool
+    let label: String
+    let started = wallSeconds()
+    var lastDraw = 0.0
+
+    init(label: String) {
+        enabled = isatty(2) != 0
+        self.label = label
+    }
+
+    mutating func update(_ done: Int, _ total: Int) {
+        guard enabled, total > 0 else { return }
+        let now = wallSeconds()
+        if done < total && now - lastDraw < 0.1 { return }
+        lastDraw = now
+        let elapsed = now - started
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let left = rate > 0 ? Double(total - done) / rate : 0
+        let width = 24
+        let filled = total > 0 ? width * done / total : 0
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let line = "\r\(label) [\(bar)] \(done)/\(total) runs, \(String(format1: rate)) runs/s, \(DurationText.format(Time.fromSeconds(left.rounded()))) left  "
+        printErrNoNewline(line)
+    }
+
+    func finish() {
+        guard enabled else { return }
+        printErrNoNewline("\r" + String(repeating: " ", count: 100) + "\r")
+    }
+}
+
+func printErrNoNewline(_ s: String) {
+    _ = s.withCString { write(2, $0, strlen($0)) }
+}
+
+extension String {
+    init(format1 v: Double) {
+        let t = (v * 10).rounded()
+        self = "\(Int64(t) / 10).\(abs(Int64(t) % 10))"
+    }
+}

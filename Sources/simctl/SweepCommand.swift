@@ -1,0 +1,223 @@
+import ArgumentParser
+import Foundation
+import SimCore
+import Recording
+import Scenario
+import Store
+import Experiments
+
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run a scenario over a grid of settings × many seeds and compare the settings.",
+        discussion: """
+        Every combination of the listed values runs with seeds first-seed … first-seed+seeds−1; seed k is
+        the same in every setting (common random numbers). Each finished run is stored at once, so an
+        interrupted sweep keeps its runs and --resume continues it. --shard i/n runs the i-th of n disjoint
+        slices (for a batch system); `simctl merge` combines the stores, and the same sweep command with
+        --resume on the merged store prints the combined table.
+        Examples:
+          simctl sweep Scenarios/primary-crash.yml --set patroni.ttl=20,30,45 --set patroni.loop_wait=5,10 --seeds 100
+          simctl sweep Scenarios/lagging-replicas.yml --set patroni.maximum_lag_on_failover=0..16MB/4MB --seeds 200 \\
+              --objective 'min rto.p99 where rpo.max_writes == 0'
+        """
+    )
+
+    @Argument(help: "The scenario file.")
+    var file: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("key=v1,v2,... or key=a..b/step (a sweep axis), or key=value (fixed). Repeatable.", valueName: "key=values"))
+    var sets: [String] = []
+
+    @Option(help: "Seeds per setting.")
+    var seeds: Int = 100
+
+    @Option(help: "The first seed.")
+    var firstSeed: UInt64 = 1
+
+    @Option(help: "Parallel runs (default: the number of cores).")
+    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "The SQLite store.")
+    var db: String = "Reports/simctl.sqlite"
+
+    @Flag(help: "Continue the same sweep found in the store: run only what is missing.")
+    var resume = false
+
+    @Option(help: "Stop after this many runs (continue later with --resume).")
+    var maxRuns: Int?
+
+    @Option(help: ArgumentHelp("Run only the i-th of n disjoint slices (1 ≤ i ≤ n).", valueName: "i/n"))
+    var shard: String?
+
+    @Option(help: ArgumentHelp("Pick the best setting: 'min|max METRIC [where METRIC OP NUMBER [and ...]]'.", valueName: "expr"))
+    var objective: String?
+
+    @Flag(help: "Print one JSON object instead of the table.")
+    var json = false
+
+    @Option(help: "Also write the table as CSV to this file.")
+    var csv: String?
+
+    func run() throws {
+        guard seeds >= 1 else { throw InputError(message: "--seeds \(seeds): need at least one seed") }
+        guard workers >= 1 else { throw InputError(message: "--workers \(workers): need at least one worker") }
+        let shardSpec = try parseShard(shard)
+        let grid: Grid
+        do { grid = try Grid.parse(sets) } catch { throw InputError(message: error.description) }
+        let obj: Objective?
+        do { obj = try objective.map { o throws(Objective.ParseError) in try Objective.parse(o) } } catch { throw InputError(message: error.description) }
+        guard let path = resolveScenarioPath(file) else { throw InputError(message: "\(file): no such scenario file") }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw InputError(message: "\(path): cannot read the file as UTF-8 text")
+        }
+        let plan: SweepPlan
+        switch SweepPlan.make(text: text, path: path, grid: grid, seeds: seeds, firstSeed: firstSeed) {
+        case .success(let p): plan = p
+        case .failure(let e):
+            for d in e.diagnostics { printErr(d.description) }
+            printErr("\(path): \(e.diagnostics.count) problem(s) in the sweep's settings; nothing was run or stored")
+            throw ExitCode(2)
+        }
+        let labels = shortLabels(plan)
+        // Patroni's own adjustments (ttl 20 with loop_wait 10 runs as loop_wait 1...): say so,
+        // or two settings that Patroni runs alike look like a finding.
+        var seen: Set<String> = []
+        for (i, s) in plan.scenarios.enumerated() {
+            for w in s.warnings where seen.insert("\(i)|\(w.description)").inserted && plan.grid.pointCount > 1 {
+                printErr("setting \(labels[plan.pointJSON(i)] ?? ""): \(w.description)")
+            }
+        }
+        let store = try openStore(db)
+        var bar = ProgressBar(label: plan.name)
+        let t0 = wallSeconds()
+        var ran = 0
+        let row: SweepRow
+        do {
+            row = try Sweeper.run(plan, store: store, resume: resume, shard: shardSpec, workers: workers, simctlVersion: Simctl.version,
+                                  maxRuns: maxRuns, timestamp: isoNow, wallClock: wallSeconds) { done, total in
+                ran = done
+                bar.update(done, total)
+            }
+        } catch let e as Sweeper.AlreadyStored {
+            throw InputError(message: "\(db): \(e.description)")
+        }
+        bar.finish()
+        let elapsed = wallSeconds() - t0
+        let order = plan.points.indices.map(plan.pointJSON)
+        let stats = try Sweeper.table(store: store, sweep: row.id, order: order)
+        let best = obj?.best(stats)
+        if let csv {
+            guard FileManager.default.createFile(atPath: csv, contents: Data(csvText(plan, stats).utf8)) else {
+                throw InputError(message: "--csv \(csv): cannot write this file")
+            }
+        }
+        if json {
+            print(jsonSummary(plan, row, stats, best, obj, ran: ran, elapsed: elapsed).pretty)
+            return
+        }
+        let stored = stats.reduce(0) { $0 + $1.runs }
+        print("\(plan.name): \(plan.points.count) setting\(plan.points.count == 1 ? "" : "s") × \(plan.seeds) seeds = \(plan.runCount) runs"
+              + " (sweep \(row.id) in \(db); ran \(ran) now in \(String(format1: elapsed)) s\(ran > 0 && elapsed > 0 ? ", \(String(format1: Double(ran) / elapsed)) runs/s" : ""); \(stored) stored)")
+        if let s = shardSpec { print("shard \(s.0)/\(s.1): the table shows the runs in this store") }
+        print()
+        print(table(stats, labels: labels))
+        if let obj {
+            if let b = best {
+                let v = b.metric(obj.metric)
+                let shown = obj.metric.hasPrefix("rto.p") || obj.metric == "rto.max" ? secondsText(v) : v.map { String(format6: $0) } ?? "—"
+                print("\nbest (\(obj.text)): \(labels[b.point] ?? b.point) — \(obj.metric) \(shown)")
+            } else {
+                print("\nbest (\(obj.text)): no setting meets the conditions")
+            }
+        }
+    }
+
+    func parseShard(_ s: String?) throws -> (Int, Int)? {
+        guard let s else { return nil }
+        let parts = s.split(separator: "/").map { Int($0) }
+        guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, i >= 1, i <= n else {
+            throw InputError(message: "--shard \(s): expected i/n with 1 ≤ i ≤ n, e.g. --shard 2/4")
+        }
+        return (i, n)
+    }
+
+    /// `ttl=20 loop_wait=5`: each key by its last component unless two share it.
+    func shortLabels(_ plan: SweepPlan) -> [String: String] {
+        let keys = plan.grid.axes.map(\.key)
+        let last = keys.map { String($0.split(separator: ".").last ?? Substring($0)) }
+        let short = Set(last).count == last.count
+        var out: [String: String] = [:]
+        for (i, p) in plan.points.enumerated() {
+            out[plan.pointJSON(i)] = p.isEmpty ? "(as written)" : p.enumerated().map { j, kv in "\(short ? last[j] : kv.key)=\(kv.value)" }.joined(separator: " ")
+        }
+        return out
+    }
+
+    func table(_ stats: [SettingStats], labels: [String: String]) -> String {
+        var rows: [[String]] = [["setting", "runs", "RTO p50", "p95", "p99", "max", "never", "lost writes mean", "max", "runs", "split brain", "failed"]]
+        for s in stats {
+            rows.append([labels[s.point] ?? s.point, "\(s.runs)", secondsText(s.p50), secondsText(s.p95), secondsText(s.p99), secondsText(s.max),
+                         "\(s.unrecovered)", String(format6: (s.lostWritesMean * 100).rounded() / 100), "\(s.lostWritesMax)", "\(s.runsWithLoss)",
+                         "\(s.splitBrainRuns)", "\(s.failedRuns)"])
+        }
+        let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+        var lines: [String] = []
+        for r in rows {
+            var cells: [String] = []
+            for (c, v) in r.enumerated() {
+                let pad = String(repeating: " ", count: widths[c] - v.count)
+                cells.append(c == 0 ? v + pad : pad + v)
+            }
+            lines.append("  " + cells.joined(separator: "  "))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    func csvText(_ plan: SweepPlan, _ stats: [SettingStats]) -> String {
+        let keys = plan.grid.axes.map(\.key)
+        var lines = [(keys + SettingStats.metricNames).joined(separator: ",")]
+        for s in stats {
+            let i = plan.points.indices.first { plan.pointJSON($0) == s.point }
+            let values = i.map { plan.points[$0].map(\.value) } ?? Array(repeating: "", count: keys.count)
+            let metrics = SettingStats.metricNames.map { m in s.metric(m).map { $0.isInfinite ? "inf" : String(format6: $0) } ?? "" }
+            lines.append((values.map(csvField) + metrics).joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    func csvField(_ v: String) -> String {
+        v.contains(",") || v.contains("\"") ? "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : v
+    }
+
+    func jsonSummary(_ plan: SweepPlan, _ row: SweepRow, _ stats: [SettingStats], _ best: SettingStats?, _ obj: Objective?, ran: Int, elapsed: Double) -> JSON {
+        func num(_ v: Double?) -> JSON { v.map { $0.isFinite ? .double($0) : .string("never") } ?? .null }
+        func setting(_ s: SettingStats) -> JSON {
+            let i = plan.points.indices.first { plan.pointJSON($0) == s.point }
+            return .object([
+                ("setting", .object((i.map { plan.points[$0] } ?? []).map { ($0.key, .string($0.value)) })),
+                ("runs", .int(Int64(s.runs))),
+                ("rto_seconds", .object([("p50", num(s.p50)), ("p95", num(s.p95)), ("p99", num(s.p99)), ("max", num(s.max)),
+                                         ("never_recovered", .int(Int64(s.unrecovered)))])),
+                ("lost_writes", .object([("mean", .double(s.lostWritesMean)), ("max", .int(Int64(s.lostWritesMax))), ("runs_with_loss", .int(Int64(s.runsWithLoss)))])),
+                ("split_brain_runs", .int(Int64(s.splitBrainRuns))),
+                ("failed_expectation_runs", .int(Int64(s.failedRuns))),
+            ])
+        }
+        return .object([
+            ("scenario", .string(plan.name)), ("file", .string(plan.scenarioPath)), ("sweep_id", .int(row.id)),
+            ("grid", plan.grid.json), ("fixed", .array(plan.grid.fixed.map(JSON.string))),
+            ("seeds", .int(Int64(plan.seeds))), ("first_seed", .int(Int64(bitPattern: plan.firstSeed))),
+            ("runs_now", .int(Int64(ran))), ("wall_seconds", .double(elapsed)),
+            ("settings", .array(stats.map(setting))),
+            ("objective", obj.map { .string($0.text) } ?? .null), ("best", best.map(setting) ?? .null),
+        ])
+    }
+}
+
+/// The wall-clock time for the sweeps table (never read by a simulation).
+func isoNow() -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime]
+    return f.string(from: Date())
+}

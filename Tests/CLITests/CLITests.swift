@@ -1,0 +1,189 @@
+import Testing
+import Foundation
+
+/// The package root and the `simctl` that `swift test` built.
+let packageRoot: URL = {
+    var u = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { u.deleteLastPathComponent() }
+    return u
+}()
+
+func simctlBinary() throws -> String {
+    let candidates = [".build/debug/simctl", ".build/x86_64-unknown-linux-gnu/debug/simctl", ".build/aarch64-unknown-linux-gnu/debug/simctl",
+                      ".build/arm64-apple-macosx/debug/simctl", ".build/release/simctl"]
+    for c in candidates {
+        let p = packageRoot.appendingPathComponent(c).path
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    Issue.record("simctl binary not found under \(packageRoot.path)/.build (swift build first)")
+    throw CancellationError()
+}
+
+struct Result {
+    var code: Int32
+    var out: String
+    var err: String
+}
+
+/// Runs the built simctl from the package root, as a user would.
+func simctl(_ args: [String]) throws -> Result {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try simctlBinary())
+    p.arguments = args
+    p.currentDirectoryURL = packageRoot
+    var env = ProcessInfo.processInfo.environment
+    env["NO_COLOR"] = "1"
+    p.environment = env
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Result(code: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+}
+
+func tmp(_ name: String) -> String {
+    NSTemporaryDirectory() + "simctl-cli-\(getpid())-\(UInt64.random(in: 0..<UInt64.max))-\(name)"
+}
+
+func writeFile(_ path: String, _ text: String) throws {
+    try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+}
+
+let quick = """
+    name: cli-test
+    duration: 60s
+    topology: etcd-separate
+    workload: { clients: 1, rate: 5/s }
+    faults: [ { at: 20s, jitter: 5s, crash: primary } ]
+    expect: { split_brain: none, rto: { max: 55s } }
+    """
+
+@Suite("The simctl command line", .serialized)
+struct CLITests {
+    @Test("the same scenario and seed in two processes give the same trace hash; another seed another")
+    func determinismAcrossProcesses() throws {
+        let file = tmp("det.yml")
+        try writeFile(file, quick)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        func hash(_ seed: Int) throws -> String {
+            let r = try simctl(["run", file, "--seed", "\(seed)", "--no-store", "--json"])
+            #expect(r.code == 0, "\(r.err)")
+            let obj = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
+            return try #require(obj?["trace_hash"] as? String)
+        }
+        let a = try hash(7), b = try hash(7), c = try hash(8)
+        #expect(a == b)
+        #expect(a != c)
+    }
+
+    @Test("a broken scenario: exit 2, file:line:col and key in the message, nothing stored")
+    func badScenario() throws {
+        let file = tmp("bad.yml"), db = tmp("bad.sqlite")
+        try writeFile(file, quick.replacingOccurrences(of: "at: 20s", with: "at: thirty"))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let v = try simctl(["validate", file])
+        #expect(v.code == 2)
+        #expect(v.err.contains("\(file):5:17: faults[0].at: expected a duration"), "\(v.err)")
+        let r = try simctl(["run", file, "--db", db])
+        #expect(r.code == 2)
+        #expect(!FileManager.default.fileExists(atPath: db))
+        let s = try simctl(["run", file, "--set", "patroni.ttl=abc", "--no-store"])
+        #expect(s.code == 2)
+        #expect(s.err.contains("--set patroni.ttl"), "\(s.err)")
+        let u = try simctl(["run", "no/such/file.yml"])
+        #expect(u.code == 2)
+        let w = try simctl(["frobnicate"])
+        #expect(w.code == 2)
+    }
+
+    @Test("run records a run queryable with SQL; --json has the documented keys; the README's command works as typed")
+    func runAndStore() throws {
+        let db = tmp("run.sqlite")
+        defer { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + s) } }
+        let r = try simctl(["run", "scenarios/partition.yml", "--db", db, "--set", "duration=4m"])
+        #expect(r.code == 0, "\(r.out)\n\(r.err)")
+        #expect(r.out.contains("What happened"))
+        #expect(r.out.contains("RTO"))
+        #expect(r.out.contains("RPO"))
+        #expect(r.out.contains("Split brain"))
+        let j = try simctl(["run", "Scenarios/partition.yml", "--db", db, "--json", "--set", "duration=4m"])
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [String: Any])
+        for k in ["scenario", "seed", "run_id", "trace_hash", "events", "sim_seconds", "wall_seconds", "faults", "rpo", "split_brain",
+                  "invariant_violations", "expectations", "ok"] {
+            #expect(obj[k] != nil, "missing \(k)")
+        }
+        let faults = try #require(obj["faults"] as? [[String: Any]])
+        #expect(faults.first?["rto_seconds"] as? Double ?? 0 > 10)
+        let q = Process()
+        q.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        q.arguments = ["sqlite3", db, "SELECT count(*) FROM runs; SELECT count(*) > 0 FROM timeline;"]
+        let pipe = Pipe()
+        q.standardOutput = pipe
+        if (try? q.run()) != nil {
+            q.waitUntilExit()
+            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(out.split(separator: "\n") == ["2", "1"])
+        }
+    }
+
+    @Test("a failed expectation exits 1")
+    func failedExpectation() throws {
+        let file = tmp("fail.yml")
+        try writeFile(file, quick.replacingOccurrences(of: "rto: { max: 55s }", with: "rto: { max: 1s }"))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let r = try simctl(["run", file, "--no-store"])
+        #expect(r.code == 1)
+        #expect(r.out.contains("✘"))
+    }
+
+    @Test("check: writes a baseline, passes against it, fails when timing moves, writes JUnit")
+    func check() throws {
+        let dir = tmp("check")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeFile(dir + "/crash.yml", quick)
+        let baseline = dir + "/baseline.json", junit = dir + "/check.xml"
+        let u = try simctl(["check", dir, "--seeds", "4", "--baseline", baseline, "--update-baseline"])
+        #expect(u.code == 0, "\(u.out)\(u.err)")
+        #expect(FileManager.default.fileExists(atPath: baseline))
+        let ok = try simctl(["check", dir, "--seeds", "4", "--baseline", baseline, "--junit", junit])
+        #expect(ok.code == 0, "\(ok.out)\(ok.err)")
+        #expect(try String(contentsOfFile: junit, encoding: .utf8).contains("<testcase classname=\"Scenarios\" name=\"crash\""))
+        // A longer ttl moves failover timing: the check fails and says what moved.
+        try writeFile(dir + "/crash.yml", quick.replacingOccurrences(of: "topology: etcd-separate", with: "topology: etcd-separate\npatroni: { ttl: 45 }"))
+        let moved = try simctl(["check", dir, "--seeds", "4", "--baseline", baseline, "--junit", junit])
+        #expect(moved.code == 1)
+        #expect(moved.out.contains("moved: fault 0 (crash) RTO p50"), "\(moved.out)")
+        #expect(try String(contentsOfFile: junit, encoding: .utf8).contains("<failure"))
+    }
+
+    @Test("sweep: a table per setting, the sweeps table filled, a bad --set is exit 2")
+    func sweep() throws {
+        let file = tmp("sweep.yml"), db = tmp("sweep.sqlite"), csv = tmp("sweep.csv")
+        try writeFile(file, quick)
+        defer { for p in [file, csv, db, db + "-wal", db + "-shm"] { try? FileManager.default.removeItem(atPath: p) } }
+        let r = try simctl(["sweep", file, "--set", "patroni.ttl=20,30", "--seeds", "3", "--db", db, "--csv", csv, "--workers", "2",
+                            "--objective", "min rto.p95 where rpo.max_writes == 0"])
+        #expect(r.code == 0, "\(r.out)\(r.err)")
+        #expect(r.out.contains("ttl=20"))
+        #expect(r.out.contains("ttl=30"))
+        #expect(r.out.contains("best (min rto.p95"))
+        let csvText = try String(contentsOfFile: csv, encoding: .utf8)
+        #expect(csvText.hasPrefix("patroni.ttl,rto.p50,"))
+        #expect(csvText.split(separator: "\n").count == 3)
+        let again = try simctl(["sweep", file, "--set", "patroni.ttl=20,30", "--seeds", "3", "--db", db])
+        #expect(again.code == 2)
+        #expect(again.err.contains("--resume"))
+        let resumed = try simctl(["sweep", file, "--set", "patroni.ttl=20,30", "--seeds", "3", "--db", db, "--resume"])
+        #expect(resumed.code == 0)
+        #expect(resumed.out.contains("ran 0 now"))
+        let bad = try simctl(["sweep", file, "--set", "patroni.ttl=20..60", "--seeds", "3", "--db", db])
+        #expect(bad.code == 2)
+        #expect(bad.err.contains("needs a step"))
+        let badValue = try simctl(["sweep", file, "--set", "patroni.ttl=20,abc", "--seeds", "3", "--db", tmp("x.sqlite")])
+        #expect(badValue.code == 2)
+    }
+}
