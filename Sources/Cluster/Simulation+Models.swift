@@ -53,17 +53,15 @@ extension Simulation {
     }
 
     /// Seeds etcd with Patroni's keys and PostgreSQL with its data, as if the cluster had been
-    /// running for a while: the initial primary holds the leader key and every member its
-    /// member key (on a lease of the previous Patroni processes, which the new ones replace in
-    /// their first cycle).
+    /// running for a while: each Patroni holds a lease with its member key on it, and the
+    /// initial primary's lease holds the leader key too.
     func seedSteadyState() {
         guard let primary = dbNames.firstIndex(of: scenario.topology.initialPrimary) else { return }
-        let seedLease: LeaseID = 1
-        var ops: [EntryOp] = [
-            .leaseGrant(seedLease, ttlSeconds: Int64(scenario.patroni.ttl)),
+        var ops: [EntryOp] = dbNames.indices.map { .leaseGrant(steadyLease($0), ttlSeconds: Int64(scenario.patroni.ttl)) }
+        ops += [
             .put(keys.initialize, pValues.intern(.initialize), lease: 0),
             .put(keys.config, pValues.intern(.config(scenario.patroni)), lease: 0),
-            .put(keys.leader, pValues.intern(.leader(primary)), lease: seedLease),
+            .put(keys.leader, pValues.intern(.leader(primary)), lease: steadyLease(primary)),
             .put(keys.status, pValues.intern(.status(optime: seedLsn)), lease: 0),
         ]
         let replicas = dbNames.indices.filter { $0 != primary }
@@ -72,23 +70,28 @@ extension Simulation {
             sync = Array(replicas.filter { !scenario.patroni.tags(for: dbNames[$0]).nosync }.prefix(scenario.patroni.synchronousNodeCount))
             ops.append(.put(keys.sync, pValues.intern(.sync(leader: primary, standbys: sync)), lease: 0))
         }
-        // Every member's key, as its last cycle before the run wrote it (on the same old lease):
+        // Every member's key, as its last cycle before the run wrote it, on its Patroni's lease:
         // without them the primary's first cycle would not see its replicas as sync candidates.
         for i in dbNames.indices {
             let tags = scenario.patroni.tags(for: dbNames[i])
             let data = MemberData(role: i == primary ? .primary : .replica, state: .running, xlogLocation: seedLsn, timeline: 1,
                                   streaming: i != primary, nofailover: tags.nofailover, failoverPriority: tags.failoverPriority,
                                   nosync: tags.nosync, pause: scenario.patroni.pause, checkpointAfterPromote: true)
-            ops.append(.put(keys.members[i], pValues.intern(.member(data)), lease: seedLease))
+            ops.append(.put(keys.members[i], pValues.intern(.member(data)), lease: steadyLease(i)))
         }
         let gids = ops.map { etcdShared.newOp($0) }
         for i in etcd.indices { etcd[i].seed(gids) }
+        // The timeline starts with who holds the key (the analysis reads the old primary there).
+        rec.log(0, dbNames[primary], "etcd", Kind.leaderKey, Detail.leaderKey(holder: dbNames[primary], cause: "held at start", revision: 0))
         for i in pg.indices {
             pg[i].seed(fork: rootFork, timeline: 1, lsn: seedLsn, primary: i == primary)
         }
         initialSync = sync
         initialPrimaryNode = primary
     }
+
+    /// The lease DB node `n`'s running Patroni holds at the start (ids below any etcd grants).
+    func steadyLease(_ n: Int) -> LeaseID { LeaseID(n + 1) }
 
     /// The LSN every node's data starts at (64 MB of WAL history).
     var seedLsn: Int64 { 64 << 20 }
@@ -113,7 +116,7 @@ extension Simulation {
             if initial {
                 // Each daemon has been running for a while; its loop runs at its own phase.
                 let phase = Nanos(patroniStartRng.below(UInt64(scenario.patroni.loopWaitNs)))
-                patroni[info.model].startSteady(phase: phase, primary: info.model == initialPrimaryNode, self)
+                patroni[info.model].startSteady(phase: phase, primary: info.model == initialPrimaryNode, lease: steadyLease(info.model), self)
             } else {
                 patroni[info.model].start(self)
             }

@@ -52,7 +52,7 @@ public struct Baseline: Sendable, Equatable {
 
     static func num(_ v: Double?) -> JSON {
         guard let v, v.isFinite else { return .null }
-        return .double((v * 1000).rounded() / 1000)
+        return .double(round3(v))
     }
 
     static func tolJSON(_ t: Tolerance) -> JSON {
@@ -165,11 +165,14 @@ public struct Baseline: Sendable, Equatable {
     public static func entry(file: String, seeds: Int, firstSeed: UInt64, faultKinds: [(Int, String)], runs: [RunSummary]) -> Entry {
         let faults = faultKinds.map { idx, kind in
             let s = FaultStats(index: idx, runs: runs)
-            func fin(_ v: Double?) -> Double? { v.flatMap { $0.isFinite ? $0 : nil } }
+            // Rounded as the file stores them, so that a fresh entry compares equal to its own file.
+            func fin(_ v: Double?) -> Double? { v.flatMap { $0.isFinite ? round3($0) : nil } }
             return FaultEntry(index: idx, kind: kind, p50: fin(s.p50), p95: fin(s.p95), unrecovered: s.unrecovered)
         }
         let lost = runs.map(\.lostWrites)
         return Entry(file: file, seeds: seeds, firstSeed: firstSeed, faults: faults,
-                     lostWritesMean: lost.isEmpty ? 0 : Double(lost.reduce(0, +)) / Double(lost.count), lostWritesMax: lost.max() ?? 0, tolerance: nil)
+                     lostWritesMean: lost.isEmpty ? 0 : round3(Double(lost.reduce(0, +)) / Double(lost.count)), lostWritesMax: lost.max() ?? 0, tolerance: nil)
     }
+
+    static func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
 }

@@ -371,6 +371,12 @@ public struct PatroniDCS {
 
     /// `Etcd3.watch` zeroes the refresh timestamp: the next touch_member keeps the lease alive.
     mutating func forceLeaseRefreshNextCycle() { lastLeaseRefresh = -1 << 60 }
+
+    /// Steady state: the process has been running and holds `l`, last refreshed at `at`.
+    mutating func adoptLease(_ l: LeaseID, refreshedAt at: Nanos) {
+        lease = l
+        lastLeaseRefresh = at
+    }
 }
 
 extension CallOutcome {

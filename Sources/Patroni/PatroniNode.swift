@@ -106,9 +106,13 @@ public struct PatroniNode {
     // MARK: - Lifecycle
 
     /// The daemon is already running when the run starts (steady state): its first cycle comes
-    /// at `phase`, and the primary's Patroni still holds `is_leader` from its last update.
-    public mutating func startSteady(phase: Nanos, primary: Bool, _ env: PatroniEnv) {
+    /// at `phase`, it holds `lease`, and the primary's Patroni still holds `is_leader` from its
+    /// last update.
+    public mutating func startSteady(phase: Nanos, primary: Bool, lease: LeaseID, _ env: PatroniEnv) {
         start(env)
+        // Its lease (holding its member key, and the leader key on the primary) was last
+        // refreshed one loop before its first cycle here.
+        dcs.adoptLease(lease, refreshedAt: env.now + phase - config.loopWaitNs)
         role = primary ? .primary : .replica
         if primary {
             leaderExpiry = env.now + config.ttlNs - config.loopWaitNs + phase
