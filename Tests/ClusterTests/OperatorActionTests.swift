@@ -1,0 +1,81 @@
+import Testing
+import SimCore
+import Recording
+import Scenario
+import Cluster
+import Analysis
+
+/// Operator actions as scenario faults: what patronictl does to a running cluster.
+@Suite("Operator actions, end to end")
+struct OperatorActionTests {
+    static let base = """
+        name: t
+        duration: 4m
+        topology: etcd-separate
+        workload: { clients: 2, rate: 20/s }
+        """
+
+    @Test("maintenance mode: no failover while paused, even with the primary dead; after resume a replica takes over")
+    func pauseResume() throws {
+        let o = try simulate(Self.base + """
+
+            faults:
+              - { at: 30s, pause_cluster: true }
+              - { at: 60s, crash: primary }
+              - { at: 150s, resume_cluster: true }
+            """)
+        let crash = o.fault(1).startNs, resume = o.fault(2).startNs
+        #expect(o.entries("pause").contains { $0.detail["paused"]?.boolValue == true })
+        // The key may expire, but nobody takes it while paused.
+        #expect(!o.keyChanges.contains { $0.t > crash && $0.t < resume && $0.holder != nil && $0.holder != "db1" })
+        #expect(o.entries(Kind.pgPromoted).allSatisfy { $0.timeNs > resume })
+        let taken = o.keyChanges.first { $0.t > resume && $0.holder != nil && $0.holder != "db1" }
+        let t = try #require(taken)
+        // A replica's next cycle (≤ loop_wait), the race's REST timeout to the dead host (2 s).
+        #expect(seconds(t.t - resume) < 10 + 2.5)
+    }
+
+    @Test("failover to a named candidate while the primary is healthy demotes it gracefully and promotes the candidate")
+    func failoverToCandidate() throws {
+        let o = try simulate(Self.base + "\nfaults: [ { at: 60s, failover: { candidate: db3 } } ]\n")
+        #expect(o.findings.finalPrimary == "db3")
+        #expect(o.newPrimaries == ["db1", "db3"])
+        #expect(o.first(Kind.demote, host: "db1")?.detail["mode"]?.stringValue == "graceful")
+        #expect(o.findings.rpo?.lostWrites == 0)
+    }
+
+    @Test("edit_config of ttl mid-run: the leader's lease takes the new TTL, and a later crash expires by it")
+    func editConfigTTL() throws {
+        let o = try simulate(Self.base + """
+
+            faults:
+              - { at: 30s, edit_config: { ttl: 60 } }
+              - { at: 90s, crash: primary }
+            """)
+        let crash = o.fault(1).startNs
+        let expired = o.keyChanges.first { $0.t > crash && $0.holder == nil }
+        let e = try #require(expired)
+        let d = seconds(e.t - crash)
+        #expect(d >= 50 && d <= 60.6, "key expired \(d) s after the crash")
+    }
+
+    @Test("reinit of a replica: stopped, re-cloned with pg_basebackup (a spread checkpoint first), streaming again; no failover")
+    func reinitReplica() throws {
+        let o = try simulate(Self.base + """
+
+            postgresql: { data_size: 2GB }
+            faults: [ { at: 30s, reinit: db2 } ]
+            """, set: ["duration=6m"])
+        #expect(o.newPrimaries == ["db1"])
+        let t0 = o.fault(0).startNs
+        #expect(o.entries("reinit", host: "db2").isEmpty == false || o.entries("job", host: "db2").contains { $0.timeNs >= t0 })
+        let streaming = o.first("streaming", host: "db2", after: t0 + Time.s)
+        let s = try #require(streaming)
+        // Patroni runs pg_basebackup without --checkpoint=fast, so it first waits for a spread
+        // checkpoint (checkpoint_completion_target × checkpoint_timeout = 270 s by default),
+        // then copies 2 GB at the default 125 MB/s (~16 s), then starts and streams.
+        let d = seconds(s.timeNs - t0)
+        #expect(d > 270 + 16 && d < 270 + 16 + 30, "streaming again after \(d) s")
+        #expect(o.findings.rto.first?.outage == false)
+    }
+}
