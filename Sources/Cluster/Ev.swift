@@ -48,7 +48,7 @@ public enum Ev {
         case .pg(let i):
             switch i {
             case .timer(let t): return 9 << 56 | UInt64(truncatingIfNeeded: t.code)
-            case .message(_, let m): return 10 << 56 | m.code
+            case .message(_, let m): return 10 << 56 | m.traceCode
             }
         case .pgTool(let n, let t): return 11 << 56 | UInt64(n) << 40 | UInt64(truncatingIfNeeded: t.code)
         case .patroni(let i): return 12 << 56 | i.code
@@ -90,28 +90,6 @@ extension PgTimer {
         case .statusInterval(let e): return 14 | Int(e) << 8
         case .reconnect: return 15
         case .backupTimeout: return 16
-        }
-    }
-}
-
-extension PgMessage {
-    var code: UInt64 {
-        switch self {
-        case .startup(let s, _): return 1 | UInt64(s) << 8
-        case .ready(let s): return 2 | UInt64(s) << 8
-        case .query(_, let id, _, _): return 3 | UInt64(id) << 8
-        case .cancel(let s): return 4 | UInt64(s) << 8
-        case .result(_, let id, let st, _, _): return 5 | UInt64(st.rawValue) << 4 | UInt64(id) << 8
-        case .closed(let s, _): return 6 | UInt64(s) << 8
-        case .replStart(let e, _, _): return 7 | UInt64(e) << 8
-        case .replAccepted(let e, _, _): return 8 | UInt64(e) << 8
-        case .replRefused(let e, _): return 9 | UInt64(e) << 8
-        case .walData(_, _, let end, _, _): return 10 | UInt64(truncatingIfNeeded: end) << 8
-        case .keepalive(let e, _, _): return 11 | UInt64(e) << 8
-        case .standbyReply(_, _, let f, _, _): return 12 | UInt64(truncatingIfNeeded: f) << 8
-        case .replBroken(let e): return 13 | UInt64(e) << 8
-        case .backupEndRequest(let r): return 14 | UInt64(UInt16(bitPattern: r)) << 8
-        case .backupEndReply(let p): return 15 | UInt64(truncatingIfNeeded: p.lsn) << 8
         }
     }
 }

@@ -121,6 +121,7 @@ public struct Baseline: Sendable, Equatable {
         public var now: Double?
         public var allowed: Double
         public var description: String {
+            if baseline == nil && now == nil { return what }
             let delta: String
             if let b = baseline, let n = now, b.isFinite, n.isFinite {
                 let d = n - b
@@ -142,7 +143,7 @@ public struct Baseline: Sendable, Equatable {
         var out: [Moved] = []
         for f in now.faults {
             guard let b = was.faults.first(where: { $0.index == f.index }) else {
-                out.append(Moved(what: "fault \(f.index) (\(f.kind)) RTO: not in the baseline", baseline: nil, now: f.p95, allowed: 0))
+                out.append(Moved(what: "fault \(f.index) (\(f.kind)) RTO: not in the baseline (p95 now \(secondsText(f.p95)))", baseline: nil, now: nil, allowed: 0))
                 continue
             }
             for (label, old, new) in [("p50", b.p50, f.p50), ("p95", b.p95, f.p95)] {
@@ -155,7 +156,7 @@ public struct Baseline: Sendable, Equatable {
             }
         }
         if now.lostWritesMean > was.lostWritesMean + tol.lostWritesIncrease + 1e-9 || now.lostWritesMax > was.lostWritesMax + Int(tol.lostWritesIncrease) {
-            out.append(Moved(what: "lost writes (mean \(String(format6: was.lostWritesMean)) → \(String(format6: now.lostWritesMean)), max \(was.lostWritesMax) → \(now.lostWritesMax))",
+            out.append(Moved(what: "lost writes (mean \(String(trimmed: was.lostWritesMean, decimals: 6)) → \(String(trimmed: now.lostWritesMean, decimals: 6)), max \(was.lostWritesMax) → \(now.lostWritesMax))",
                              baseline: nil, now: nil, allowed: tol.lostWritesIncrease))
         }
         return out

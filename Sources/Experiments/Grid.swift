@@ -89,7 +89,7 @@ public struct Grid: Sendable, Equatable {
             let integral = [a, b, step].allSatisfy { Int64($0) != nil }
             return (0...n).map { i in
                 let v = x + Double(i) * s
-                return integral ? String(Int64(v.rounded())) : String(format6: v)
+                return integral ? String(Int64(v.rounded())) : String(trimmed: v, decimals: 6)
             }
         }
         if let x = try? DurationText.parse(a, bareUnit: nil), let y = try? DurationText.parse(b, bareUnit: nil),
@@ -125,26 +125,5 @@ public struct Grid: Sendable, Equatable {
     /// The grid as stored in the `sweeps` table.
     public var json: JSON {
         .array(axes.map { a in .object([("key", .string(a.key)), ("values", .array(a.values.map(JSON.string)))]) })
-    }
-}
-
-/// A point's label: `ttl=20 loop_wait=5` (the last component of each key).
-public func pointLabel(_ p: [(key: String, value: String)]) -> String {
-    if p.isEmpty { return "(scenario as written)" }
-    return p.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-}
-
-extension String {
-    /// Up to six decimals, trailing zeros trimmed (no Foundation formatting: locale-free).
-    public init(format6 v: Double) {
-        let scaled = (v * 1e6).rounded()
-        let neg = scaled < 0
-        let a = Int64(abs(scaled))
-        var s = "\(a / 1_000_000)"
-        var frac = String(a % 1_000_000)
-        frac = String(repeating: "0", count: 6 - frac.count) + frac
-        while frac.hasSuffix("0") { frac.removeLast() }
-        if !frac.isEmpty { s += "." + frac }
-        self = (neg ? "-" : "") + s
     }
 }

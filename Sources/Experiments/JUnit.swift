@@ -37,7 +37,7 @@ public enum JUnit {
         return s
     }
 
-    static func sec(_ v: Double) -> String { String(format6: (v * 1000).rounded() / 1000) }
+    static func sec(_ v: Double) -> String { String(trimmed: v, decimals: 3) }
 
     static func esc(_ t: String) -> String {
         var o = ""

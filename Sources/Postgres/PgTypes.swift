@@ -107,3 +107,27 @@ public protocol PgEnv: AnyObject {
 }
 
 public enum ConnectOutcomeLite: Sendable, Equatable { case accepted(Nanos), refused(Nanos), noAnswer }
+
+extension PgMessage {
+    /// A 64-bit summary for the simulation's trace hash: the case and its most telling field.
+    public var traceCode: UInt64 {
+        switch self {
+        case .startup(let s, _): return 1 | UInt64(s) << 8
+        case .ready(let s): return 2 | UInt64(s) << 8
+        case .query(_, let id, _, _): return 3 | UInt64(id) << 8
+        case .cancel(let s): return 4 | UInt64(s) << 8
+        case .result(_, let id, let st, _, _): return 5 | UInt64(st.rawValue) << 4 | UInt64(id) << 8
+        case .closed(let s, _): return 6 | UInt64(s) << 8
+        case .replStart(let e, _, _): return 7 | UInt64(e) << 8
+        case .replAccepted(let e, _, _): return 8 | UInt64(e) << 8
+        case .replRefused(let e, _): return 9 | UInt64(e) << 8
+        case .walData(_, _, let end, _, _): return 10 | UInt64(truncatingIfNeeded: end) << 8
+        case .keepalive(let e, _, _): return 11 | UInt64(e) << 8
+        case .standbyReply(_, _, let f, _, _): return 12 | UInt64(truncatingIfNeeded: f) << 8
+        case .replBroken(let e): return 13 | UInt64(e) << 8
+        case .backupEndRequest(let r): return 14 | UInt64(UInt16(bitPattern: r)) << 8
+        case .backupEndReply(let p): return 15 | UInt64(truncatingIfNeeded: p.lsn) << 8
+        }
+    }
+}
+

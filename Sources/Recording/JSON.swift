@@ -89,7 +89,7 @@ public indirect enum JSON: Sendable, Equatable {
         if scaled == scaled.rounded(), abs(scaled) < 1e15 { return String(Int64(scaled)) }
         var txt = String(scaled)
         if txt.contains("e") {
-            txt = String(format6: scaled)
+            txt = String(trimmed: scaled, decimals: 6)
         }
         return txt
     }
@@ -113,17 +113,6 @@ public indirect enum JSON: Sendable, Equatable {
             }
         }
         s += "\""
-    }
-}
-
-extension String {
-    init(format6 v: Double) {
-        let neg = v < 0
-        let scaled = Int64((abs(v) * 1_000_000).rounded())
-        var f = String(scaled % 1_000_000)
-        while f.count < 6 { f = "0" + f }
-        while f.hasSuffix("0") { f.removeLast() }
-        self = (neg ? "-" : "") + String(scaled / 1_000_000) + (f.isEmpty ? "" : "." + f)
     }
 }
 

@@ -40,7 +40,7 @@ public struct TextReport {
         func line(_ s: String = "") { out += s + "\n" }
         let rate = run.wallSeconds > 0 ? Double(run.events) / run.wallSeconds : 0
         let factor = run.wallSeconds > 0 ? Time.seconds(run.durationNs) / run.wallSeconds : 0
-        line(bold("\(run.scenario)") + " — seed \(run.seed), \(DurationText.format(run.durationNs)) simulated in \(String(format3: run.wallSeconds))s")
+        line(bold("\(run.scenario)") + " — seed \(run.seed), \(DurationText.format(run.durationNs)) simulated in \(String(fixed: run.wallSeconds, decimals: 3))s")
         line("  \(run.events) events (\(Self.millions(rate)) M events/s, \(Int(factor.rounded()))× real time), trace \(run.traceHash)")
         if !scenario.description.isEmpty { line("  " + scenario.description.split(separator: "\n").joined(separator: " ")) }
         for w in scenario.warnings { line("  " + paint("warning: \(w.path): \(w.message)", "33")) }
@@ -113,7 +113,7 @@ public struct TextReport {
         return out
     }
 
-    static func millions(_ v: Double) -> String { String(format3: v / 1e6).dropLast(1).description }
+    static func millions(_ v: Double) -> String { String(fixed: v / 1e6, decimals: 3).dropLast(1).description }
 
     /// One line for a timeline entry.
     public static func describe(_ e: TimelineEntry) -> String {

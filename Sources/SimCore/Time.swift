@@ -105,23 +105,28 @@ public enum DurationText {
     public static func seconds3(_ ns: Nanos) -> String { trimmed(Double(ns) / 1e9) }
 
     static func trimmed(_ v: Double) -> String {
-        var s = String(format3: v)
-        while s.contains("."), s.hasSuffix("0") { s.removeLast() }
-        if s.hasSuffix(".") { s.removeLast() }
-        return s
+        String(trimmed: v, decimals: 3)
     }
 }
 
 extension String {
-    /// Three-decimal fixed formatting without Foundation (deterministic, locale-free).
-    public init(format3 v: Double) {
-        let neg = v < 0
-        let scaled = Int64((abs(v) * 1000).rounded())
-        let whole = scaled / 1000
-        let frac = scaled % 1000
-        var f = String(frac)
-        while f.count < 3 { f = "0" + f }
-        self = (neg && scaled != 0 ? "-" : "") + "\(whole).\(f)"
+    /// `decimals` fixed decimals, locale-free and deterministic (no Foundation):
+    /// `String(fixed: 1.5, decimals: 3)` is `1.500`.
+    public init(fixed v: Double, decimals: Int) {
+        var unit: Int64 = 1
+        for _ in 0..<decimals { unit *= 10 }
+        let scaled = Int64((abs(v) * Double(unit)).rounded())
+        var f = String(scaled % unit)
+        while f.count < decimals { f = "0" + f }
+        self = (v < 0 && scaled != 0 ? "-" : "") + String(scaled / unit) + (decimals > 0 ? "." + f : "")
+    }
+
+    /// Up to `decimals` decimals, trailing zeros trimmed: `1.5`, `2`.
+    public init(trimmed v: Double, decimals: Int) {
+        var s = String(fixed: v, decimals: decimals)
+        while s.contains("."), s.hasSuffix("0") { s.removeLast() }
+        if s.hasSuffix(".") { s.removeLast() }
+        self = s
     }
 
     /// Trims spaces and tabs at both ends.

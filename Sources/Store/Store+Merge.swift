@@ -53,7 +53,10 @@ extension Store {
                 }
             }
             let cols = Self.runColumns.joined(separator: ", ")
-            let srcRuns = try db.prepare("SELECT run_id, sweep_id, \(cols) FROM src.runs ORDER BY run_id")
+            let srcRuns = try db.prepare("""
+                SELECT run_id, sweep_id, scenario_sha256, seed, overrides, trace_hash, simctl_version, point, wall_seconds
+                FROM src.runs ORDER BY run_id
+                """)
             let sweepDup = try db.prepare("SELECT 1 FROM runs WHERE sweep_id = ? AND point = ? AND seed = ? LIMIT 1")
             let plainDup = try db.prepare("""
                 SELECT 1 FROM runs WHERE sweep_id IS NULL AND scenario_sha256 = ? AND seed = ? AND overrides = ? AND trace_hash = ?
@@ -65,9 +68,8 @@ extension Store {
             }
             var pending: [(Int64, Int64?, String, Int64, String, String, String, String, Double)] = []
             while try srcRuns.step() {
-                // run_id, sweep_id, then the run columns in `runColumns` order.
-                pending.append((srcRuns.int(0)!, srcRuns.int(1), srcRuns.text(2 + 2)!, srcRuns.int(2 + 3)!, srcRuns.text(2 + 4)!,
-                                srcRuns.text(2 + 9)!, srcRuns.text(2 + 5)!, srcRuns.text(2 + 11)!, srcRuns.double(2 + 8)!))
+                pending.append((srcRuns.int(0)!, srcRuns.int(1), srcRuns.text(2)!, srcRuns.int(3)!, srcRuns.text(4)!,
+                                srcRuns.text(5)!, srcRuns.text(6)!, srcRuns.text(7)!, srcRuns.double(8)!))
             }
             for (srcID, srcSweep, sha, seed, overrides, trace, version, point, wall) in pending {
                 let target = srcSweep.flatMap { sweepMap[$0] }

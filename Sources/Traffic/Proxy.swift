@@ -116,7 +116,9 @@ public struct Proxy {
                 case .readOnly, .health, .liveness, .readiness, .patroni: passes = true
                 }
                 backends[b].servers[s].up = passes
-                backends[b].servers[s].health = passes ? (kind == .haproxy ? hap.rise + hap.fall - 1 : 1) : 0
+                // HAProxy: fully up or down. Envoy: health 1 marks "checked before" (a host
+                // never checked goes healthy on its first pass; a settled one needs healthy_threshold).
+                backends[b].servers[s].health = kind == .haproxy ? (passes ? hap.rise + hap.fall - 1 : 0) : 1
                 backends[b].servers[s].streak = passes ? 1 : -1
             }
         }

@@ -69,20 +69,6 @@ public enum TrafficTimer: Sendable, Equatable {
     }
 }
 
-extension PgMessage {
-    var traceCode: UInt64 {
-        switch self {
-        case .startup(let s, _): return 1 | UInt64(s) << 8
-        case .ready(let s): return 2 | UInt64(s) << 8
-        case .query(_, let id, _, _): return 3 | UInt64(id) << 8
-        case .cancel(let s): return 4 | UInt64(s) << 8
-        case .result(_, let id, let st, _, _): return 5 | UInt64(st.rawValue) << 4 | UInt64(id) << 8
-        case .closed(let s, _): return 6 | UInt64(s) << 8
-        default: return 7
-        }
-    }
-}
-
 /// Where a client-side connection goes.
 public enum Endpoint: Sendable, Equatable {
     /// A PostgreSQL server directly (its DB node index).

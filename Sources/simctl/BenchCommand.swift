@@ -42,7 +42,7 @@ struct BenchCommand: ParsableCommand {
             ("kernel_seconds", .double(k.seconds)),
             ("kernel_events_per_second", .double(k.eventsPerSecond.rounded())),
         ]
-        var lines = ["kernel: \(k.events) events in \(String(format3: k.seconds)) s = \(String(format3: k.eventsPerSecond / 1e6)) M events/s (timers and messages, 64 processes on 8 hosts)"]
+        var lines = ["kernel: \(k.events) events in \(String(fixed: k.seconds, decimals: 3)) s = \(String(fixed: k.eventsPerSecond / 1e6, decimals: 3)) M events/s (timers and messages, 64 processes on 8 hosts)"]
         if let path = resolveScenarioPath(scenario) {
             let (s, _, _) = try loadScenario(path, overrides: [])
             var bestRun: RunRecord? = nil
@@ -56,7 +56,7 @@ struct BenchCommand: ParsableCommand {
             fields += [("model_scenario", .string(path)), ("model_events", .int(Int64(r.events))), ("model_seconds", .double(r.wallSeconds)),
                        ("model_events_per_second", .double(eps.rounded())), ("realtime_factor", .double(factor.rounded())),
                        ("model_sim_seconds", .double(Time.seconds(r.durationNs)))]
-            lines.append("model:  \(path): \(r.events) events, \(DurationText.format(r.durationNs)) simulated in \(String(format3: r.wallSeconds)) s = \(String(format3: eps / 1e6)) M events/s, \(Int(factor.rounded()))× real time")
+            lines.append("model:  \(path): \(r.events) events, \(DurationText.format(r.durationNs)) simulated in \(String(fixed: r.wallSeconds, decimals: 3)) s = \(String(fixed: eps / 1e6, decimals: 3)) M events/s, \(Int(factor.rounded()))× real time")
         } else {
             lines.append("model:  \(scenario) not found; full-model figures skipped")
         }
@@ -75,7 +75,7 @@ struct BenchCommand: ParsableCommand {
             let perMin = dt > 0 ? Double(sweepRuns) / dt * 60 : 0
             fields += [("sweep_scenario", .string(path)), ("sweep_runs", .int(Int64(sweepRuns))), ("sweep_seconds", .double(dt)),
                        ("runs_per_minute_per_core", .double(perMin.rounded()))]
-            lines.append("sweep:  \(path): \(sweepRuns) runs (\(DurationText.format(s.durationNs)) each, with analysis) in \(String(format3: dt)) s = \(Int(perMin.rounded())) runs/min on one core (\(events / UInt64(sweepRuns)) events per run)")
+            lines.append("sweep:  \(path): \(sweepRuns) runs (\(DurationText.format(s.durationNs)) each, with analysis) in \(String(fixed: dt, decimals: 3)) s = \(Int(perMin.rounded())) runs/min on one core (\(events / UInt64(sweepRuns)) events per run)")
         }
         lines.append("events: " + EventLayout.report.map { "\($0.0) \($0.1) B\($0.2 ? "" : " (ref-counted)")" }.joined(separator: ", "))
         if json { print(JSON.object(fields).pretty) } else { lines.forEach { print($0) } }

@@ -44,7 +44,7 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         guard seeds >= 1 else { throw InputError(message: "--seeds \(seeds): need at least one seed") }
-        let files = try collectFiles(paths.isEmpty ? ["Scenarios"] : paths)
+        let files = collectFiles(paths.isEmpty ? ["Scenarios"] : paths)
         if files.isEmpty { throw InputError(message: "no scenario files in \(paths.joined(separator: " "))") }
         var inputs: [Checker.Input] = []
         var bad = false
@@ -75,7 +75,7 @@ struct CheckCommand: ParsableCommand {
         let elapsed = wallSeconds() - t0
         for r in results { print(line(r)) }
         let failed = results.filter { !$0.ok }
-        print("\n\(results.count) scenario\(results.count == 1 ? "" : "s") × \(seeds) seeds in \(String(format1: elapsed)) s: "
+        print("\n\(results.count) scenario\(results.count == 1 ? "" : "s") × \(seeds) seeds in \(String(fixed: elapsed, decimals: 1)) s: "
               + (failed.isEmpty ? "all passed" : "\(failed.count) failed (\(failed.map(\.name).joined(separator: ", ")))"))
         if let junit {
             guard FileManager.default.createFile(atPath: junit, contents: Data(Checker.junit(results).utf8)) else {
@@ -108,7 +108,7 @@ struct CheckCommand: ParsableCommand {
         let rto = r.entry.faults.map { f in
             "fault \(f.index) \(f.kind) RTO p50 \(secondsText(f.p50)) p95 \(secondsText(f.p95))\(f.unrecovered > 0 ? " (\(f.unrecovered) never)" : "")"
         }.joined(separator: "; ")
-        var s = "\(mark) \(r.name): \(rto.isEmpty ? "no outage measured" : rto); lost writes mean \(String(format6: (r.entry.lostWritesMean * 100).rounded() / 100)) max \(r.entry.lostWritesMax)"
+        var s = "\(mark) \(r.name): \(rto.isEmpty ? "no outage measured" : rto); lost writes mean \(String(trimmed: r.entry.lostWritesMean, decimals: 2)) max \(r.entry.lostWritesMax)"
         if !r.inBaseline && !updateBaseline { s += " (not in the baseline)" }
         for m in r.moved { s += "\n    moved: \(m)" }
         for f in r.failedExpectations.prefix(10) { s += "\n    failed: \(f)" }
@@ -117,12 +117,12 @@ struct CheckCommand: ParsableCommand {
     }
 
     /// Files as given, and the `.yml` files of folders (sorted).
-    func collectFiles(_ items: [String]) throws -> [String] {
+    func collectFiles(_ items: [String]) -> [String] {
         var out: [String] = []
         let fm = FileManager.default
         for item in items {
             var isDir: ObjCBool = false
-            let resolved = fm.fileExists(atPath: item, isDirectory: &isDir) ? item : (resolveDir(item) ?? item)
+            let resolved = resolvePath(item) ?? item
             if fm.fileExists(atPath: resolved, isDirectory: &isDir), isDir.boolValue {
                 let entries = (try? fm.contentsOfDirectory(atPath: resolved)) ?? []
                 out += entries.filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted().map { (resolved as NSString).appendingPathComponent($0) }
@@ -131,16 +131,5 @@ struct CheckCommand: ParsableCommand {
             }
         }
         return out
-    }
-
-    /// A folder named with the wrong case (`scenarios/`).
-    func resolveDir(_ typed: String) -> String? {
-        let trimmed = typed.hasSuffix("/") ? String(typed.dropLast()) : typed
-        let parent = (trimmed as NSString).deletingLastPathComponent
-        let name = (trimmed as NSString).lastPathComponent.lowercased()
-        let dir = parent.isEmpty ? "." : parent
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir),
-              let m = entries.sorted().first(where: { $0.lowercased() == name }) else { return nil }
-        return parent.isEmpty ? m : (parent as NSString).appendingPathComponent(m)
     }
 }

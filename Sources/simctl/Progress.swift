@@ -26,7 +26,7 @@ struct ProgressBar {
         let width = 24
         let filled = total > 0 ? width * done / total : 0
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let line = "\r\(label) [\(bar)] \(done)/\(total) runs, \(String(format1: rate)) runs/s, \(DurationText.format(Time.fromSeconds(left.rounded()))) left  "
+        let line = "\r\(label) [\(bar)] \(done)/\(total) runs, \(String(fixed: rate, decimals: 1)) runs/s, \(DurationText.format(Time.fromSeconds(left.rounded()))) left  "
         printErrNoNewline(line)
     }
 
@@ -38,11 +38,4 @@ struct ProgressBar {
 
 func printErrNoNewline(_ s: String) {
     _ = s.withCString { write(2, $0, strlen($0)) }
-}
-
-extension String {
-    init(format1 v: Double) {
-        let t = (v * 10).rounded()
-        self = "\(Int64(t) / 10).\(abs(Int64(t) % 10))"
-    }
 }

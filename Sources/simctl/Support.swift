@@ -5,25 +5,28 @@ import Scenario
 import Store
 
 /// Finds a scenario file as the user typed it. `scenarios/partition.yml` finds
-/// `Scenarios/partition.yml`: each path component that does not exist is matched
-/// case-insensitively against its directory, and a missing `.yml` is tried too.
+/// `Scenarios/partition.yml`, and a missing `.yml` is tried too.
 func resolveScenarioPath(_ typed: String) -> String? {
-    let fm = FileManager.default
     var isDir: ObjCBool = false
-    if fm.fileExists(atPath: typed, isDirectory: &isDir), !isDir.boolValue { return typed }
-    if !typed.hasSuffix(".yml") && !typed.hasSuffix(".yaml"), let p = resolveScenarioPath(typed + ".yml") { return p }
-    let absolute = typed.hasPrefix("/")
-    var current = absolute ? "/" : "."
-    let parts = typed.split(separator: "/").map(String.init)
-    for (i, part) in parts.enumerated() {
+    if let p = resolvePath(typed), FileManager.default.fileExists(atPath: p, isDirectory: &isDir), !isDir.boolValue { return p }
+    if !typed.hasSuffix(".yml") && !typed.hasSuffix(".yaml") { return resolveScenarioPath(typed + ".yml") }
+    return nil
+}
+
+/// An existing file or folder as the user typed it, each path component that does not exist
+/// matched case-insensitively against its folder.
+func resolvePath(_ typed: String) -> String? {
+    let fm = FileManager.default
+    if fm.fileExists(atPath: typed) { return typed }
+    var current = typed.hasPrefix("/") ? "/" : "."
+    for part in typed.split(separator: "/").map(String.init) {
         let candidate = (current == "." ? "" : current == "/" ? "/" : current + "/") + part
         if fm.fileExists(atPath: candidate) { current = candidate; continue }
         guard let entries = try? fm.contentsOfDirectory(atPath: current),
               let match = entries.sorted().first(where: { $0.lowercased() == part.lowercased() }) else { return nil }
         current = (current == "." ? "" : current == "/" ? "/" : current + "/") + match
-        if i == parts.count - 1 { break }
     }
-    return fm.fileExists(atPath: current, isDirectory: &isDir) && !isDir.boolValue ? current : nil
+    return current
 }
 
 /// Reads and loads a scenario, printing every diagnostic. Throws `ExitCode(2)` on bad input.

@@ -62,6 +62,7 @@ struct SweepCommand: ParsableCommand {
     func run() throws {
         guard seeds >= 1 else { throw InputError(message: "--seeds \(seeds): need at least one seed") }
         guard workers >= 1 else { throw InputError(message: "--workers \(workers): need at least one worker") }
+        if let m = maxRuns, m < 0 { throw InputError(message: "--max-runs \(m): must not be negative") }
         let shardSpec = try parseShard(shard)
         let grid: Grid
         do { grid = try Grid.parse(sets) } catch { throw InputError(message: error.description) }
@@ -118,14 +119,14 @@ struct SweepCommand: ParsableCommand {
         }
         let stored = stats.reduce(0) { $0 + $1.runs }
         print("\(plan.name): \(plan.points.count) setting\(plan.points.count == 1 ? "" : "s") × \(plan.seeds) seeds = \(plan.runCount) runs"
-              + " (sweep \(row.id) in \(db); ran \(ran) now in \(String(format1: elapsed)) s\(ran > 0 && elapsed > 0 ? ", \(String(format1: Double(ran) / elapsed)) runs/s" : ""); \(stored) stored)")
+              + " (sweep \(row.id) in \(db); ran \(ran) now in \(String(fixed: elapsed, decimals: 1)) s\(ran > 0 && elapsed > 0 ? ", \(String(fixed: Double(ran) / elapsed, decimals: 1)) runs/s" : ""); \(stored) stored)")
         if let s = shardSpec { print("shard \(s.0)/\(s.1): the table shows the runs in this store") }
         print()
         print(table(stats, labels: labels))
         if let obj {
             if let b = best {
                 let v = b.metric(obj.metric)
-                let shown = obj.metric.hasPrefix("rto.p") || obj.metric == "rto.max" ? secondsText(v) : v.map { String(format6: $0) } ?? "—"
+                let shown = obj.metric.hasPrefix("rto.p") || obj.metric == "rto.max" ? secondsText(v) : v.map { String(trimmed: $0, decimals: 6) } ?? "—"
                 print("\nbest (\(obj.text)): \(labels[b.point] ?? b.point) — \(obj.metric) \(shown)")
             } else {
                 print("\nbest (\(obj.text)): no setting meets the conditions")
@@ -158,7 +159,7 @@ struct SweepCommand: ParsableCommand {
         var rows: [[String]] = [["setting", "runs", "RTO p50", "p95", "p99", "max", "never", "lost writes mean", "max", "runs", "split brain", "failed"]]
         for s in stats {
             rows.append([labels[s.point] ?? s.point, "\(s.runs)", secondsText(s.p50), secondsText(s.p95), secondsText(s.p99), secondsText(s.max),
-                         "\(s.unrecovered)", String(format6: (s.lostWritesMean * 100).rounded() / 100), "\(s.lostWritesMax)", "\(s.runsWithLoss)",
+                         "\(s.unrecovered)", String(trimmed: s.lostWritesMean, decimals: 2), "\(s.lostWritesMax)", "\(s.runsWithLoss)",
                          "\(s.splitBrainRuns)", "\(s.failedRuns)"])
         }
         let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
@@ -180,7 +181,7 @@ struct SweepCommand: ParsableCommand {
         for s in stats {
             let i = plan.points.indices.first { plan.pointJSON($0) == s.point }
             let values = i.map { plan.points[$0].map(\.value) } ?? Array(repeating: "", count: keys.count)
-            let metrics = SettingStats.metricNames.map { m in s.metric(m).map { $0.isInfinite ? "inf" : String(format6: $0) } ?? "" }
+            let metrics = SettingStats.metricNames.map { m in s.metric(m).map { $0.isInfinite ? "inf" : String(trimmed: $0, decimals: 6) } ?? "" }
             lines.append((values.map(csvField) + metrics).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
