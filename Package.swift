@@ -3,8 +3,11 @@ import PackageDescription
 
 // The simulation's hot modules run without dynamic exclusivity checks in release builds: every
 // access to a class's stored property otherwise costs a runtime call (measured: a third of the
-// kernel's time). Debug builds, which the tests use, keep the checks.
-let hot: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+// kernel's time). Debug builds, which the tests use, keep the checks, but optimize the hot
+// modules: `swift test` simulates thousands of minutes, and -O made it 6.6× faster (a swarm of
+// 40 scenarios: 23 s → 3.5 s) for a few seconds more of build.
+let hot: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+                           .unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "simctl",
@@ -49,7 +52,7 @@ let package = Package(
         .testTarget(name: "EtcdTests", dependencies: ["Etcd", "SimNet", "Recording"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "SimNet", "Recording"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Recording", "Scenario", "SimCore"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Analysis", "Recording", "Scenario", "SimCore", "Experiments"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
         // Runs the built `simctl` as a separate process (exit codes, determinism across processes).
         .testTarget(name: "CLITests", dependencies: ["simctl"]),

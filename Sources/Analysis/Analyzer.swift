@@ -12,16 +12,19 @@ public enum Analyzer {
         var f = Findings()
         f.violations = run.violations
         f.writes = writeStats(run)
-        f.finalPrimary = finalPrimary(run)
+        let final = finalHistory(run)
+        f.finalPrimary = final.host
         f.rto = rto(run)
-        f.rpo = rpo(run, finalPrimary: f.finalPrimary, syncMode: scenario.patroni.synchronousMode != .off)
+        f.rpo = rpo(run, final: final)
         f.splitBrain = splitBrain(run, finalPrimary: f.finalPrimary)
+        if var sb = f.splitBrain, let fp = final.end {
+            sb.losingAcks = losingAcks(run, sb, end: fp)
+            f.splitBrain = sb
+        }
         f.staleReads = staleReads(run)
         f.failover = failover(run)
-        if let r = f.rpo, r.syncLost > 0 {
-            f.violations.append(Violation(timeNs: run.durationNs, kind: "sync_commit_lost",
-                                          detail: "\(r.syncLost) write(s) acknowledged after synchronous replication were lost"))
-        }
+        f.violations += syncPromotionViolations(run)
+        if let n = workloadNote(run, scenario) { f.notes.append(n) }
         f.expectations = Expectations.evaluate(scenario.expectations, f, run)
         return f
     }
@@ -37,21 +40,6 @@ public enum Analyzer {
             }
         }
         return s
-    }
-
-    // MARK: - Final primary
-
-    /// The instance whose history is authoritative at the end: the one running as primary (if
-    /// several, the leader-key holder among them); if none runs as primary, the last leader-key
-    /// holder; failing that, the instance with the most WAL.
-    static func finalPrimary(_ run: RunRecord) -> String? {
-        let holder = leaderKeyHolders(run).last?.holder
-        let primaries = run.finalPg.filter { $0.primary && $0.running }
-        if primaries.count == 1 { return primaries[0].host }
-        if let h = holder, primaries.contains(where: { $0.host == h }) { return h }
-        if let p = primaries.first { return p.host }
-        if let h = holder, run.finalPg.contains(where: { $0.host == h }) { return h }
-        return run.finalPg.max { $0.flushed.lsn < $1.flushed.lsn }?.host
     }
 
     struct KeyChange { var t: Nanos; var holder: String?; var cause: String }
@@ -83,18 +71,26 @@ public enum Analyzer {
             // crash's. No copies: runs hold hundreds of thousands of writes.
             let end = run.durationNs
             var firstBad: Nanos? = nil
+            var wentBadAt = Nanos.max
             for w in run.writes where w.directHost < 0 && w.sentNs < tNext && isBad(w, end: end) {
                 let t = badTime(w, end: end)
-                if t >= t0 && t < tNext { firstBad = min(firstBad ?? w.sentNs, w.sentNs) }
+                if t >= t0 && t < tNext {
+                    firstBad = min(firstBad ?? w.sentNs, w.sentNs)
+                    wentBadAt = min(wentBadAt, t)
+                }
             }
             let oldPrimary = keys.last { $0.t <= t0 }?.holder
             var r = FaultRTO(faultIndex: fault.index, kind: fault.kind, atNs: t0, rtoNs: 0, outage: firstBad != nil,
                              phases: [], oldPrimary: oldPrimary, newPrimary: nil)
+            r.outageStartNs = firstBad == nil ? nil : wentBadAt
             if let fb = firstBad {
-                // Recovery: the first acknowledged write sent after the outage began, even if a
-                // later fault has started by then (the outage is still this fault's).
+                // Recovery: the first acknowledged write sent after the outage began and
+                // acknowledged after writes went bad, even if a later fault has started by then
+                // (the outage is still this fault's). A write sent just before the first bad one
+                // and acknowledged before the fault is not a recovery from it: without the
+                // second condition it made RTOs negative.
                 var recovery: Nanos? = nil
-                for w in run.writes where w.directHost < 0 && w.outcome == .ok && w.sentNs >= fb && !isBad(w, end: end) {
+                for w in run.writes where w.directHost < 0 && w.outcome == .ok && w.sentNs >= fb && w.doneNs >= wentBadAt && !isBad(w, end: end) {
                     recovery = min(recovery ?? w.doneNs, w.doneNs)
                 }
                 r.rtoNs = recovery.map { $0 - t0 }
@@ -105,11 +101,13 @@ public enum Analyzer {
         return out
     }
 
-    /// When a bad write went bad: its failure, or the moment it had waited `stallNs`.
+    /// When a bad write went bad: its failure, or the moment it had waited `stallNs`,
+    /// whichever came first (a commit that blocks and times out 30 s later was already part of
+    /// the outage after a second).
     static func badTime(_ w: WriteRecord, end: Nanos) -> Nanos {
         switch w.outcome {
         case .ok, .pending: return w.sentNs + stallNs
-        case .failed, .indeterminate: return w.doneNs >= 0 ? w.doneNs : end
+        case .failed, .indeterminate: return min(w.doneNs >= 0 ? w.doneNs : end, w.sentNs + stallNs)
         }
     }
 
@@ -161,27 +159,6 @@ public enum Analyzer {
         add("traffic", routed?.timeNs, routed.map { "\($0.host) routes writes to \(newPrimary!)" } ?? "front not switched")
         add("clients", end, "first acknowledged write")
         return out
-    }
-
-    // MARK: - RPO
-
-    static func rpo(_ run: RunRecord, finalPrimary: String?, syncMode: Bool) -> RPO? {
-        if run.writes.isEmpty { return nil }
-        guard let fp = finalPrimary, let end = run.finalPg.first(where: { $0.host == fp })?.flushed else {
-            return nil
-        }
-        var lost: [WriteRecord] = []
-        for w in run.writes where w.outcome == .ok {
-            if w.committedAt == .none || !run.history(endingAt: end, contains: w.committedAt) { lost.append(w) }
-        }
-        var r = RPO(lostWrites: lost.count, lostBytes: lost.reduce(0) { $0 + Int64($1.bytes) }, windowNs: 0,
-                    lostIds: Array(lost.prefix(20).map(\.id)), syncLost: 0, finalPrimary: fp)
-        if let first = lost.map(\.doneNs).min(), let last = lost.map(\.doneNs).max() {
-            let nextFault = run.faults.filter { $0.disrupts && $0.startNs >= first }.map(\.startNs).min()
-            r.windowNs = max(last, nextFault ?? last) - first
-        }
-        if syncMode { r.syncLost = lost.filter(\.syncConfirmed).count }
-        return r
     }
 
     // MARK: - Split brain

@@ -15,6 +15,9 @@ public struct Findings: Sendable {
     public var failover: Bool?
     public var finalPrimary: String?
     public var expectations: [ExpectationResult] = []
+    /// Things a user should know to read the run right (a write rate the clients could not
+    /// reach, say): warnings, not findings.
+    public var notes: [String] = []
 
     public var ok: Bool { expectations.allSatisfy(\.ok) }
 }
@@ -37,6 +40,9 @@ public struct FaultRTO: Sendable {
     public var rtoNs: Nanos?
     /// False when writes never stopped (RTO 0).
     public var outage: Bool
+    /// When writes went bad (the first failure, or the first write's wait passing `stallNs`;
+    /// nil: no outage).
+    public var outageStartNs: Nanos? = nil
     public var phases: [Phase]
     /// The primary before the fault and the one after, as seen in the leader key.
     public var oldPrimary: String?
@@ -50,9 +56,14 @@ public struct RPO: Sendable {
     /// lost ack and the fault that followed it).
     public var windowNs: Nanos
     public var lostIds: [UInt32]
-    /// Acknowledged writes in synchronous mode that were lost: an invariant violation.
-    public var syncLost: Int
+    /// Lost writes that were acknowledged with a WARNING after a cancelled synchronous-
+    /// replication wait (committed locally only).
+    public var lostLocalOnly: Int = 0
     public var finalPrimary: String?
+    /// How the final history was chosen, when no instance runs as primary at the end.
+    public var measuredAgainst: String? = nil
+    /// Why the lost writes were lost, from the recorded history (one line per cause).
+    public var causes: [String] = []
 }
 
 public struct SplitBrain: Sendable {
@@ -61,13 +72,15 @@ public struct SplitBrain: Sendable {
         public var name: String
         public var totalNs: Nanos
         public var intervals: [(startNs: Nanos, endNs: Nanos, detail: String)]
-        /// For `timelines`: acknowledged writes on the history that lost.
+        /// Acknowledged writes not in the final history, acknowledged during these intervals.
         public var losingAcks: Int?
     }
     public var kinds: [Kind]
+    /// Acknowledged writes not in the final history, acknowledged during any split-brain
+    /// interval (of any kind): never more than the lost writes.
+    public var losingAcks: Int = 0
     public var any: Bool { kinds.contains { $0.totalNs > 0 || !$0.intervals.isEmpty } }
     public var totalNs: Nanos { kinds.map(\.totalNs).max() ?? 0 }
-    public var losingAcks: Int { kinds.compactMap(\.losingAcks).reduce(0, +) }
 }
 
 public struct StaleReads: Sendable {

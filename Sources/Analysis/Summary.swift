@@ -28,8 +28,12 @@ public enum Summary {
             return .object(fo)
         })))
         if let r = f.rpo {
-            o.append(("rpo", .object([("lost_writes", .int(Int64(r.lostWrites))), ("lost_bytes", .int(r.lostBytes)),
-                                      ("window_seconds", s(r.windowNs))])))
+            var ro: [(String, JSON)] = [("lost_writes", .int(Int64(r.lostWrites))), ("lost_bytes", .int(r.lostBytes)),
+                                        ("window_seconds", s(r.windowNs)), ("final_primary", r.finalPrimary.map(JSON.string) ?? .null)]
+            if r.lostLocalOnly > 0 { ro.append(("lost_local_only", .int(Int64(r.lostLocalOnly)))) }
+            if let m = r.measuredAgainst { ro.append(("measured_against", .string(m))) }
+            if !r.causes.isEmpty { ro.append(("causes", .array(r.causes.map(JSON.string)))) }
+            o.append(("rpo", .object(ro)))
         }
         if let sb = f.splitBrain {
             var so: [(String, JSON)] = [("seconds", s(sb.totalNs)), ("acknowledged_writes_losing_side", .int(Int64(sb.losingAcks)))]
@@ -48,6 +52,7 @@ public enum Summary {
             .object([("name", .string($0.name)), ("ok", .bool($0.ok)), ("detail", .string($0.detail))])
         })))
         if let a = run.aborted { o.append(("aborted", .string(a))) }
+        if !f.notes.isEmpty { o.append(("notes", .array(f.notes.map(JSON.string)))) }
         o.append(("ok", .bool(f.ok && run.aborted == nil)))
         return .object(o)
     }

@@ -21,6 +21,8 @@ public enum Ev {
     /// A process's model starts later than its process (Patroni's start phase, an etcd member
     /// re-added by the operator).
     case delayedStart(UInt32)
+    /// An etcd member answered the operator's `etcdctl` (admin request `req`).
+    case etcdctlAnswer(req: UInt32, EtcdResponse.Result)
     case etcd(EtcdInput)
     case pg(PgInput)
     /// A PostgreSQL tool's timer (pg_rewind, pg_basebackup): it runs whether or not the
@@ -39,6 +41,7 @@ public enum Ev {
         case .exited(let p, let c): return 5 << 56 | UInt64(p) | (c ? 1 << 40 : 0)
         case .powerOn(let h): return 14 << 56 | UInt64(h)
         case .delayedStart(let p): return 15 << 56 | UInt64(p)
+        case .etcdctlAnswer(let r, _): return 16 << 56 | UInt64(r)
         case .etcd(let i):
             switch i {
             case .peer(let m): return 6 << 56 | UInt64(m.type.rawValue) << 48 | (m.term & 0xFFFF) << 32 | UInt64(truncatingIfNeeded: m.index)
@@ -67,6 +70,7 @@ extension EtcdTimer {
         case .retry(let x): return 5 | Int(x) << 8
         case .adjustTicks(let a): return 6 | a << 8
         case .stopNow: return 7
+        case .removedShutdown: return 8
         }
     }
 }
@@ -90,6 +94,8 @@ extension PgTimer {
         case .statusInterval(let e): return 14 | Int(e) << 8
         case .reconnect: return 15
         case .backupTimeout: return 16
+        case .backupFailed(let g, let w): return 17 | Int(g) << 8 | Int(w.rawValue) << 40
+        case .backupRetry(let g): return 18 | Int(g) << 8
         }
     }
 }
@@ -99,7 +105,7 @@ extension PatroniInput {
         switch self {
         case .timer: return 1
         case .etcd(let r): return 2 | UInt64(r.req) << 8
-        case .etcdConnectionFailed(let m): return 3 | UInt64(m) << 8
+        case .etcdConnectionFailed(let m, let r): return 3 | UInt64(m) << 8 | UInt64(r) << 16
         case .pg: return 4
         case .rest(let r): return 5 | UInt64(r.id) << 8
         case .restResponse(let r): return 6 | UInt64(r.id) << 8 | UInt64(UInt16(bitPattern: r.status)) << 40
@@ -119,6 +125,7 @@ extension Simulation {
         case .exited(let p, let crashed): if crashed { killProcess(p) } else { processExited(p) }
         case .powerOn(let h): powerOn(h)
         case .delayedStart(let p): delayedStart(p)
+        case .etcdctlAnswer(let r, let result): etcdctlAnswered(r, result)
         case .etcd(let i): etcd[procs[Int(e.target)].model].handle(i, self)
         case .pg(let i): pg[procs[Int(e.target)].model].handle(i, self)
         case .pgTool(let n, let t): pg[n].handle(.timer(t), self)
@@ -144,5 +151,51 @@ public enum EventLayout {
          ("EtcdRequest", MemoryLayout<EtcdRequest>.size, _isPOD(EtcdRequest.self)),
          ("WatchEvent", MemoryLayout<WatchEvent>.size, _isPOD(WatchEvent.self)),
          ("PatroniTimer", MemoryLayout<PatroniTimer>.size, _isPOD(PatroniTimer.self))]
+    }
+}
+
+extension Ev {
+    /// A short, stable name of the event's kind (`patroni.timer.loop`, `etcd.peer.app`), for
+    /// messages about a run that stalled and for traces.
+    var kindName: String {
+        switch self {
+        case .fault: return "world.fault"
+        case .faultUndo: return "world.fault_undo"
+        case .boot: return "world.boot"
+        case .watchdog: return "world.watchdog"
+        case .exited: return "world.exited"
+        case .powerOn: return "world.power_on"
+        case .delayedStart: return "world.delayed_start"
+        case .etcdctlAnswer: return "world.etcdctl_answer"
+        case .etcd(let i):
+            switch i {
+            case .peer(let m): return "etcd.peer.\(m.type)"
+            case .timer(let t): return "etcd.timer.\(String(describing: t).prefix { $0 != "(" })"
+            case .request(let r): return "etcd.request.\(String(describing: r.op).prefix { $0 != "(" })"
+            }
+        case .pg(let i):
+            switch i {
+            case .timer(let t): return "postgres.timer.\(String(describing: t).prefix { $0 != "(" })"
+            case .message(_, let m): return "postgres.message.\(String(describing: m).prefix { $0 != "(" })"
+            }
+        case .pgTool(_, let t): return "postgres.tool.\(String(describing: t).prefix { $0 != "(" })"
+        case .patroni(let i):
+            switch i {
+            case .timer(.client(let c)): return "patroni.timer.client.\(String(describing: c).prefix { $0 != "(" })"
+            case .timer(let t): return "patroni.timer.\(String(describing: t).prefix { $0 != "(" })"
+            case .etcd(let r): return "patroni.etcd_response.\(String(describing: r.result).prefix { $0 != "(" })"
+            case .etcdConnectionFailed: return "patroni.etcd_connection_failed"
+            case .pg(let n): return "patroni.pg.\(String(describing: n).prefix { $0 != "(" })"
+            case .rest: return "patroni.rest_request"
+            case .restResponse: return "patroni.rest_response"
+            case .restRefused: return "patroni.rest_refused"
+            case .operatorAction(let a): return "patroni.operator.\(String(describing: a).prefix { $0 != "(" })"
+            }
+        case .traffic(let t):
+            switch t {
+            case .timer(let x): return "traffic.timer.\(String(describing: x).prefix { $0 != "(" })"
+            default: return "traffic.\(String(describing: t).prefix { $0 != "(" })"
+            }
+        }
     }
 }

@@ -18,6 +18,15 @@ struct WatchdogDevice {
 
 extension Simulation: EtcdEnv {
     public func etcdPeerSend(from: Int, to: Int, _ m: RaftMessage) {
+        if m.type == .leaseRenew, !isUp(etcdProc[to]), case .refused(let rtt) = fabric.connect(from: etcdProc[from], to: etcdProc[to]) {
+            // The forwarded renewal is an HTTP POST: a dead leader process on a live host
+            // refuses the connection, and `LeaseRenew` throttles and tries again.
+            var r = RaftMessage(type: .leaseRenewResp, from: to, to: from, term: m.term)
+            r.index = m.index
+            r.reject = true
+            kernel.schedule(after: rtt, to: etcdProc[from], .etcd(.peer(r)))
+            return
+        }
         // rafthttp gives up on a stream after its 5 s read/write timeouts.
         fabric.send(from: etcdProc[from], to: etcdProc[to], .etcd(.peer(m)), holdLimitNs: 5 * Time.s)
     }
@@ -27,7 +36,11 @@ extension Simulation: EtcdEnv {
     }
 
     public func etcdRespond(_ member: Int, to c: ClientRef, _ r: EtcdResponse) {
-        guard Int(c.proc) < procs.count else { return }  // an operator's etcdctl: nobody listens
+        guard Int(c.proc) < procs.count else {
+            // The operator's etcdctl (outside the cluster, one round trip away).
+            if c.proc == Self.etcdctlProc { kernel.schedule(after: fabric.net.loopbackNs + Time.ms, to: Kernel<Ev>.world, .etcdctlAnswer(req: c.req, r.result)) }
+            return
+        }
         fabric.send(from: etcdProc[member], to: c.proc, .patroni(.etcd(r)))
     }
 
@@ -60,11 +73,12 @@ extension Simulation: EtcdClientEnv {
         }
         switch fabric.connect(from: proc, to: etcdProc[slot]) {
         case .accepted:
-            clientConns[key] = fabric.open(proc, etcdProc[slot], resetToA: .patroni(.etcdConnectionFailed(member: slot)), resetToB: nil)
+            clientConns[key] = fabric.open(proc, etcdProc[slot], resetToA: .patroni(.etcdConnectionFailed(member: slot, req: 0)), resetToB: nil)
             fabric.send(from: proc, to: etcdProc[slot], .etcd(.request(r)), holdLimitNs: scenario.patroni.retryTimeoutNs)
             return .accepted
         case .refused(let after):
-            kernel.schedule(after: after, to: proc, .patroni(.etcdConnectionFailed(member: slot)))
+            // Each connect gets its own RST: only this attempt fails.
+            kernel.schedule(after: after, to: proc, .patroni(.etcdConnectionFailed(member: slot, req: r.client.req)))
             return .refused
         case .noAnswer:
             return .noAnswer
@@ -103,7 +117,7 @@ extension Simulation: PgEnv {
 
     public func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer) {
         switch t {
-        case .rewindDone, .recloneDone, .backupTimeout:
+        case .rewindDone, .recloneDone, .backupTimeout, .backupFailed, .backupRetry:
             // pg_rewind and pg_basebackup run whether the postmaster does or not.
             kernel.schedule(after: after, to: Kernel<Ev>.world, .pgTool(node: node, t))
         default:

@@ -103,8 +103,10 @@ extension Simulation {
                 u = .restartHosts([hi])
             } else if let p = resolveProc(t) {
                 resolved.append(procName(p))
-                loseDiskModel(p)
                 killProcess(p)
+                loseDiskModel(p)
+                // `for:` starts the process again (on an empty data directory).
+                u = .startProcs([p])
             }
         case .link(let from, let to, let lat, let loss, let both):
             if let a = resolve(from), let b = resolve(to) {
@@ -260,11 +262,18 @@ extension Simulation {
         guard kernel.status(of: p) == .running else { return }
         kernel.pause(p)
         rec.log(now, hosts[host(of: p)].name, procs[Int(p)].service.rawValue, "process_paused")
+        // A frozen primary accepts no writes (split brain counts instances that do).
+        if procs[Int(p)].service == .postgres, pg[procs[Int(p)].model].isWritable { logWritable(procs[Int(p)].model, false, why: "frozen") }
+    }
+
+    func logWritable(_ n: Int, _ w: Bool, why: String) {
+        rec.log(now, dbNames[n], "postgres", Kind.pgWritable, Detail.pgWritable(w, fork: pg[n].fork, timeline: pg[n].timeline, why: why))
     }
 
     func resumeProcess(_ p: UInt32) {
         guard kernel.status(of: p) == .paused else { return }
         kernel.resume(p)
         rec.log(now, hosts[host(of: p)].name, procs[Int(p)].service.rawValue, "process_resumed")
+        if procs[Int(p)].service == .postgres, pg[procs[Int(p)].model].isWritable { logWritable(procs[Int(p)].model, true, why: "resumed") }
     }
 }

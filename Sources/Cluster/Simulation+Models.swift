@@ -256,14 +256,9 @@ extension Simulation {
             return m
         case .memberAdd(let m):
             guard let slot = etcdNames.firstIndex(of: m) else { return nil }
+            // When etcd accepts the addition, the operator starts the member with an empty
+            // data directory and --initial-cluster-state=existing (`etcdctlAnswered`).
             etcdAdmin(.memberAdd(slot: slot))
-            // The operator then starts the member with an empty data directory and
-            // --initial-cluster-state=existing.
-            let p = etcdProc[slot]
-            if kernel.status(of: p) != .down { killProcess(p) }
-            etcd[slot].prepareRejoin()
-            kernel.schedule(after: Time.s, to: Kernel<Ev>.world, .delayedStart(p))
-            pendingEtcdRejoin.insert(p)
             return m
         default:
             return nil
@@ -305,18 +300,49 @@ extension Simulation {
         kernel.schedule(after: 0, to: patroniProc[n], .patroni(.operatorAction(a)))
     }
 
-    /// etcdctl member remove/add, sent to a running member (the leader if there is one).
+    /// etcdctl member remove/add, sent to a running member (the leader if there is one). Its
+    /// answer comes back as `etcdctlAnswer`.
     func etcdAdmin(_ op: EtcdRequest.Op) {
         let leader = etcd.indices.first { etcd[$0].isLeader }
-        guard let m = leader ?? etcd.indices.first(where: { isUp(etcdProc[$0]) }) else { return }
-        kernel.schedule(after: 0, to: etcdProc[m], .etcd(.request(EtcdRequest(client: ClientRef(proc: UInt32.max, req: 0), op: op))))
+        guard let m = leader ?? etcd.indices.first(where: { isUp(etcdProc[$0]) }) else {
+            rec.log(now, "", "etcdctl", "etcdctl", .object([("command", .string(etcdctlText(op))), ("result", "context deadline exceeded (no etcd member is running)")]))
+            return
+        }
+        etcdctlCommands.append(op)
+        let req = UInt32(etcdctlCommands.count)
+        kernel.schedule(after: 0, to: etcdProc[m], .etcd(.request(EtcdRequest(client: ClientRef(proc: Self.etcdctlProc, req: req), op: op))))
+    }
+
+    func etcdctlText(_ op: EtcdRequest.Op) -> String {
+        switch op {
+        case .memberAdd(let s): return "member add \(etcdNames[s])"
+        case .memberRemove(let s): return "member remove \(etcdNames[s])"
+        default: return "\(op)"
+        }
+    }
+
+    /// etcd answered an etcdctl command; a successful `member add` is followed by the
+    /// operator starting the new member.
+    func etcdctlAnswered(_ req: UInt32, _ result: EtcdResponse.Result) {
+        guard req >= 1, Int(req) <= etcdctlCommands.count else { return }
+        let op = etcdctlCommands[Int(req) - 1]
+        let text: String
+        if case .error(let e) = result { text = e.message } else { text = "ok" }
+        rec.log(now, "", "etcdctl", "etcdctl", .object([("command", .string(etcdctlText(op))), ("result", .string(text))]))
+        guard case .memberAdd(let slot) = op, text == "ok" else { return }
+        let p = etcdProc[slot]
+        if kernel.status(of: p) != .down { killProcess(p) }
+        etcd[slot].prepareRejoin()
+        kernel.schedule(after: Time.s, to: Kernel<Ev>.world, .delayedStart(p))
+        pendingEtcdRejoin.insert(p)
     }
 
     // MARK: - End of run
 
     func finalPgStates() -> [FinalPgState] {
         pg.indices.map { i in
-            FinalPgState(host: dbNames[i], running: pg[i].isRunning && isUp(pgProc[i]), primary: pg[i].isPrimary && isUp(pgProc[i]),
+            // A frozen (paused) server counts as not running: it accepts nothing until it resumes.
+            FinalPgState(host: dbNames[i], running: pg[i].isRunning && kernel.status(of: pgProc[i]) == .running, primary: pg[i].isPrimary && isUp(pgProc[i]),
                          flushed: pg[i].hasData ? pg[i].durablePosition : .none, timeline: pg[i].timeline)
         }
     }

@@ -65,6 +65,10 @@ public final class Simulation {
     var editedConfigs: [PatroniConfig] = []
     var patroniStartRng: Rng
     var pendingEtcdRejoin: Set<UInt32> = []
+    /// The operator's etcdctl commands awaiting an answer, by request id (1-based).
+    var etcdctlCommands: [EtcdRequest.Op] = []
+    /// The address etcd answers the operator's etcdctl at (not a process of the cluster).
+    static let etcdctlProc = UInt32.max - 1
     /// Patroni→etcd connections (`proc << 8 | member`) and replication connections (by epoch),
     /// registered so that a process death resets them.
     var clientConns: [Int: Int] = [:]
@@ -86,6 +90,11 @@ public final class Simulation {
     /// Bound on processed events (a model bug must not hang a sweep).
     public var maxEvents: UInt64 = 2_000_000_000
     public var traceSink: ((Nanos, String, String) -> Void)? = nil
+    /// Checked every million events or so: true ends the run early (interrupted).
+    public var shouldStop: (() -> Bool)? {
+        get { kernel.shouldStop }
+        set { kernel.shouldStop = newValue }
+    }
 
     public init(scenario s: Scenario, seed: UInt64? = nil) {
         scenario = s
@@ -141,10 +150,35 @@ public final class Simulation {
         startAll()
         var handler = Dispatcher(sim: Unmanaged.passUnretained(self), tracing: traceSink != nil)
         let reason = withExtendedLifetime(self) { kernel.run(until: scenario.durationNs, maxEvents: maxEvents, handler: &handler) }
-        let aborted = reason == .eventLimit ? "stopped after \(kernel.processed) events (the event limit)" : nil
-        return RunRecord(scenario: scenario.name, seed: streams.seed, durationNs: scenario.durationNs, events: kernel.processed,
-                         traceHash: kernel.trace.hex, wallSeconds: wallClock() - started, hosts: hosts.map(\.name),
-                         recorder: rec, finalPg: finalPgStates(), aborted: aborted)
+        let aborted = abortMessage(reason)
+        var record = RunRecord(scenario: scenario.name, seed: streams.seed, durationNs: scenario.durationNs, events: kernel.processed,
+                               traceHash: kernel.trace.hex, wallSeconds: wallClock() - started, hosts: hosts.map(\.name),
+                               recorder: rec, finalPg: finalPgStates(), aborted: aborted)
+        record.interrupted = reason == .interrupted
+        return record
+    }
+
+    /// Why a run ended early, naming what it was doing: the processes and event kinds that
+    /// dominate the pending events.
+    func abortMessage(_ reason: Kernel<Ev>.StopReason) -> String? {
+        let what: String
+        switch reason {
+        case .reachedEnd, .queueEmpty: return nil
+        case .eventLimit: what = "stopped after \(kernel.processed) events (the event limit)"
+        case .stalled:
+            what = "virtual time stopped advancing at \(DurationText.seconds3(kernel.now))s: \(kernel.stallEvents) events within \(DurationText.format(kernel.stallWindowNs)) of simulated time (a livelock)"
+        case .queueLimit:
+            what = "more than \(kernel.queueLimit) events pending at \(DurationText.seconds3(kernel.now))s (an event storm)"
+        case .interrupted:
+            return "interrupted at \(DurationText.seconds3(kernel.now))s of simulated time"
+        }
+        var counts: [String: Int] = [:]
+        for e in kernel.peekEarliest(4096) {
+            let who = e.target == Kernel<Ev>.world ? "world" : procName(e.target)
+            counts["\(who) \(e.payload.kindName)", default: 0] += 1
+        }
+        let top = counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(3).map { "\($0.key) ×\($0.value)" }
+        return what + (top.isEmpty ? "" : "; looping: " + top.joined(separator: ", "))
     }
 
     func startAll() {

@@ -169,13 +169,17 @@ public struct EtcdClient {
         return (c.tag, .success(r))
     }
 
-    /// A refused connection or a reset: the attempt on that node failed at once.
-    public mutating func connectionFailed(member: Int, _ env: EtcdClientEnv) -> [(tag: UInt32, outcome: CallOutcome)] {
+    /// A refused connect (`req`: the attempt it carried) or a reset of the established
+    /// connection to `member` (`req` 0: every attempt in flight on it). Each failed attempt
+    /// moves on at once; its next connect gets its own answer, so one refusal never fails
+    /// more than the attempts it was the answer to.
+    public mutating func connectionFailed(member: Int, req: UInt32, _ env: EtcdClientEnv) -> [(tag: UInt32, outcome: CallOutcome)] {
         pooled[member] = false
         var done: [(UInt32, CallOutcome)] = []
         var i = 0
+        let failing = calls.filter { $0.nodes[$0.i] == member && (req == 0 || $0.req == req) }.map(\.req)
         while i < calls.count {
-            if calls[i].nodes[calls[i].i] == member {
+            if failing.contains(calls[i].req) {
                 let n = calls.count
                 if let d = failed(i, reason: "connection refused or reset by \(member)", env) { done.append(d) }
                 if calls.count < n { continue }

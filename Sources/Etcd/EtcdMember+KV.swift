@@ -92,15 +92,19 @@ extension EtcdMember {
             }
         case .addMember(let s, let mid):
             if !raft.voters.contains(s) { raft.voters.append(s); raft.voters.sort() }
-            shared.memberIDs[s] = mid
+            if !replay { shared.memberIDs[s] = max(shared.memberIDs[s], mid) }
             if s == slot { removed = false }
             raft.match[s] = 0
             raft.next[s] = max(1, raft.lastIndex + 1)
             raft.probing[s] = true
             if !replay { shared.recorder.log(now, name, "etcd", "etcd_member_added", .object([("member", .string(shared.names[s]))])) }
-        case .removeMember(let s, _):
+        case .removeMember(let s, let mid):
             raft.voters.removeAll { $0 == s }
-            if s == slot { removed = true }
+            removedGen[s] = max(removedGen[s], Int(mid >> 16))
+            if s == slot {
+                removed = true
+                if !replay, let env { env.etcdTimer(slot, after: Time.s, .removedShutdown) }
+            }
             if !replay { shared.recorder.log(now, name, "etcd", "etcd_member_removed", .object([("member", .string(shared.names[s]))])) }
         }
         if !replay, let env { completeProposal(gid: e.gid, result, env) }

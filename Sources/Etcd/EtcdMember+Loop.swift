@@ -27,6 +27,11 @@ extension EtcdMember {
         case .requestTimeout(let local): requestTimedOut(local, env)
         case .retry(let local): retry(local, env)
         case .adjustTicks(let attempt): adjustTicks(attempt, env)
+        case .removedShutdown:
+            // `stopWithDelay(1s, "the member has been permanently removed from the cluster")`
+            // after applying its own removal (etcdserver/server.go applyEntries).
+            shared.recorder.log(env.now, name, "etcd", "etcd_stopped", .object([("reason", "the member has been permanently removed from the cluster")]))
+            finishStop(env)
         case .stopNow: if stopping { finishStop(env) }
         }
     }
@@ -60,7 +65,28 @@ extension EtcdMember {
         if attempt < 100 { env.etcdTimer(slot, after: 50 * Time.ms, .adjustTicks(attempt + 1)) }
     }
 
+    /// Every peer message goes out stamped with this member's ID generation.
+    func send(_ m: RaftMessage, _ env: EtcdEnv) {
+        var out = m
+        out.gen = myGen
+        env.etcdPeerSend(from: slot, to: Int(m.to), out)
+    }
+
     mutating func peer(_ m: RaftMessage, _ env: EtcdEnv) {
+        let from = Int(m.from)
+        if from < lastHeard.count { lastHeard[from] = env.now }
+        if m.type == .memberRemoved {
+            // rafthttp's stream reader got 410 Gone: "the member has been permanently removed
+            // from the cluster"; the server stops.
+            shared.recorder.log(env.now, name, "etcd", "etcd_stopped", .object([("reason", "the member has been permanently removed from the cluster")]))
+            finishStop(env)
+            return
+        }
+        if from < removedGen.count, Int(m.gen) <= removedGen[from] {
+            // A removed member's message: refuse it (410), so that it stops.
+            send(RaftMessage(type: .memberRemoved, from: slot, to: from, term: raft.term), env)
+            return
+        }
         switch m.type {
         case .leaseRenew: leaseRenewFromPeer(m, env); return
         case .leaseRenewResp: leaseRenewResponse(m, env); return
@@ -136,7 +162,7 @@ extension EtcdMember {
         persistedLen = min(persistingLen, raft.log.count)
         persistedTerm = persistingTerm
         persistedVote = persistingVote
-        for m in heldMsgs { env.etcdPeerSend(from: slot, to: Int(m.to), m) }
+        for m in heldMsgs { send(m, env) }
         heldMsgs.removeAll(keepingCapacity: true)
         if missedTick {
             missedTick = false
@@ -147,7 +173,7 @@ extension EtcdMember {
     mutating func sendOutbox(_ env: EtcdEnv) {
         for var m in raft.outbox {
             if m.type == .heartbeat { m.ctx = readRound }
-            env.etcdPeerSend(from: slot, to: Int(m.to), m)
+            send(m, env)
         }
         raft.outbox.removeAll(keepingCapacity: true)
     }

@@ -57,17 +57,35 @@ extension EtcdMember {
                 env.etcdRespond(slot, to: r.client, response(r.client.req, .error(.memberNotFound)))
                 return
             }
-            if config.strictReconfigCheck, raft.state == .leader {
-                // Refuse a removal that would leave fewer active voters than the new quorum.
+            // `mayRemoveMember` (strict-reconfig-check): the voters left must still have a
+            // started quorum, and the removal must not leave the active members short of one.
+            if config.strictReconfigCheck {
                 let remaining = raft.voters.filter { $0 != s }
-                let active = remaining.filter { $0 == slot || raft.recentActive[$0] || raft.match[$0] > 0 }.count
-                if active < remaining.count / 2 + 1 {
+                let started = remaining.filter { $0 == slot || heardRecently($0, env.now) }.count
+                let activeAfter = raft.voters.filter { $0 == slot || heardRecently($0, env.now) }.count - (s == slot || heardRecently(s, env.now) ? 1 : 0)
+                if remaining.isEmpty || started < remaining.count / 2 + 1 || activeAfter < 1 + (raft.voters.count - 1) / 2 {
                     env.etcdRespond(slot, to: r.client, response(r.client.req, .error(.reconfigRefused)))
                     return
                 }
             }
             propose(.removeMember(slot: s, memberID: shared.memberIDs[s]), r.client, env)
         case .memberAdd(let s):
+            // `ValidateConfigurationChange`: a member whose peer URLs a current member already
+            // uses cannot be added again ("etcdserver: Peer URLs already exists").
+            if raft.voters.contains(s) {
+                env.etcdRespond(slot, to: r.client, response(r.client.req, .error(.peerURLExists)))
+                return
+            }
+            // `mayAddMember` / `IsReadyToAddVotingMember`: the started voters must be a quorum
+            // of the grown cluster (adding a second member to a one-member cluster is allowed).
+            if config.strictReconfigCheck {
+                let started = raft.voters.filter { $0 == slot || heardRecently($0, env.now) }.count
+                let grown = raft.voters.count + 1
+                if !(started == 1 && grown == 2) && started < grown / 2 + 1 {
+                    env.etcdRespond(slot, to: r.client, response(r.client.req, .error(.reconfigRefused)))
+                    return
+                }
+            }
             let newID = shared.memberIDs[s] &+ 0x10000
             propose(.addMember(slot: s, memberID: newID), r.client, env)
         }
@@ -135,7 +153,7 @@ extension EtcdMember {
         } else if raft.state == .follower && raft.lead != -1 {
             var m = RaftMessage(type: .readIndex, from: slot, to: raft.lead, term: raft.term)
             m.ctx = Int64(local)
-            env.etcdPeerSend(from: slot, to: raft.lead, m)
+            send(m, env)
             env.etcdTimer(slot, after: 500 * Time.ms, .retry(local))
         } else {
             env.etcdTimer(slot, after: 500 * Time.ms, .retry(local))
@@ -175,7 +193,7 @@ extension EtcdMember {
                 var m = RaftMessage(type: .readIndexResp, from: slot, to: from, term: raft.term)
                 m.ctx = ctx
                 m.index = Int64(raft.committed)
-                env.etcdPeerSend(from: slot, to: from, m)
+                send(m, env)
                 continue
             default: break
             }
@@ -197,9 +215,16 @@ extension EtcdMember {
 
     // MARK: - Leases
 
-    /// Renewal is the leader's business, in memory, with no raft entry; a follower forwards it
-    /// to the leader over the peer API and retries (50 ms after a "not primary" answer, once
-    /// per election timeout while there is no leader) until the request timeout.
+    /// Whether the transport heard from `peer` within etcd's `HealthInterval` (5 s): what
+    /// `numConnectedSince` counts as an active member.
+    func heardRecently(_ peer: Int, _ now: Nanos) -> Bool {
+        peer < lastHeard.count && lastHeard[peer] > 0 && now - lastHeard[peer] <= 5 * Time.s
+    }
+
+    /// Renewal is the leader's business, in memory, with no raft entry. A follower forwards it
+    /// to the leader over the peer API, one HTTP request at a time (`EtcdServer.LeaseRenew`):
+    /// it waits for the answer (bounded by the request timeout); after an error it throttles
+    /// 50 ms and asks again; with no leader it waits an election timeout (`waitLeader`).
     mutating func keepAlive(_ id: LeaseID, _ client: ClientRef, _ env: EtcdEnv) {
         if raft.state == .leader, let ttl = renewLocally(id, env) {
             env.etcdRespond(slot, to: client, response(client.req, ttl >= 0 ? .keepAlive(ttlSeconds: ttl) : .error(.notPrimary)))
@@ -221,7 +246,7 @@ extension EtcdMember {
     }
 
     mutating func forwardRenew(_ local: UInt32, _ env: EtcdEnv) {
-        guard let i = pending.firstIndex(where: { $0.local == local }), case .renew(let id) = pending[i].kind else { return }
+        guard let i = pending.firstIndex(where: { $0.local == local }), case .renew(let id) = pending[i].kind, !pending[i].inFlight else { return }
         if raft.state == .leader {
             if let ttl = renewLocally(id, env), ttl >= 0 {
                 let p = pending.remove(at: i)
@@ -233,8 +258,8 @@ extension EtcdMember {
             var m = RaftMessage(type: .leaseRenew, from: slot, to: raft.lead, term: raft.term)
             m.ctx = id
             m.index = Int64(local)
-            env.etcdPeerSend(from: slot, to: raft.lead, m)
-            env.etcdTimer(slot, after: 500 * Time.ms, .retry(local))
+            pending[i].inFlight = true
+            send(m, env)
         } else {
             env.etcdTimer(slot, after: config.electionTimeoutNs, .retry(local))
         }
@@ -248,13 +273,15 @@ extension EtcdMember {
         } else {
             r.reject = true
         }
-        env.etcdPeerSend(from: slot, to: Int(m.from), r)
+        send(r, env)
     }
 
     mutating func leaseRenewResponse(_ m: RaftMessage, _ env: EtcdEnv) {
         let local = UInt32(m.index)
-        guard let i = pending.firstIndex(where: { $0.local == local }), case .renew = pending[i].kind else { return }
+        guard let i = pending.firstIndex(where: { $0.local == local }), case .renew = pending[i].kind, pending[i].inFlight else { return }
+        pending[i].inFlight = false
         if m.reject {
+            // "Throttle in case of e.g. connection problems."
             env.etcdTimer(slot, after: 50 * Time.ms, .retry(local))
             return
         }

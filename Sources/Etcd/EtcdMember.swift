@@ -30,8 +30,16 @@ public struct EtcdMember {
     /// The data directory was lost: the member refuses to start while the cluster still
     /// counts it as a member (etcd.md §4.4) until it is removed and added again.
     public var diskLost = false
-    /// This slot was removed from the cluster (`member remove`); it does not campaign or vote.
+    /// This member applied its own removal (`member remove`): it stops a second later, and a
+    /// restart with this data directory exits at once.
     public var removed = false
+    /// Per slot, the highest member-ID generation this member's applied membership removed
+    /// (-1: none): messages from such an incarnation are answered with 410 Gone.
+    var removedGen: [Int]
+    /// This member's own ID generation (bumped by each `member add` of its slot).
+    var myGen: UInt8 = 0
+    /// When the transport last heard from each peer (etcd's `ActiveSince`).
+    var lastHeard: [Nanos]
 
     // Durable state
     var persistedLen = 1
@@ -94,6 +102,8 @@ public struct EtcdMember {
         var deadline: Nanos
         var started: Nanos
         var round: Int64 = -1
+        /// A forwarded lease renewal waits for its HTTP answer.
+        var inFlight = false
     }
 
     public init(slot: Int, shared: EtcdShared, rng: Rng) {
@@ -101,6 +111,8 @@ public struct EtcdMember {
         self.shared = shared
         self.rng = rng
         fsync = shared.config.fsync
+        removedGen = Array(repeating: -1, count: shared.names.count)
+        lastHeard = Array(repeating: 0, count: shared.names.count)
         raft = RaftNode(id: slot, arena: shared.arena, slots: shared.names.count, voters: Array(shared.names.indices),
                         electionTicks: shared.config.electionTicks, preVote: shared.config.preVote)
     }
@@ -160,7 +172,15 @@ public struct EtcdMember {
             env.etcdPanicked(slot, "member has already been bootstrapped")
             return
         }
+        myGen = UInt8(truncatingIfNeeded: shared.memberIDs[slot] >> 16)
         recoverFromDisk()
+        if removed {
+            // etcdmain: "the member has been permanently removed from the cluster. Exiting."
+            shared.recorder.log(env.now, name, "etcd", "etcd_refused_start", .object([("reason", "the member has been permanently removed from the cluster")]))
+            running = false
+            env.etcdExited(slot)
+            return
+        }
         raft.resetRandomizedElectionTimeout(&rng)
         lastTickAt = env.now
         // The ticker's phase is wherever the process happened to start.
@@ -226,6 +246,9 @@ public struct EtcdMember {
         pending.removeAll()
         watchers.removeAll()
         history.removeAll()
+        removedGen = Array(repeating: -1, count: shared.names.count)
+        lastHeard = Array(repeating: 0, count: shared.names.count)
+        removed = false
         lessorPrimary = false
         kv = []
         leases = []

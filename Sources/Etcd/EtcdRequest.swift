@@ -68,6 +68,8 @@ public enum EtcdTimer: Sendable, Equatable {
     case adjustTicks(Int)
     /// A graceful stop's leadership transfer had its time.
     case stopNow
+    /// This member applied its own removal: the server stops a second later.
+    case removedShutdown
 }
 
 /// What an etcd member needs from the world.

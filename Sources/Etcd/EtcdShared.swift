@@ -114,6 +114,7 @@ public enum EtcdError: UInt8, Sendable {
     case leaseNotFound
     case memberNotFound
     case reconfigRefused
+    case peerURLExists
 
     public var isUnavailable: Bool {
         switch self {
@@ -133,6 +134,7 @@ public enum EtcdError: UInt8, Sendable {
         case .leaseNotFound: return "etcdserver: requested lease not found"
         case .memberNotFound: return "membership: member not found"
         case .reconfigRefused: return "etcdserver: re-configuration failed due to not enough started members"
+        case .peerURLExists: return "etcdserver: Peer URLs already exists"
         }
     }
 }

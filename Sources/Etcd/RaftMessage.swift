@@ -7,6 +7,9 @@ public enum RaftMsgType: UInt8, Sendable {
     /// Follower → leader over the peer HTTP API: forward a lease keepalive (`leasehttp`).
     case leaseRenew
     case leaseRenewResp
+    /// Peer → a member it knows as removed: rafthttp answers its stream with 410 Gone, and the
+    /// removed member stops ("the member has been permanently removed from the cluster").
+    case memberRemoved
 
     var isResponse: Bool {
         switch self {
@@ -36,6 +39,9 @@ public enum RaftMsgType: UInt8, Sendable {
     public var reject: Bool = false
     /// `campaignTransfer` context: a leadership-transfer vote, which overrides inLease.
     public var transfer: Bool = false
+    /// The sender's member-ID generation (a member removed and added again gets a new raft
+    /// member ID: its old incarnation's messages are recognised as from a removed member).
+    public var gen: UInt8 = 0
     public var term: UInt64
     public var logTerm: UInt64 = 0
     public var index: Int64 = 0

@@ -28,8 +28,12 @@ public struct JobResult: Sendable {
 /// requires — and hands the results to the caller's thread in completion order, so that the
 /// store is written from one thread only.
 public enum Batch {
+    /// `shouldStop`: polled by every run (about every million events) and between jobs; once
+    /// true, no new job starts and the runs in flight end early and are dropped (never handed
+    /// to `onResult`), so that what was stored stays complete.
     public static func run(_ jobs: [Job], scenarios: [Scenario], workers: Int,
                            wallClock: @escaping @Sendable () -> Double = { 0 },
+                           shouldStop: @escaping @Sendable () -> Bool = { false },
                            _ onResult: (JobResult) throws -> Void) throws {
         if jobs.isEmpty { return }
         let n = max(1, min(workers, jobs.count))
@@ -40,7 +44,11 @@ public enum Batch {
                 while let job = state.next() {
                     var s = scenarios[job.scenario]
                     s.seed = job.seed
-                    let record = Simulation(scenario: s).run(wallClock: wallClock)
+                    if shouldStop() { break }
+                    let sim = Simulation(scenario: s)
+                    sim.shouldStop = shouldStop
+                    let record = sim.run(wallClock: wallClock)
+                    if record.interrupted { break }
                     let findings = Analyzer.analyze(record, scenario: s)
                     state.finish(JobResult(job: job, run: record, findings: findings))
                 }

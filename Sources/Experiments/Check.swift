@@ -38,6 +38,7 @@ public enum Checker {
 
     public static func run(_ inputs: [Input], seeds: Int, firstSeed: UInt64, workers: Int, baseline: Baseline?, store: Store?,
                            simctlVersion: String, wallClock: @escaping @Sendable () -> Double = { 0 },
+                           shouldStop: @escaping @Sendable () -> Bool = { false },
                            progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> [CheckResult] {
         var jobs: [Job] = []
         for i in inputs.indices {
@@ -48,7 +49,7 @@ public enum Checker {
         var faultKinds = Array(repeating: [(Int, String)](), count: inputs.count)
         var seconds = Array(repeating: 0.0, count: inputs.count)
         var done = 0
-        try Batch.run(jobs, scenarios: inputs.map(\.scenario), workers: workers, wallClock: wallClock) { r in
+        try Batch.run(jobs, scenarios: inputs.map(\.scenario), workers: workers, wallClock: wallClock, shouldStop: shouldStop) { r in
             let i = r.job.scenario
             summaries[i].append(RunSummary(r.run, r.findings))
             seconds[i] += r.run.wallSeconds

@@ -88,6 +88,7 @@ public enum Sweeper {
     @discardableResult
     public static func run(_ plan: SweepPlan, store: Store, resume: Bool, shard: (Int, Int)?, workers: Int, simctlVersion: String,
                            maxRuns: Int? = nil, timestamp: () -> String, wallClock: @escaping @Sendable () -> Double = { 0 },
+                           shouldStop: @escaping @Sendable () -> Bool = { false },
                            progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> SweepRow {
         var row: SweepRow
         var done: Set<String> = []
@@ -104,7 +105,7 @@ public enum Sweeper {
         if let m = maxRuns, jobs.count > m { jobs = Array(jobs.prefix(m)) }
         var finished = 0
         progress(0, jobs.count)
-        try Batch.run(jobs, scenarios: plan.scenarios, workers: workers, wallClock: wallClock) { r in
+        try Batch.run(jobs, scenarios: plan.scenarios, workers: workers, wallClock: wallClock, shouldStop: shouldStop) { r in
             let p = r.job.scenario
             let meta = RunMeta(scenarioFile: plan.scenarioPath, scenarioSHA256: plan.scenarioSHA256,
                                overrides: plan.grid.fixed.map(splitOverride) + plan.points[p].map { ($0.key, $0.value) },
@@ -114,7 +115,7 @@ public enum Sweeper {
             progress(finished, jobs.count)
         }
         let complete = try store.doneRuns(sweep: row.id).count >= plan.runCount
-        if complete || (shard != nil && maxRuns == nil) {
+        if complete || (shard != nil && maxRuns == nil && !shouldStop()) {
             row.finished = timestamp()
             try store.finishSweep(row.id, at: row.finished!)
         }

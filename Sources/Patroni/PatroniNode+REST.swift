@@ -159,8 +159,12 @@ extension PatroniNode {
             log(env, "switchover", .object([("refused", "no good candidates have been found")]))
             return false
         }
+        // A failover (no leader named) may go to a node that is not a synchronous standby:
+        // Patroni allows it, and patronictl warns it may lose data (api.py is_failover_possible).
+        let asyncCandidate = leader == nil && syncModeActive && candidate.map { !syncMatches($0, checkLeader: false) } == true
         log(env, leader == nil ? "failover" : "switchover", .object([("leader", leader.map { .string(env.nodeName($0)) } ?? .null),
-                                                                   ("candidate", candidate.map { .string(env.nodeName($0)) } ?? .null)]))
+                                                                   ("candidate", candidate.map { .string(env.nodeName($0)) } ?? .null),
+                                                                   ("async_candidate", .bool(asyncCandidate))]))
         wakeAfter.append(dcs.start(.put(dcs.keys.failover, .failover(leader: leader, candidate: candidate), retry: true), env))
         drainDCS(env)
         return true

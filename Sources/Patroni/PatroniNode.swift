@@ -170,9 +170,9 @@ public struct PatroniNode {
             }
             if let done = dcs.client.receive(r, env) { dcs.callDone(done.tag, done.outcome, env) }
             drainDCS(env)
-        case .etcdConnectionFailed(let m):
-            if dcs.client.watch?.member == m { watchBroke(env) }
-            for d in dcs.client.connectionFailed(member: m, env) { dcs.callDone(d.tag, d.outcome, env) }
+        case .etcdConnectionFailed(let m, let req):
+            if let w = dcs.client.watch, w.member == m, req == 0 || req == w.req { watchBroke(env) }
+            for d in dcs.client.connectionFailed(member: m, req: req, env) { dcs.callDone(d.tag, d.outcome, env) }
             drainDCS(env)
         case .pg(let n): pgNotification(n, env)
         case .rest(let r): rest(r, env)

@@ -145,8 +145,9 @@ public enum PatroniTimer: Sendable, Equatable {
 public enum PatroniInput: Sendable {
     case timer(PatroniTimer)
     case etcd(EtcdResponse)
-    /// The connection to an etcd member was refused or reset.
-    case etcdConnectionFailed(member: Int)
+    /// A connect to an etcd member was refused (`req`: the request it was to carry), or the
+    /// established connection to it was reset (`req` 0: every request on it fails).
+    case etcdConnectionFailed(member: Int, req: UInt32)
     case pg(PgNotification)
     case rest(RESTRequest)
     case restResponse(RESTResponse)

@@ -27,7 +27,11 @@ extension PgInstance {
                 env.pgTimer(node, after: 30 * Time.s, .backupTimeout(gen))
             }
         case .backupTimeout(let g):
-            if g == gen, pendingSource != nil { recloneDone(sourceEnd: nil, env) }
+            if g == gen, pendingSource != nil { backupFailed(.sourceLost, env) }
+        case .backupFailed(let g, let why):
+            if g == gen, pendingSource != nil { backupFailed(why, env) }
+        case .backupRetry(let g):
+            if g == gen, pendingSource != nil { backupConnect(env) }
         case .execDone(let s): execDone(s, env)
         case .walFlushDone(let g): if g == flushGen { localFlushDone(env) }
         case .walWriter:
@@ -274,7 +278,10 @@ extension PgInstance {
             let w = syncWaiters[k]
             if w.lsn <= upTo {
                 syncWaiters.remove(at: k)
-                if Int(w.query) < env.recorder.writes.count { env.recorder.writes[Int(w.query)].syncConfirmed = true }
+                // The promise covers flushed confirmations (`on`, `remote_apply`): a
+                // `remote_write` confirmation is in the standby's page cache, which a host
+                // crash loses.
+                if config.synchronousCommit >= .on, Int(w.query) < env.recorder.writes.count { env.recorder.writes[Int(w.query)].syncConfirmed = true }
                 if let si = sessions.firstIndex(where: { $0.id == w.session }) { reply(si, w.query, .ok, w.lsn, env) }
                 continue
             }

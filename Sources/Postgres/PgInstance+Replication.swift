@@ -100,7 +100,7 @@ extension PgInstance {
         if config.synchronousCommit == .remoteApply {
             // The startup process wakes the walreceiver when it replays a commit that asked for
             // apply feedback.
-            let lag = Nanos(Double(max(0, flushLSN - replayAt)) / config.replayRateBytesPerS * 1e9) + config.replayDelayNs
+            let lag = replayTime(max(0, flushLSN - replayAt)) + config.replayDelayNs
             env.pgTimer(node, after: lag, .applyReached(flushLSN))
         }
         if receivedLSN > flushLSN {

@@ -164,9 +164,14 @@ public struct PgInstance {
         guard inRecovery else { return flushLSN }
         let target = replayTarget(now)
         if replayAt >= target { return min(replayAt, max(target, replayAt)) }
-        let progressed = Int64(config.replayRateBytesPerS * Time.seconds(now - replayUpdated))
+        // Rounded, not truncated: at `replayTime(n)` after an update exactly n more bytes are
+        // replayed (a truncation left remote_apply commits one byte short of their LSN).
+        let progressed = Int64((config.replayRateBytesPerS * Time.seconds(now - replayUpdated)).rounded())
         return min(target, replayAt + progressed)
     }
+
+    /// How long replaying `bytes` of WAL takes (rounded up to the nanosecond).
+    func replayTime(_ bytes: Int64) -> Nanos { Nanos((Double(bytes) / config.replayRateBytesPerS * 1e9).rounded(.up)) }
 
     func replayTarget(_ now: Nanos) -> Int64 {
         if config.replayDelayNs == 0 { return flushLSN }
@@ -398,21 +403,55 @@ public struct PgInstance {
         env.pgNotify(node, .rewound(ok: true))
     }
 
-    /// A base backup from `source`: a checkpoint on the source (spread over
-    /// checkpoint_completion_target × checkpoint_timeout unless `fast`), then the data
-    /// directory over the network. The new data ends at the source's position at the end.
+    /// A base backup from `source` as Patroni runs it (`Bootstrap.basebackup`): the data
+    /// directory is removed, then pg_basebackup connects to the source; a checkpoint there
+    /// (spread over checkpoint_completion_target × checkpoint_timeout unless `fast`), then the
+    /// data directory over the network. The new data ends at the source's position at the end.
+    /// A failed attempt is tried once more after 5 s ("Trying again in 5 seconds").
     public mutating func reclone(from source: Int, fastCheckpoint: Bool, _ env: PgEnv) {
         guard state == .stopped else { env.pgNotify(node, .recloned(ok: false)); return }
         gen &+= 1
         state = .starting
         hasData = false
-        let checkpoint = fastCheckpoint ? config.shutdownCheckpointNs
-            : Nanos(config.checkpointCompletionTarget * Double(config.checkpointTimeoutNs))
-        let copy = Nanos(Double(config.dataSizeBytes) / config.bandwidthBytesPerS * 1e9)
+        backupAttempt = 0
+        backupFast = fastCheckpoint
         pendingSource = (source, .none, 0)
+        env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState,
+                         .object([("state", "data directory removed"), ("why", .string("base backup from \(env.pgName(source))"))]))
+        backupConnect(env)
+    }
+
+    mutating func backupConnect(_ env: PgEnv) {
+        guard let src = pendingSource else { return }
+        backupAttempt += 1
+        switch env.pgConnect(from: node, to: src.node) {
+        case .accepted:
+            let checkpoint = backupFast ? config.shutdownCheckpointNs
+                : Nanos(config.checkpointCompletionTarget * Double(config.checkpointTimeoutNs))
+            let copy = Nanos(Double(config.dataSizeBytes) / config.bandwidthBytesPerS * 1e9)
+            env.recorder.log(env.now, env.pgName(node), "postgres", "basebackup",
+                             .object([("from", .string(env.pgName(src.node))), ("checkpoint_s", .double(Time.seconds(checkpoint))), ("copy_s", .double(Time.seconds(copy)))]))
+            env.pgTimer(node, after: checkpoint + copy, .recloneDone(gen))
+        case .refused(let rtt):
+            env.pgTimer(node, after: rtt, .backupFailed(gen, why: .refused))
+        case .noAnswer:
+            // libpq without connect_timeout waits for the kernel's SYN retries
+            // (tcp_syn_retries = 6: 1+2+4+8+16+32+64 s).
+            env.pgTimer(node, after: 127 * Time.s, .backupFailed(gen, why: .timeout))
+        }
+    }
+
+    mutating func backupFailed(_ why: BackupFailure, _ env: PgEnv) {
+        guard let src = pendingSource else { return }
         env.recorder.log(env.now, env.pgName(node), "postgres", "basebackup",
-                         .object([("from", .string(env.pgName(source))), ("checkpoint_s", .double(Time.seconds(checkpoint))), ("copy_s", .double(Time.seconds(copy)))]))
-        env.pgTimer(node, after: checkpoint + copy, .recloneDone(gen))
+                         .object([("ok", false), ("from", .string(env.pgName(src.node))),
+                                  ("why", .string(why == .refused ? "could not connect to server: Connection refused" : why == .timeout ? "could not connect to server: Connection timed out" : "the source went away during the backup")),
+                                  ("attempt", .int(Int64(backupAttempt)))]))
+        if backupAttempt < 2 {
+            env.pgTimer(node, after: 5 * Time.s, .backupRetry(gen))
+            return
+        }
+        recloneDone(sourceEnd: nil, env)
     }
 
     /// Completes a base backup with the source's history end at this moment (nil: the source
@@ -438,6 +477,9 @@ public struct PgInstance {
     mutating func writableChanged(_ w: Bool, why: String, _ env: PgEnv) {
         env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgWritable, Detail.pgWritable(w, fork: fork, timeline: timeline, why: why))
     }
+
+    var backupAttempt = 0
+    var backupFast = false
 
     /// The source of a rewind or base backup in progress.
     var pendingSource: (node: Int, end: WalPosition, forkPoint: Int64)? = nil

@@ -48,6 +48,8 @@ public enum PgMessage: Sendable {
     case backupEndReply(end: WalPosition)
 }
 
+public enum BackupFailure: UInt8, Sendable { case refused, timeout, sourceLost }
+
 public enum ReplRefusal: UInt8, Sendable {
     /// "requested starting point … is not in this server's history": the standby wrote WAL
     /// past the point where the upstream's timeline forked.
@@ -75,6 +77,9 @@ public enum PgTimer: Sendable, Equatable {
     case reconnect(UInt32)
     /// The source of a base backup did not answer in time.
     case backupTimeout(UInt32)
+    /// A pg_basebackup attempt failed; the next one after 5 s.
+    case backupFailed(UInt32, why: BackupFailure)
+    case backupRetry(UInt32)
 }
 
 /// What a server tells the Patroni on its host (its async jobs wait on these).

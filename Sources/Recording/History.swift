@@ -124,8 +124,9 @@ public struct WriteRecord: Sendable {
     public var committedHost: Int16
     public var committedAt: WalPosition
     public var bytes: Int32
-    /// The commit waited for, and got, its synchronous standbys' confirmation (not a cancelled
-    /// wait, not an asynchronous commit): losing it breaks synchronous replication's promise.
+    /// The commit waited for, and got, its synchronous standbys' confirmation that it was
+    /// flushed (`synchronous_commit` on or remote_apply; not a cancelled wait, not an
+    /// asynchronous commit): Patroni never promotes a standby without it.
     public var syncConfirmed: Bool
     public var error: WriteError
 

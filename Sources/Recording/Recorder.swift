@@ -83,8 +83,10 @@ public struct RunRecord: Sendable {
     public var finalPg: [FinalPgState]
     public var violations: [Violation]
     public var counters: [(String, Double)]
-    /// Set when the run stopped early (event limit).
+    /// Set when the run stopped early (event limit, a livelock, an interrupt).
     public var aborted: String?
+    /// The user interrupted it: it is not a result (never stored, never checked).
+    public var interrupted = false
 
     public init(scenario: String, seed: UInt64, durationNs: Nanos, events: UInt64, traceHash: String, wallSeconds: Double,
                 hosts: [String], recorder: Recorder, finalPg: [FinalPgState], aborted: String?) {
@@ -104,6 +106,19 @@ public struct RunRecord: Sendable {
         counters = recorder.counters.keys.sorted().map { ($0, recorder.counters[$0]!) }
         self.finalPg = finalPg
         self.aborted = aborted
+    }
+
+    /// The chain of (fork, last LSN on it) from `end` back to the root history.
+    public func lineage(_ end: WalPosition) -> [(fork: UInt32, limit: Int64)] {
+        var out: [(UInt32, Int64)] = []
+        var fork = end.fork, limit = end.lsn
+        while fork != WalPosition.none.fork, Int(fork) < forks.count, out.count < 10_000 {
+            out.append((fork, limit))
+            guard let parent = forks[Int(fork)].parent else { break }
+            limit = min(limit, forks[Int(fork)].switchLsn)
+            fork = parent
+        }
+        return out
     }
 
     /// Whether the history ending at `end` contains the position `p` (same fork up to `end`,

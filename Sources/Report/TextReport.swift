@@ -20,12 +20,7 @@ public struct TextReport {
     func bad(_ s: String) -> String { paint(s, "31") }
 
     /// `2m03.250s`: minutes and seconds with milliseconds, so columns line up.
-    public static func clock(_ ns: Nanos) -> String {
-        let ms = ns / Time.ms
-        let m = ms / 60_000, sec = (ms / 1000) % 60, milli = ms % 1000
-        func pad(_ v: Int64, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
-        return "\(m)m\(pad(sec, 2)).\(pad(milli, 3))s"
-    }
+    public static func clock(_ ns: Nanos) -> String { TextClock.clock(ns) }
 
     static func secs(_ ns: Nanos) -> String { DurationText.seconds3(ns) + "s" }
 
@@ -74,6 +69,8 @@ public struct TextReport {
             let s = "  RPO: \(r.lostWrites) acknowledged write(s) lost (\(r.lostBytes) bytes, window \(Self.secs(r.windowNs)))"
             line(r.lostWrites == 0 ? s : bad(s))
             line("       final primary: \(r.finalPrimary ?? "none")")
+            if r.lostWrites == 0, let n = r.measuredAgainst { line("       \(n)") }
+            for c in r.causes { line("       \(c)") }
         } else {
             line("  RPO: not measured (no writes)")
         }
@@ -96,6 +93,7 @@ public struct TextReport {
             for v in f.violations.prefix(5) { line("      \(Self.clock(v.timeNs)) \(v.kind): \(v.detail)") }
         }
         if let a = run.aborted { line(bad("  Run aborted: \(a)")) }
+        for n in f.notes { line(paint("  Note: \(n)", "33")) }
         line()
         if !f.expectations.isEmpty {
             line(bold("Expectations"))

@@ -109,6 +109,15 @@ public final class Kernel<Payload> {
 
     public func parkedCount(_ p: UInt32) -> Int { parked[Int(p)].count }
 
+    /// Up to `limit` of the earliest pending events, in order, without running them (for the
+    /// message that names what a stalled run was doing).
+    public func peekEarliest(_ limit: Int) -> [Event<Payload>] {
+        var copy = queue
+        var out: [Event<Payload>] = []
+        while out.count < limit, let e = copy.popMin() { out.append(e) }
+        return out
+    }
+
     // MARK: - Scheduling
 
     /// Schedules `payload` for process `target` at `time` (never earlier than `now`).
@@ -137,17 +146,48 @@ public final class Kernel<Payload> {
 
     // MARK: - Running
 
-    public enum StopReason: Equatable, Sendable { case reachedEnd, queueEmpty, eventLimit }
+    public enum StopReason: Equatable, Sendable {
+        case reachedEnd, queueEmpty, eventLimit
+        /// Virtual time stopped advancing: `stallEvents` events ran within `stallWindowNs` of
+        /// virtual time (a model that reschedules itself at ever shorter intervals).
+        case stalled
+        /// More than `queueLimit` events were pending at once (a message storm).
+        case queueLimit
+        /// `shouldStop` said so (the user interrupted simctl).
+        case interrupted
+    }
+
+    /// Asked at each stall checkpoint (every `stallEvents` events): true ends the run.
+    public var shouldStop: (() -> Bool)? = nil
+
+    /// Livelock guard: every `stallEvents` processed events, virtual time must have advanced by
+    /// at least `stallWindowNs`. The busiest real cluster simulated here makes about 10⁵
+    /// events per simulated second; ten million per second is a model that reschedules itself
+    /// at ever shorter intervals, which would otherwise spin until memory runs out.
+    public var stallEvents: UInt64 = 1 << 20
+    public var stallWindowNs: Nanos = 100 * Time.ms
+    /// Bound on pending events (each is ~100 bytes: 20 M is ~2 GB).
+    public var queueLimit = 8_000_000
 
     /// Runs events with `time <= end`, then leaves the clock at `end`. `maxEvents` bounds the
-    /// loop (a model bug that schedules without end must not hang a sweep).
+    /// loop (a model bug that schedules without end must not hang a sweep); the stall and
+    /// queue guards end a livelocked run with a reason instead of exhausting memory.
     @inlinable @discardableResult
     public func run<H: EventHandler>(until end: Nanos, maxEvents: UInt64 = .max, handler: inout H) -> StopReason
     where H.Payload == Payload {
         var budget = maxEvents
+        var untilCheck = stallEvents
+        var checkpoint = _now
         while let top = queue.min {
             if top.time > end { _now = end; return .reachedEnd }
             if budget == 0 { return .eventLimit }
+            if untilCheck == 0 {
+                if top.time - checkpoint < stallWindowNs { return .stalled }
+                if queue.count > queueLimit { return .queueLimit }
+                if let stop = shouldStop, stop() { return .interrupted }
+                checkpoint = top.time
+                untilCheck = stallEvents
+            }
             _now = top.time
             if top.target != Kernel.world {
                 let p = Int(top.target)
@@ -168,6 +208,7 @@ public final class Kernel<Payload> {
                 }
             }
             budget -= 1
+            untilCheck -= 1
             _processed &+= 1
             trace.mix(UInt64(bitPattern: top.time))
             trace.mix(handler.traceKey(top.payload) ^ (UInt64(top.target) << 40))

@@ -41,16 +41,19 @@ public final class Store {
         try migrate()
     }
 
+    /// Brings the schema up to date. Several processes may open one new store at once (the
+    /// shards of a sweep, parallel `simctl run`s): the version is read again inside one
+    /// `BEGIN IMMEDIATE` transaction (the write lock, waited for with the busy timeout), so
+    /// exactly one process migrates and the others find the work done.
     func migrate() throws {
-        let current = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
-        if current > Schema.migrations.count {
-            throw Database.Error(message: "\(db.path): written by a newer simctl (schema \(current), this one knows \(Schema.migrations.count))")
-        }
-        for v in current..<Schema.migrations.count {
-            try db.transaction {
-                try db.exec(Schema.migrations[v])
-                try db.exec("PRAGMA user_version = \(v + 1)")
+        if Int(try db.scalarInt("PRAGMA user_version") ?? 0) == Schema.migrations.count { return }
+        try db.transaction {
+            let current = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
+            if current > Schema.migrations.count {
+                throw Database.Error(message: "\(db.path): written by a newer simctl (schema \(current), this one knows \(Schema.migrations.count))")
             }
+            for v in current..<Schema.migrations.count { try db.exec(Schema.migrations[v]) }
+            try db.exec("PRAGMA user_version = \(Schema.migrations.count)")
         }
     }
 

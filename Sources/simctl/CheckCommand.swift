@@ -70,8 +70,12 @@ struct CheckCommand: ParsableCommand {
         let t0 = wallSeconds()
         let results = try Checker.run(inputs, seeds: seeds, firstSeed: firstSeed, workers: max(1, workers),
                                       baseline: updateBaseline ? nil : base, store: store, simctlVersion: Simctl.version,
-                                      wallClock: wallSeconds) { done, total in bar.update(done, total) }
+                                      wallClock: wallSeconds, shouldStop: interruptRequested) { done, total in bar.update(done, total) }
         bar.finish()
+        if Signals.interrupted {
+            printErr("interrupted (\(Signals.name)): the check did not finish; nothing was compared\(updateBaseline ? " and the baseline was not written" : "")")
+            throw ExitCode(Signals.exitCode)
+        }
         let elapsed = wallSeconds() - t0
         for r in results { print(line(r)) }
         let failed = results.filter { !$0.ok }

@@ -38,6 +38,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Write every processed event as JSON lines to this file.")
     var trace: String?
 
+    @Option(help: "Write every client write (sent, done, outcome, error, where it committed) as CSV to this file.")
+    var writes: String?
+
     func run() throws {
         var (scenario, text, path) = try loadScenario(file, overrides: overrides)
         if let seed { scenario.seed = seed }
@@ -49,6 +52,7 @@ struct RunCommand: ParsableCommand {
         // Open the store before running, so that an unusable --db fails fast; write after.
         let store = noStore ? nil : try openStore(db)
         let sim = Simulation(scenario: scenario)
+        sim.shouldStop = interruptRequested
         if let w = writer {
             sim.traceSink = { t, target, event in
                 w.write(JSON.object([("t_ns", .int(t)), ("target", .string(target)), ("event", .string(event))]).text)
@@ -56,7 +60,23 @@ struct RunCommand: ParsableCommand {
         }
         let record = sim.run(wallClock: wallSeconds)
         writer?.close()
+        if record.interrupted {
+            printErr("interrupted (\(Signals.name)) at \(DurationText.format(sim.now)) of simulated time; nothing was stored")
+            throw ExitCode(Signals.exitCode)
+        }
         let findings = Analyzer.analyze(record, scenario: scenario)
+        if let writes {
+            guard let w = LineWriter(path: writes) else { throw InputError(message: "--writes \(writes): cannot write this file") }
+            w.write("id,client,direct_host,sent_s,done_s,outcome,error,committed_host,timeline,lsn,sync_confirmed")
+            for x in record.writes {
+                let tl = x.committedAt == .none ? "" : String(record.forks.first { $0.id == x.committedAt.fork }?.timeline ?? 0)
+                w.write([String(x.id), String(x.client), x.directHost < 0 ? "" : record.hosts[Int(x.directHost)], DurationText.seconds3(x.sentNs),
+                         x.doneNs < 0 ? "" : DurationText.seconds3(x.doneNs), "\(x.outcome)", x.error == .none ? "" : x.error.message,
+                         x.committedHost < 0 ? "" : record.finalPg.indices.contains(Int(x.committedHost)) ? record.finalPg[Int(x.committedHost)].host : "",
+                         tl, x.committedAt == .none ? "" : LSN.format(x.committedAt.lsn), x.syncConfirmed ? "1" : "0"].joined(separator: ","))
+            }
+            w.close()
+        }
         var runID: Int64? = nil
         if let store {
             let meta = RunMeta(scenarioFile: path, scenarioSHA256: SHA256.hex(Array(text.utf8)), overrides: overridePairs(overrides),

@@ -11,7 +11,7 @@ struct Simctl: ParsableCommand {
         commandName: "simctl",
         abstract: "Simulate a Patroni / etcd / PostgreSQL / HAProxy cluster under faults and score RTO, RPO and split brain.",
         version: version,
-        subcommands: [RunCommand.self, ValidateCommand.self, SweepCommand.self, CheckCommand.self, MergeCommand.self, BenchCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, SweepCommand.self, CheckCommand.self, MergeCommand.self, BenchCommand.self, SelfCheckCommand.self]
     )
 }
 
@@ -20,6 +20,7 @@ struct Simctl: ParsableCommand {
 @main
 enum Main {
     static func main() {
+        Signals.install()
         do {
             var command = try Simctl.parseAsRoot()
             try command.run()

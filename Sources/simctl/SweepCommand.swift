@@ -96,7 +96,7 @@ struct SweepCommand: ParsableCommand {
         let row: SweepRow
         do {
             row = try Sweeper.run(plan, store: store, resume: resume, shard: shardSpec, workers: workers, simctlVersion: Simctl.version,
-                                  maxRuns: maxRuns, timestamp: isoNow, wallClock: wallSeconds) { done, total in
+                                  maxRuns: maxRuns, timestamp: isoNow, wallClock: wallSeconds, shouldStop: interruptRequested) { done, total in
                 ran = done
                 bar.update(done, total)
             }
@@ -104,6 +104,12 @@ struct SweepCommand: ParsableCommand {
             throw InputError(message: "\(db): \(e.description)")
         }
         bar.finish()
+        if Signals.interrupted {
+            let stored = try store.doneRuns(sweep: row.id).count
+            printErr("interrupted (\(Signals.name)): \(ran) run\(ran == 1 ? "" : "s") finished now, \(stored) of \(plan.runCount) stored in \(db) (sweep \(row.id)); the runs in flight were dropped.")
+            printErr("continue with the same command and --resume:\n  simctl sweep \(CommandLine.arguments.dropFirst(2).filter { $0 != "--resume" }.map(shellQuote).joined(separator: " ")) --resume")
+            throw ExitCode(Signals.exitCode)
+        }
         let elapsed = wallSeconds() - t0
         let order = plan.points.indices.map(plan.pointJSON)
         let stats = try Sweeper.table(store: store, sweep: row.id, order: order)
@@ -214,6 +220,12 @@ struct SweepCommand: ParsableCommand {
             ("objective", obj.map { .string($0.text) } ?? .null), ("best", best.map(setting) ?? .null),
         ])
     }
+}
+
+/// A shell word as typed: quoted when it holds anything a shell would split or expand.
+func shellQuote(_ s: String) -> String {
+    let plain = s.allSatisfy { $0.isLetter || $0.isNumber || "-_./=,:@%+".contains($0) }
+    return plain && !s.isEmpty ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
 /// The wall-clock time for the sweeps table (never read by a simulation).

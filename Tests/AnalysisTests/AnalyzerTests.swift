@@ -164,15 +164,83 @@ struct AnalyzerTests {
         #expect(s.reads == 2 && s.stale == 1)
     }
 
-    @Test("a synchronously confirmed write that is lost is an invariant violation")
+    @Test("a promotion without a synchronously confirmed commit breaks Patroni's promise (sync_commit_lost)")
     func syncLost() {
         let rec = failoverHistory()
+        rec.log(ns(130.5), "db2", "postgres", Kind.pgState, .object([("state", "promoting")]))
         write(rec, sent: 99, done: 99.01, .ok, lsn: 5100)
         rec.writes[0].syncConfirmed = true
         var s = Scenario()
         s.patroni.synchronousMode = .on
         let f = Analyzer.analyze(record(rec, final: db2Final), scenario: s)
-        #expect(f.rpo?.syncLost == 1)
-        #expect(f.violations.contains { $0.kind == "sync_commit_lost" })
+        #expect(f.rpo?.lostWrites == 1)
+        let v = f.violations.filter { $0.kind == "sync_commit_lost" }
+        #expect(v.count == 1)
+        #expect(v.first?.detail.contains("db2 was promoted to timeline 2 without 1 commit(s)") == true)
+        #expect(f.rpo?.causes.contains { $0.contains("where db2 was promoted to timeline 2") } == true)
+    }
+
+    @Test("an operator's failover to an asynchronous candidate may lose confirmed commits: Patroni allows it, the loss is explained")
+    func asyncFailoverAllowed() {
+        let rec = failoverHistory()
+        rec.log(ns(120), "db2", "patroni", "failover", .object([("leader", .null), ("candidate", "db2"), ("async_candidate", true)]))
+        write(rec, sent: 99, done: 99.01, .ok, lsn: 5100)
+        rec.writes[0].syncConfirmed = true
+        var s = Scenario()
+        s.patroni.synchronousMode = .on
+        let f = Analyzer.analyze(record(rec, final: db2Final), scenario: s)
+        #expect(f.rpo?.lostWrites == 1)
+        #expect(!f.violations.contains { $0.kind == "sync_commit_lost" })
+        #expect(f.rpo?.causes.contains { $0.contains("an asynchronous candidate") } == true)
+    }
+
+    @Test("confirmed commits whose every copy was destroyed are lost, but no promotion broke the promise")
+    func copiesDestroyed() {
+        let rec = Recorder()
+        _ = rec.newFork(parent: nil, switchLsn: 0, timeline: 1, host: "db1", at: 0)
+        rec.log(0, "db1", "etcd", Kind.leaderKey, Detail.leaderKey(holder: "db1", cause: "acquired", revision: 2))
+        write(rec, sent: 50, done: 50.01, .ok, lsn: 5100)
+        rec.writes[0].syncConfirmed = true
+        rec.log(ns(60), "db1", "postgres", Kind.pgState, .object([("state", "data directory lost")]))
+        rec.log(ns(61), "db2", "postgres", Kind.pgState, .object([("state", "data directory lost")]))
+        let final = [FinalPgState(host: "db1", running: false, primary: false, flushed: .none, timeline: 1),
+                     FinalPgState(host: "db2", running: false, primary: false, flushed: .none, timeline: 1),
+                     FinalPgState(host: "db3", running: true, primary: false, flushed: WalPosition(fork: 0, lsn: 4000), timeline: 1)]
+        var s = Scenario()
+        s.patroni.synchronousMode = .on
+        let f = Analyzer.analyze(record(rec, final: final), scenario: s)
+        #expect(f.rpo?.lostWrites == 1)
+        #expect(f.rpo?.finalPrimary == "db3")
+        #expect(f.rpo?.measuredAgainst?.contains("most advanced surviving copy") == true)
+        #expect(f.rpo?.causes.contains { $0.contains("db2 lost its data directory") } == true)
+        #expect(f.violations.isEmpty)
+    }
+
+    @Test("a write acknowledged before the fault is not the recovery from it: RTO is never negative")
+    func rtoNeverNegative() {
+        let rec = failoverHistory()
+        // Sent before the crash at 100 s; one fails after it, one is acknowledged before it.
+        write(rec, sent: 99.2, done: 100.5, .failed)
+        write(rec, sent: 99.3, done: 99.4, .ok, lsn: 4900)
+        write(rec, sent: 136, done: 136.2, .ok, fork: 1, lsn: 6000, host: 1)
+        let f = Analyzer.analyze(record(rec, final: db2Final), scenario: Scenario())
+        let r = try! #require(f.rto.first)
+        #expect(r.rtoNs == ns(36.2))
+        // The failed write had waited a second (the stall threshold) at 100.2 s.
+        #expect(r.outageStartNs == ns(100.2))
+    }
+
+    @Test("lost writes acknowledged during a split brain are the losing side; locally committed ones are named")
+    func losingSide() {
+        let rec = failoverHistory()
+        // db1 is still writable while db2 is promoted: a split brain from 131 s to 140 s.
+        rec.timeline.removeAll { $0.kind == Kind.pgWritable && $0.host == "db1" && $0.detail["writable"]?.boolValue == false }
+        rec.log(140 * Time.s, "db1", "postgres", Kind.pgWritable, Detail.pgWritable(false, fork: 0, timeline: 1, why: "demoted"))
+        write(rec, sent: 132, done: 133, .ok, lsn: 5300)
+        rec.writes[0].error = .syncWaitCancelled
+        let f = Analyzer.analyze(record(rec, final: db2Final), scenario: Scenario())
+        #expect(f.rpo?.lostWrites == 1 && f.rpo?.lostLocalOnly == 1)
+        #expect(f.splitBrain?.losingAcks == 1)
+        #expect(f.rpo?.causes.contains { $0.contains("cancelled their synchronous-replication wait") } == true)
     }
 }

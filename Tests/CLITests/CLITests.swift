@@ -187,3 +187,88 @@ struct CLITests {
         #expect(badValue.code == 2)
     }
 }
+
+/// Starts simctl without waiting for it.
+func startSimctl(_ args: [String]) throws -> (Process, Pipe, Pipe) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try simctlBinary())
+    p.arguments = args
+    p.currentDirectoryURL = packageRoot
+    var env = ProcessInfo.processInfo.environment
+    env["NO_COLOR"] = "1"
+    p.environment = env
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    return (p, out, err)
+}
+
+/// Rows in a store's runs table, read with the sqlite3 shell (nil if it cannot be read yet).
+func storedRuns(_ db: String) -> Int? {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["sqlite3", db, "SELECT count(*) FROM runs"]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = Pipe()
+    guard (try? p.run()) != nil else { return nil }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Int(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+}
+
+@Suite("The store and signals under concurrent use", .serialized)
+struct StoreConcurrencyCLITests {
+    /// `Store.migrate` read the schema version outside its write transaction, so two
+    /// processes opening a new store both migrated ("table sweeps already exists").
+    @Test("24 processes opening one new store at once: every run is stored, none fails")
+    func concurrentNewStore() throws {
+        let file = tmp("race.yml"), db = tmp("race.sqlite")
+        try writeFile(file, """
+            name: race
+            duration: 5s
+            topology: etcd-colocated
+            workload: { clients: 1, rate: 5/s }
+            """)
+        defer { for p in [file, db, db + "-wal", db + "-shm"] { try? FileManager.default.removeItem(atPath: p) } }
+        let procs = try (1...24).map { try startSimctl(["run", file, "--db", db, "--seed", "\($0)"]) }
+        var failures: [String] = []
+        for (p, _, err) in procs {
+            let e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            if p.terminationStatus != 0 { failures.append("exit \(p.terminationStatus): \(String(decoding: e, as: UTF8.self))") }
+        }
+        #expect(failures.isEmpty, "\(failures)")
+        #expect(storedRuns(db) == 24)
+    }
+
+    @Test("SIGINT and SIGTERM stop a sweep cleanly: stored runs kept, --resume printed, exit 130 and 143", arguments: [(SIGINT, Int32(130)), (SIGTERM, Int32(143))])
+    func interruptSweep(sig: Int32, code: Int32) throws {
+        let file = tmp("sig.yml"), db = tmp("sig.sqlite")
+        try writeFile(file, """
+            name: sig
+            duration: 10m
+            topology: etcd-colocated
+            workload: { clients: 4, rate: 200/s }
+            faults: [ { at: 2m, jitter: 10s, crash: primary } ]
+            """)
+        defer { for p in [file, db, db + "-wal", db + "-shm"] { try? FileManager.default.removeItem(atPath: p) } }
+        let (p, out, err) = try startSimctl(["sweep", file, "--set", "patroni.ttl=20,30,45", "--seeds", "400", "--db", db, "--workers", "2"])
+        // Let some runs be stored, then interrupt.
+        Thread.sleep(forTimeInterval: 6)
+        kill(p.processIdentifier, sig)
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        _ = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == code, "\(e)")
+        #expect(e.contains("interrupted (\(sig == SIGINT ? "SIGINT" : "SIGTERM"))"))
+        #expect(e.contains("--resume"))
+        let stored = try #require(storedRuns(db))
+        #expect(stored >= 1 && stored < 1200)
+        // The printed command continues the sweep.
+        let resumed = try simctl(["sweep", file, "--set", "patroni.ttl=20,30,45", "--seeds", "400", "--db", db, "--workers", "2", "--resume", "--max-runs", "2"])
+        #expect(resumed.code == 0, "\(resumed.err)")
+        #expect(storedRuns(db) == stored + 2)
+    }
+}

@@ -8,7 +8,7 @@ import Recording
 enum HEv {
     case member(EtcdInput)
     case response(EtcdResponse)
-    case refused(member: Int)
+    case refused(member: Int, req: UInt32)
     case clientTimer(EtcdClientTimer)
 }
 
@@ -26,6 +26,8 @@ final class EtcdHarness: EtcdEnv, EtcdClientEnv, EventHandler {
     var watched: [(Nanos, WatchEvent)] = []
     var nextTag: UInt32 = 0
     var exited: [Int] = []
+    /// Refused connects delivered to the clients.
+    var refusals = 0
 
     init(n: Int = 3, config: EtcdConfig = EtcdConfig(), seed: UInt64 = 1, latency: Latency = Latency(.lognormal(median: 250 * Time.us, sigma: 0.3), floorNs: 50 * Time.us), clients nc: Int = 1, retryTimeout: Nanos = 10 * Time.s) {
         let streams = RandomStreams(seed: seed)
@@ -58,9 +60,10 @@ final class EtcdHarness: EtcdEnv, EtcdClientEnv, EventHandler {
             let c = clientProc.firstIndex(of: e.target)!
             if case .watchEvent(let ev) = r.result { watched.append((now, ev)) }
             if let done = clients[c].receive(r, self) { results[done.tag] = done.outcome }
-        case .refused(let m):
+        case .refused(let m, let req):
             let c = clientProc.firstIndex(of: e.target)!
-            for d in clients[c].connectionFailed(member: m, self) { results[d.tag] = d.outcome }
+            refusals += 1
+            for d in clients[c].connectionFailed(member: m, req: req, self) { results[d.tag] = d.outcome }
         case .clientTimer(let t):
             let c = clientProc.firstIndex(of: e.target)!
             if let d = clients[c].timer(t, self) { results[d.tag] = d.outcome }
@@ -76,7 +79,7 @@ final class EtcdHarness: EtcdEnv, EtcdClientEnv, EventHandler {
             case .request(let r): return 2 | UInt64(r.client.req) << 8
             }
         case .response(let r): return 3 | UInt64(r.req) << 8
-        case .refused(let m): return 4 | UInt64(m) << 8
+        case .refused(let m, let r): return 4 | UInt64(m) << 8 | UInt64(r) << 16
         case .clientTimer: return 5
         }
     }
@@ -110,7 +113,7 @@ final class EtcdHarness: EtcdEnv, EtcdClientEnv, EventHandler {
             fabric.send(from: proc, to: memberProc[slot], .member(.request(r)))
             return .accepted
         case .refused(let after):
-            kernel.schedule(after: after, to: proc, .refused(member: slot))
+            kernel.schedule(after: after, to: proc, .refused(member: slot, req: r.client.req))
             return .refused
         case .noAnswer:
             return .noAnswer

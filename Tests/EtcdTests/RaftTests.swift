@@ -126,3 +126,25 @@ struct RaftTests {
         #expect(h.exited == [l])
     }
 }
+
+@Suite("Patroni's etcd client against a refusing member")
+struct EtcdClientRefusalTests {
+    /// Each connect gets its own RST: three calls in flight on one refusing member fail
+    /// three attempts per round (one try and two retries each on a one-node cluster), then
+    /// sleep; they used to fail each other's attempts, k² refusals per round.
+    @Test("refusals fail only the attempt they answer; every call ends at the retry deadline")
+    func refusalsPerAttempt() {
+        let h = EtcdHarness(n: 1)
+        h.run(for: 5 * Time.s)
+        h.kernel.stop(h.memberProc[0])
+        let tags = (0..<3).map { _ in h.call(.range(h.shared.keys.id("/k"), prefix: false, serializable: true), retry: true) }
+        h.run(for: 15 * Time.s)
+        for t in tags {
+            guard case .failure? = h.results[t] else { Issue.record("call \(t) did not fail: \(String(describing: h.results[t]))"); continue }
+        }
+        // 10 s deadline, sleeps from 0.1 s doubling to 1 s (+ up to 0.8 s jitter): at most a
+        // dozen rounds of 3 attempts per call.
+        #expect(h.refusals <= 3 * 3 * 12, "\(h.refusals) refusals")
+        #expect(h.refusals >= 3 * 3 * 4)
+    }
+}

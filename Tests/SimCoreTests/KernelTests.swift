@@ -191,3 +191,27 @@ struct KernelTests {
         #expect(k.processed == 1000)
     }
 }
+
+@Suite("Kernel livelock guard")
+struct KernelStallTests {
+    struct Zeno: EventHandler {
+        var gap: Nanos = Time.s
+        mutating func handle(_ e: Event<Int>, kernel: Kernel<Int>) {
+            gap = max(1, gap / 2)
+            kernel.schedule(after: gap, to: e.target, 0)
+        }
+        func traceKey(_ p: Int) -> UInt64 { UInt64(p) }
+    }
+
+    @Test("events at ever shorter intervals stop the run as stalled instead of spinning")
+    func zeno() {
+        let k = Kernel<Int>()
+        let p = k.spawn(host: 0)
+        k.start(p)
+        k.schedule(at: 0, to: p, 0)
+        var h = Zeno()
+        let r = k.run(until: 10 * Time.s, handler: &h)
+        #expect(r == .stalled)
+        #expect(k.now < 3 * Time.s)
+    }
+}
