@@ -83,6 +83,7 @@ public enum Analyzer {
             var r = FaultRTO(faultIndex: fault.index, kind: fault.kind, atNs: t0, rtoNs: 0, outage: firstBad != nil,
                              phases: [], oldPrimary: oldPrimary, newPrimary: nil)
             r.outageStartNs = firstBad == nil ? nil : wentBadAt
+            r.outageFirstSentNs = firstBad
             if let fb = firstBad {
                 // Recovery: the first acknowledged write sent after the outage began and
                 // acknowledged after writes went bad, even if a later fault has started by then

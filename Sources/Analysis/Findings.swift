@@ -43,6 +43,9 @@ public struct FaultRTO: Sendable {
     /// When writes went bad (the first failure, or the first write's wait passing `stallNs`;
     /// nil: no outage).
     public var outageStartNs: Nanos? = nil
+    /// When the earliest write that went bad in this outage was sent (a recovery is a prompt
+    /// acknowledged write sent at or after it and acknowledged after `outageStartNs`).
+    public var outageFirstSentNs: Nanos? = nil
     public var phases: [Phase]
     /// The primary before the fault and the one after, as seen in the leader key.
     public var oldPrimary: String?

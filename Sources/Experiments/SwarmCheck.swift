@@ -58,8 +58,8 @@ public enum RunProperties {
         // A run whose writes "never recovered" must not have acknowledged writes that went
         // through promptly after the outage began.
         for r in f.rto where r.outage && r.rtoNs == nil {
-            let start = r.outageStartNs ?? r.atNs
-            let prompt = run.writes.contains { $0.directHost < 0 && $0.outcome == .ok && $0.doneNs >= start && $0.doneNs - $0.sentNs <= Analyzer.stallNs }
+            let start = r.outageStartNs ?? r.atNs, firstSent = r.outageFirstSentNs ?? r.atNs
+            let prompt = run.writes.contains { $0.directHost < 0 && $0.outcome == .ok && $0.sentNs >= firstSent && $0.doneNs >= start && $0.doneNs - $0.sentNs <= Analyzer.stallNs }
             if prompt {
                 out.append(PropertyFailure("findings.consistent", "fault \(r.faultIndex): reported as never recovered, yet prompt writes were acknowledged after it"))
             }
