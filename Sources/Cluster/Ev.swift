@@ -1,4 +1,5 @@
 import SimCore
+import SimNet
 import Etcd
 import Postgres
 import Patroni
@@ -23,6 +24,10 @@ public enum Ev {
     case delayedStart(UInt32)
     /// An etcd member answered the operator's `etcdctl` (admin request `req`).
     case etcdctlAnswer(req: UInt32, EtcdResponse.Result)
+    /// The network's own timer (SYN and data retransmissions, give-ups).
+    case net(NetTimer)
+    /// A rafthttp stream between two etcd members connected, failed or was reset.
+    case etcdStream(from: UInt8, to: UInt8, ConnID, ConnEvent)
     case etcd(EtcdInput)
     case pg(PgInput)
     /// A PostgreSQL tool's timer (pg_rewind, pg_basebackup): it runs whether or not the
@@ -42,6 +47,8 @@ public enum Ev {
         case .powerOn(let h): return 14 << 56 | UInt64(h)
         case .delayedStart(let p): return 15 << 56 | UInt64(p)
         case .etcdctlAnswer(let r, _): return 16 << 56 | UInt64(r)
+        case .net(let t): return 17 << 56 | UInt64(t.conn.slot) << 16 | UInt64(t.kind.rawValue) << 8 | UInt64(t.arg)
+        case .etcdStream(let f, let t, let c, let e): return 18 << 56 | UInt64(f) << 40 | UInt64(t) << 32 | UInt64(c.slot) << 8 | UInt64(e.rawValue)
         case .etcd(let i):
             switch i {
             case .peer(let m): return 6 << 56 | UInt64(m.type.rawValue) << 48 | (m.term & 0xFFFF) << 32 | UInt64(truncatingIfNeeded: m.index)
@@ -51,7 +58,8 @@ public enum Ev {
         case .pg(let i):
             switch i {
             case .timer(let t): return 9 << 56 | UInt64(truncatingIfNeeded: t.code)
-            case .message(_, let m): return 10 << 56 | m.traceCode
+            case .message(let c, let m): return 10 << 56 | m.traceCode ^ UInt64(c.slot) << 40
+            case .conn(let c, let e): return 19 << 56 | UInt64(c.slot) << 8 | UInt64(e.rawValue)
             }
         case .pgTool(let n, let t): return 11 << 56 | UInt64(n) << 40 | UInt64(truncatingIfNeeded: t.code)
         case .patroni(let i): return 12 << 56 | i.code
@@ -94,8 +102,8 @@ extension PgTimer {
         case .statusInterval(let e): return 14 | Int(e) << 8
         case .reconnect: return 15
         case .backupTimeout: return 16
-        case .backupFailed(let g, let w): return 17 | Int(g) << 8 | Int(w.rawValue) << 40
         case .backupRetry(let g): return 18 | Int(g) << 8
+        case .senderSend(let e): return 19 | Int(e) << 8
         }
     }
 }
@@ -105,12 +113,13 @@ extension PatroniInput {
         switch self {
         case .timer: return 1
         case .etcd(let r): return 2 | UInt64(r.req) << 8
-        case .etcdConnectionFailed(let m, let r): return 3 | UInt64(m) << 8 | UInt64(r) << 16
+        case .etcdConn(let c, let e): return 3 | UInt64(c.slot) << 8 | UInt64(e.rawValue) << 40
         case .pg: return 4
         case .rest(let r): return 5 | UInt64(r.id) << 8
         case .restResponse(let r): return 6 | UInt64(r.id) << 8 | UInt64(UInt16(bitPattern: r.status)) << 40
-        case .restRefused(let id): return 7 | UInt64(id) << 8
+        case .restConn(let c, let e): return 7 | UInt64(c.slot) << 8 | UInt64(e.rawValue) << 40
         case .operatorAction: return 8
+        case .terminate: return 9
         }
     }
 }
@@ -126,9 +135,16 @@ extension Simulation {
         case .powerOn(let h): powerOn(h)
         case .delayedStart(let p): delayedStart(p)
         case .etcdctlAnswer(let r, let result): etcdctlAnswered(r, result)
+        case .net(let t): fabric.handle(t)
+        case .etcdStream(let f, let t, let c, let ev): etcdStreamEvent(from: Int(f), to: Int(t), c, ev)
         case .etcd(let i): etcd[procs[Int(e.target)].model].handle(i, self)
-        case .pg(let i): pg[procs[Int(e.target)].model].handle(i, self)
-        case .pgTool(let n, let t): pg[n].handle(.timer(t), self)
+        case .pg(let i):
+            let n = procs[Int(e.target)].model
+            pg[n].handle(i, self)
+            syncListening(n)
+        case .pgTool(let n, let t):
+            pg[n].handle(.timer(t), self)
+            syncListening(n)
         case .patroni(let i): patroni[procs[Int(e.target)].model].handle(i, self)
         case .traffic(let t): traffic(e.target, t)
         }
@@ -167,6 +183,8 @@ extension Ev {
         case .powerOn: return "world.power_on"
         case .delayedStart: return "world.delayed_start"
         case .etcdctlAnswer: return "world.etcdctl_answer"
+        case .net(let t): return "world.net.\(t.kind)"
+        case .etcdStream: return "world.etcd_stream"
         case .etcd(let i):
             switch i {
             case .peer(let m): return "etcd.peer.\(m.type)"
@@ -177,6 +195,7 @@ extension Ev {
             switch i {
             case .timer(let t): return "postgres.timer.\(String(describing: t).prefix { $0 != "(" })"
             case .message(_, let m): return "postgres.message.\(String(describing: m).prefix { $0 != "(" })"
+            case .conn(_, let e): return "postgres.conn.\(e)"
             }
         case .pgTool(_, let t): return "postgres.tool.\(String(describing: t).prefix { $0 != "(" })"
         case .patroni(let i):
@@ -184,11 +203,12 @@ extension Ev {
             case .timer(.client(let c)): return "patroni.timer.client.\(String(describing: c).prefix { $0 != "(" })"
             case .timer(let t): return "patroni.timer.\(String(describing: t).prefix { $0 != "(" })"
             case .etcd(let r): return "patroni.etcd_response.\(String(describing: r.result).prefix { $0 != "(" })"
-            case .etcdConnectionFailed: return "patroni.etcd_connection_failed"
+            case .etcdConn(_, let e): return "patroni.etcd_conn.\(e)"
             case .pg(let n): return "patroni.pg.\(String(describing: n).prefix { $0 != "(" })"
             case .rest: return "patroni.rest_request"
             case .restResponse: return "patroni.rest_response"
-            case .restRefused: return "patroni.rest_refused"
+            case .restConn(_, let e): return "patroni.rest_conn.\(e)"
+            case .terminate: return "patroni.terminate"
             case .operatorAction(let a): return "patroni.operator.\(String(describing: a).prefix { $0 != "(" })"
             }
         case .traffic(let t):

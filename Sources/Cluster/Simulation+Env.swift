@@ -14,21 +14,140 @@ struct WatchdogDevice {
     var gen: UInt32 = 0
 }
 
+/// One direction of rafthttp's transport between two etcd members: the stream, and the
+/// pipeline that carries messages while the stream is down.
+struct PeerStream {
+    var conn: ConnID = .none
+    var dialing = false
+    var dialStarted: Nanos = 0
+    /// When data on the stream was first held by the network (-1: nothing held).
+    var heldSince: Nanos = -1
+    /// The pipeline's pooled keep-alive connection (HTTP POST per message).
+    var pipe: ConnID = .none
+    var pipeStarted: Nanos = 0
+    /// POSTs whose data the network holds (a cut path): rafthttp's 4 pipeline senders block
+    /// on them and its 64-message buffer fills; past that, messages are dropped.
+    var pipeBlocked = 0
+    /// Messages waiting for the pipeline's connection (at most the 64-message buffer).
+    var pipeQueue: [RaftMessage] = []
+
+    /// rafthttp `connPerPipeline` + `pipelineBufSize`.
+    static let pipelineCapacity = 4 + 64
+}
+
 // MARK: - etcd
 
 extension Simulation: EtcdEnv {
+    /// rafthttp (`peer.pick`): a message goes out on the stream when it is up. While the
+    /// stream is being dialled, or after its writes have been stuck for its 5 s write timeout
+    /// (`ConnWriteTimeout`, then the stream is closed), it goes by the pipeline: an HTTP POST
+    /// on a pooled connection, queued while that connects (64-message buffer), dropped when
+    /// the buffer is full or the connect fails (raft sends again). A stream dial that gets
+    /// nothing within the dial timeout (1 s + election timeout / 5, `PeerDialTimeout`) is
+    /// abandoned at the next send.
     public func etcdPeerSend(from: Int, to: Int, _ m: RaftMessage) {
-        if m.type == .leaseRenew, !isUp(etcdProc[to]), case .refused(let rtt) = fabric.connect(from: etcdProc[from], to: etcdProc[to]) {
-            // The forwarded renewal is an HTTP POST: a dead leader process on a live host
-            // refuses the connection, and `LeaseRenew` throttles and tries again.
-            var r = RaftMessage(type: .leaseRenewResp, from: to, to: from, term: m.term)
-            r.index = m.index
-            r.reject = true
-            kernel.schedule(after: rtt, to: etcdProc[from], .etcd(.peer(r)))
+        let fp = etcdProc[from], tp = etcdProc[to]
+        if m.type == .leaseRenew || m.type == .leaseRenewResp || m.type == .readIndex || m.type == .readIndexResp {
+            // Lease renewals and read indexes: HTTP requests of their own. A dead peer process
+            // on a live host refuses them, and `LeaseRenew` throttles and tries again.
+            if m.type == .leaseRenew, !isUp(tp), fabric.net.pathOpen(host(of: fp), host(of: tp)) {
+                var r = RaftMessage(type: .leaseRenewResp, from: to, to: from, term: m.term)
+                r.index = m.index
+                r.reject = true
+                kernel.schedule(after: 2 * fabric.net.link(host(of: fp), host(of: tp)).latency.typicalNs, to: fp, .etcd(.peer(r)))
+                return
+            }
+        }
+        let i = from * etcdProc.count + to
+        let now = kernel.now
+        if fabric.isOpen(peerStreams[i].conn) {
+            switch fabric.send(peerStreams[i].conn, from: fp, .etcd(.peer(m))) {
+            case .arrives:
+                peerStreams[i].heldSince = -1
+                return
+            case .held:
+                if peerStreams[i].heldSince < 0 { peerStreams[i].heldSince = now }
+                guard now - peerStreams[i].heldSince >= 5 * Time.s else { return }
+                fabric.close(peerStreams[i].conn)
+                peerStreams[i].conn = .none
+                peerStreams[i].dialing = false
+                peerStreams[i].heldSince = -1
+                return
+            case .dropped:
+                peerStreams[i].conn = .none
+                peerStreams[i].dialing = false
+            }
+        }
+        let dialTimeout = Time.s + scenario.etcd.electionTimeoutNs / 5
+        if !(peerStreams[i].dialing && now - peerStreams[i].dialStarted < dialTimeout && fabric.isConnecting(peerStreams[i].conn)) {
+            if peerStreams[i].dialing { fabric.close(peerStreams[i].conn) }
+            let c = fabric.newConnection(from: fp, to: tp)
+            let f8 = UInt8(from), t8 = UInt8(to)
+            fabric.setResets(c, toA: .etcdStream(from: f8, to: t8, c, .reset), toB: nil)
+            fabric.connect(c, onConnected: .etcdStream(from: f8, to: t8, c, .connected), onRefused: .etcdStream(from: f8, to: t8, c, .refused),
+                           onTimedOut: .etcdStream(from: f8, to: t8, c, .timedOut))
+            peerStreams[i].conn = c
+            peerStreams[i].dialing = true
+            peerStreams[i].dialStarted = now
+            peerStreams[i].heldSince = -1
+        }
+        pipelineSend(i, from: from, to: to, m)
+    }
+
+    /// The pipeline (`pipeline.post`): no read timeout of its own, so a POST on a cut path
+    /// blocks its sender until TCP gives up; a connect is bounded by the dial timeout.
+    func pipelineSend(_ i: Int, from: Int, to: Int, _ m: RaftMessage) {
+        let fp = etcdProc[from]
+        let now = kernel.now
+        if fabric.isOpen(peerStreams[i].pipe) {
+            guard peerStreams[i].pipeBlocked < PeerStream.pipelineCapacity else { return }
+            switch fabric.send(peerStreams[i].pipe, from: fp, .etcd(.peer(m))) {
+            case .arrives: peerStreams[i].pipeBlocked = 0
+            case .held: peerStreams[i].pipeBlocked += 1
+            case .dropped: peerStreams[i].pipe = .none
+            }
             return
         }
-        // rafthttp gives up on a stream after its 5 s read/write timeouts.
-        fabric.send(from: etcdProc[from], to: etcdProc[to], .etcd(.peer(m)), holdLimitNs: 5 * Time.s)
+        let dialTimeout = Time.s + scenario.etcd.electionTimeoutNs / 5
+        if fabric.isConnecting(peerStreams[i].pipe) {
+            if now - peerStreams[i].pipeStarted < dialTimeout {
+                if peerStreams[i].pipeQueue.count < 64 { peerStreams[i].pipeQueue.append(m) }
+                return
+            }
+            fabric.close(peerStreams[i].pipe)
+        }
+        let c = fabric.newConnection(from: fp, to: etcdProc[to])
+        let f8 = UInt8(from), t8 = UInt8(to)
+        fabric.setResets(c, toA: .etcdStream(from: f8, to: t8, c, .reset), toB: nil)
+        fabric.connect(c, onConnected: .etcdStream(from: f8, to: t8, c, .connected), onRefused: .etcdStream(from: f8, to: t8, c, .refused),
+                       onTimedOut: .etcdStream(from: f8, to: t8, c, .timedOut))
+        peerStreams[i].pipe = c
+        peerStreams[i].pipeStarted = now
+        peerStreams[i].pipeBlocked = 0
+        peerStreams[i].pipeQueue = [m]
+    }
+
+    /// A stream's or pipeline's hand-shake or reset (delivered to the sending member's process).
+    func etcdStreamEvent(from: Int, to: Int, _ c: ConnID, _ e: ConnEvent) {
+        let i = from * etcdProc.count + to
+        if peerStreams[i].conn == c {
+            if e == .connected { peerStreams[i].dialing = false } else {
+                fabric.close(c)
+                peerStreams[i].conn = .none
+                peerStreams[i].dialing = false
+                peerStreams[i].heldSince = -1
+            }
+        } else if peerStreams[i].pipe == c {
+            let queued = peerStreams[i].pipeQueue
+            peerStreams[i].pipeQueue = []
+            if e == .connected {
+                for m in queued { pipelineSend(i, from: from, to: to, m) }
+            } else {
+                // The POSTs fail: raft is told the peer is unreachable; the messages are gone.
+                fabric.close(c)
+                peerStreams[i].pipe = .none
+            }
+        }
     }
 
     public func etcdTimer(_ member: Int, after: Nanos, _ t: EtcdTimer) {
@@ -41,14 +160,14 @@ extension Simulation: EtcdEnv {
             if c.proc == Self.etcdctlProc { kernel.schedule(after: fabric.net.loopbackNs + Time.ms, to: Kernel<Ev>.world, .etcdctlAnswer(req: c.req, r.result)) }
             return
         }
-        fabric.send(from: etcdProc[member], to: c.proc, .patroni(.etcd(r)))
+        fabric.send(c.conn, from: etcdProc[member], .patroni(.etcd(r)))
     }
 
     public func etcdActivePeers(_ member: Int) -> Int {
         let me = Int(kernel.host(of: etcdProc[member]))
         // Only `etcdProc` here: this runs inside a member's handler, with `etcd` borrowed.
         return etcdProc.indices.filter { o in
-            o != member && isUp(etcdProc[o]) && fabric.net.canReach(me, Int(kernel.host(of: etcdProc[o]))) && fabric.net.canReach(Int(kernel.host(of: etcdProc[o])), me)
+            o != member && isUp(etcdProc[o]) && fabric.net.pathOpen(me, Int(kernel.host(of: etcdProc[o])))
         }.count
     }
 
@@ -64,49 +183,26 @@ extension Simulation: EtcdEnv {
 // MARK: - Patroni's etcd client
 
 extension Simulation: EtcdClientEnv {
-    public func etcdClientSend(from proc: UInt32, toMember slot: Int, _ r: EtcdRequest, pooled: Bool) -> ConnectResult {
-        let key = Int(proc) << 8 | slot
-        if let c = clientConns[key], fabric.isOpen(c) {
-            // An established connection carries the request, whatever the path does now.
-            fabric.send(from: proc, to: etcdProc[slot], .etcd(.request(r)), holdLimitNs: scenario.patroni.retryTimeoutNs)
-            return .accepted
-        }
-        switch fabric.connect(from: proc, to: etcdProc[slot]) {
-        case .accepted:
-            clientConns[key] = fabric.open(proc, etcdProc[slot], resetToA: .patroni(.etcdConnectionFailed(member: slot, req: 0)), resetToB: nil)
-            fabric.send(from: proc, to: etcdProc[slot], .etcd(.request(r)), holdLimitNs: scenario.patroni.retryTimeoutNs)
-            return .accepted
-        case .refused(let after):
-            // Each connect gets its own RST: only this attempt fails.
-            kernel.schedule(after: after, to: proc, .patroni(.etcdConnectionFailed(member: slot, req: r.client.req)))
-            return .refused
-        case .noAnswer:
-            return .noAnswer
-        }
+    public func etcdConnect(from proc: UInt32, toMember slot: Int) -> ConnID {
+        let c = fabric.newConnection(from: proc, to: etcdProc[slot])
+        fabric.setResets(c, toA: .patroni(.etcdConn(c, .reset)), toB: nil)
+        // Patroni's `Etcd3.set_socket_options`: TCP_USER_TIMEOUT = ttl on every client socket.
+        fabric.setUserTimeout(c, scenario.patroni.ttlNs)
+        fabric.connect(c, onConnected: .patroni(.etcdConn(c, .connected)), onRefused: .patroni(.etcdConn(c, .refused)),
+                       onTimedOut: .patroni(.etcdConn(c, .timedOut)))
+        return c
     }
+
+    public func etcdSend(_ c: ConnID, from proc: UInt32, _ r: EtcdRequest) {
+        fabric.send(c, from: proc, .etcd(.request(r)))
+    }
+
+    public func etcdClose(_ c: ConnID) { fabric.close(c) }
+
+    public func etcdProbe(_ c: ConnID, from proc: UInt32) -> Bool { fabric.probe(c, from: proc) }
 
     public func etcdClientTimer(_ proc: UInt32, after: Nanos, _ t: EtcdClientTimer) {
         kernel.schedule(after: after, to: proc, .patroni(.timer(.client(t))))
-    }
-
-    public func etcdClientClearPool(_ proc: UInt32, keep: Int?) {
-        // urllib3's pool is cleared; the watch stream has its own connection and survives.
-        for slot in etcdProc.indices where slot != keep {
-            let key = Int(proc) << 8 | slot
-            if let c = clientConns.removeValue(forKey: key) { fabric.close(c) }
-        }
-    }
-
-    public func etcdClientTCPAlive(_ proc: UInt32, member slot: Int) -> Bool {
-        let a = Int(kernel.host(of: proc)), b = Int(kernel.host(of: etcdProc[slot]))
-        return fabric.net.canReach(a, b) && fabric.net.canReach(b, a)
-    }
-
-    func closeClientConnections(of proc: UInt32) {
-        for slot in etcdProc.indices {
-            let key = Int(proc) << 8 | slot
-            if let c = clientConns.removeValue(forKey: key) { fabric.close(c) }
-        }
     }
 }
 
@@ -117,7 +213,7 @@ extension Simulation: PgEnv {
 
     public func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer) {
         switch t {
-        case .rewindDone, .recloneDone, .backupTimeout, .backupFailed, .backupRetry:
+        case .rewindDone, .recloneDone, .backupTimeout, .backupRetry:
             // pg_rewind and pg_basebackup run whether the postmaster does or not.
             kernel.schedule(after: after, to: Kernel<Ev>.world, .pgTool(node: node, t))
         default:
@@ -125,40 +221,42 @@ extension Simulation: PgEnv {
         }
     }
 
-    public func pgSendToProc(from node: Int, to proc: UInt32, _ m: PgMessage) {
-        pgToClient(from: pgProc[node], to: proc, m)
-    }
-
-    public func pgSendToNode(from node: Int, to other: Int, _ m: PgMessage, transmitNs: Nanos) {
-        fabric.send(from: pgProc[node], to: pgProc[other], .pg(.message(from: pgProc[node], m)),
-                    holdLimitNs: scenario.postgresql.walSenderTimeoutNs, transmitNs: transmitNs)
-    }
-
-    public func pgConnect(from node: Int, to other: Int) -> ConnectOutcomeLite {
-        // (Not `pg[other]`: this runs inside a server's handler, with `pg` borrowed. A server
-        // that is up but not ready refuses START_REPLICATION instead.)
-        switch fabric.connect(from: pgProc[node], to: pgProc[other]) {
-        case .accepted(let t): return .accepted(t)
-        case .refused(let t): return .refused(t)
-        case .noAnswer: return .noAnswer
+    public func pgSend(_ c: ConnID, from node: Int, _ m: PgMessage, transmitNs: Nanos) {
+        let me = pgProc[node]
+        guard let peer = fabric.peer(c, of: me) else { return }
+        if procs[Int(peer)].service == .postgres {
+            fabric.send(c, from: me, .pg(.message(c, m)), transmitNs: transmitNs)
+        } else {
+            fabric.send(c, from: me, .traffic(.server(c, m)), transmitNs: transmitNs)
         }
     }
 
-    public func pgOpenReplication(standby: Int, upstream: Int, epoch: UInt32) {
-        let broken = Ev.pg(.message(from: UInt32.max, .replBroken(epoch: epoch)))
-        replConns[epoch] = fabric.open(pgProc[standby], pgProc[upstream], resetToA: broken, resetToB: broken)
+    public func pgConnect(from node: Int, to other: Int) -> ConnID {
+        let c = fabric.newConnection(from: pgProc[node], to: pgProc[other])
+        fabric.setResets(c, toA: .pg(.conn(c, .reset)), toB: .pg(.conn(c, .reset)))
+        fabric.connect(c, onConnected: .pg(.conn(c, .connected)), onRefused: .pg(.conn(c, .refused)), onTimedOut: .pg(.conn(c, .timedOut)))
+        return c
     }
 
-    public func pgCloseReplication(standby: Int, upstream: Int, epoch: UInt32) {
-        if let c = replConns.removeValue(forKey: epoch) { fabric.close(c) }
-    }
+    public func pgClose(_ c: ConnID) { fabric.close(c) }
 
     public func pgNotify(_ node: Int, _ n: PgNotification) {
+        // A `stop: host/postgres` (pg_ctl stop -m fast outside Patroni) ends the process once
+        // the server has stopped.
+        if n == .stopped, pendingProcessStop.contains(pgProc[node]) {
+            kernel.schedule(after: 0, to: Kernel<Ev>.world, .exited(pgProc[node], crashed: false))
+        }
         guard node < patroniProc.count else { return }
         kernel.schedule(after: 0, to: patroniProc[node], .patroni(.pg(n)))
     }
 
     public func pgName(_ node: Int) -> String { dbNames[node] }
+
+    /// The postmaster accepts connections only in some states: the network learns after each
+    /// of its inputs.
+    func syncListening(_ n: Int) {
+        fabric.setListening(pgProc[n], pg[n].listening)
+    }
 }
 
 // MARK: - Patroni
@@ -186,13 +284,16 @@ extension Simulation: PatroniEnv {
         if kernel.status(of: p) == .down {
             guard hosts[dbHost[n]].up else { return }
             kernel.start(p)
+            fabric.drainAcceptQueue(p)
         }
         pg[n].start(asStandby: asStandby, upstream: upstream, self)
+        syncListening(n)
     }
 
     public func pgStop(_ n: Int, immediate: Bool) {
         guard isUp(pgProc[n]) else { pgNotify(n, .stopped); return }
         pg[n].stop(immediate ? .immediate : .fast, self)
+        syncListening(n)
     }
 
     public func pgPromote(_ n: Int) { if isUp(pgProc[n]) { pg[n].promote(self) } }
@@ -202,11 +303,13 @@ extension Simulation: PatroniEnv {
     public func pgRewind(_ n: Int, from source: Int) -> Bool {
         guard pathOpen(dbHost[n], dbHost[source]), isUp(pgProc[source]), pg[source].isRunning else { return false }
         pg[n].rewind(from: source, sourceEnd: pg[source].durablePosition, self)
+        syncListening(n)
         return true
     }
 
     public func pgReclone(_ n: Int, from source: Int) {
         pg[n].reclone(from: source, fastCheckpoint: false, self)
+        syncListening(n)
     }
 
     public func pgNeedsRewind(_ n: Int, leader: Int) -> Bool? {
@@ -218,21 +321,31 @@ extension Simulation: PatroniEnv {
     public func pgUserSyncNames(_ n: Int) -> String { scenario.postgresql.synchronousStandbyNames }
     public func editedConfig(_ i: Int) -> PatroniConfig { editedConfigs[i] }
 
-    public func restCall(from node: Int, to peer: Int, _ r: RESTRequest) {
-        var req = r
-        req.from = patroniProc[node]
-        switch fabric.connect(from: patroniProc[node], to: patroniProc[peer]) {
-        case .accepted:
-            fabric.send(from: patroniProc[node], to: patroniProc[peer], .patroni(.rest(req)), holdLimitNs: 2 * Time.s)
-        case .refused(let after):
-            kernel.schedule(after: after, to: patroniProc[node], .patroni(.restRefused(id: r.id)))
-        case .noAnswer:
-            break
-        }
+    public func restConnect(from node: Int, to peer: Int) -> ConnID {
+        let c = fabric.newConnection(from: patroniProc[node], to: patroniProc[peer])
+        fabric.setResets(c, toA: .patroni(.restConn(c, .reset)), toB: nil)
+        fabric.connect(c, onConnected: .patroni(.restConn(c, .connected)), onRefused: .patroni(.restConn(c, .refused)),
+                       onTimedOut: .patroni(.restConn(c, .timedOut)))
+        return c
     }
 
-    public func restRespond(_ node: Int, to proc: UInt32, _ r: RESTResponse) {
-        restToCaller(from: patroniProc[node], to: proc, r)
+    public func restSend(_ c: ConnID, from node: Int, _ r: RESTRequest) {
+        fabric.send(c, from: patroniProc[node], .patroni(.rest(r)))
+    }
+
+    public func restClose(_ c: ConnID) { fabric.close(c) }
+
+    public func restListen(_ node: Int, _ open: Bool) { fabric.setListening(patroniProc[node], open) }
+
+    /// A REST answer on its connection: to a peer's Patroni, or to a health checker / scraper.
+    public func restRespond(_ node: Int, _ r: RESTResponse) {
+        let me = patroniProc[node]
+        guard let peer = fabric.peer(r.conn, of: me) else { return }
+        if procs[Int(peer)].service == .patroni {
+            fabric.send(r.conn, from: me, .patroni(.restResponse(r)))
+        } else {
+            fabric.send(r.conn, from: me, .traffic(.checkAnswer(r.conn, status: r.status)))
+        }
     }
 
     public func watchdogActivate(_ node: Int, timeoutS: Int) -> Bool {
@@ -265,7 +378,7 @@ extension Simulation: PatroniEnv {
 
     public func nodeName(_ node: Int) -> String { dbNames[node] }
 
-    func pathOpen(_ a: Int, _ b: Int) -> Bool { fabric.net.canReach(a, b) && fabric.net.canReach(b, a) }
+    func pathOpen(_ a: Int, _ b: Int) -> Bool { fabric.net.pathOpen(a, b) }
 
     /// No ping within the timeout: the kernel resets the host.
     func watchdogCheck(_ h: Int, _ g: UInt32) {

@@ -218,6 +218,7 @@ extension Simulation {
 
     /// SIGKILL on a live host: the kernel resets the process's connections.
     func killProcess(_ p: UInt32) {
+        pendingProcessStop.remove(p)
         guard kernel.status(of: p) != .down else { return }
         kernel.stop(p)
         crashModel(p)
@@ -235,6 +236,7 @@ extension Simulation {
 
     /// A model finished its graceful shutdown.
     func processExited(_ p: UInt32) {
+        pendingProcessStop.remove(p)
         guard kernel.status(of: p) != .down else { return }
         kernel.stop(p)
         crashModel(p)
@@ -254,6 +256,7 @@ extension Simulation {
 
     func startProcess(_ p: UInt32, initial: Bool) {
         kernel.start(p)
+        fabric.drainAcceptQueue(p)
         if !initial { rec.log(now, hosts[host(of: p)].name, procs[Int(p)].service.rawValue, "process_started") }
         startModel(p, initial: initial)
     }
@@ -273,6 +276,8 @@ extension Simulation {
     func resumeProcess(_ p: UInt32) {
         guard kernel.status(of: p) == .paused else { return }
         kernel.resume(p)
+        // The process accepts what its kernel queued while it was frozen.
+        fabric.drainAcceptQueue(p)
         rec.log(now, hosts[host(of: p)].name, procs[Int(p)].service.rawValue, "process_resumed")
         if procs[Int(p)].service == .postgres, pg[procs[Int(p)].model].isWritable { logWritable(procs[Int(p)].model, true, why: "resumed") }
     }

@@ -41,7 +41,7 @@ extension Simulation {
         case .patroni:
             let n = patroni.count
             let client = EtcdClient(proc: proc, members: Array(etcdNames.indices), retryTimeoutNs: scenario.patroni.retryTimeoutNs,
-                                    rng: streams.stream("host/\(name)/patroni/etcd-client"))
+                                    ttlSeconds: scenario.patroni.ttl, rng: streams.stream("host/\(name)/patroni/etcd-client"))
             let dcs = PatroniDCS(client: client, shared: etcdShared, keys: keys, values: pValues, me: n, config: scenario.patroni)
             patroni.append(PatroniNode(node: n, name: name, members: Array(dbNames.indices), config: scenario.patroni, dcs: dcs,
                                        values: pValues, rng: streams.stream("host/\(name)/patroni")))
@@ -111,6 +111,7 @@ extension Simulation {
                     pg[info.model].setSyncNames(ssn, self)
                 }
             }
+            syncListening(info.model)
             // Otherwise PostgreSQL waits for Patroni to start it.
         case .patroni:
             if initial {
@@ -129,15 +130,18 @@ extension Simulation {
         let info = procs[Int(p)]
         switch info.service {
         case .etcd: etcd[info.model].crash()
-        case .postgres: pg[info.model].crash(self)
-        case .patroni:
-            patroni[info.model].crash()
-            closeClientConnections(of: p)
+        case .postgres:
+            pg[info.model].crash(self)
+            syncListening(info.model)
+        case .patroni: patroni[info.model].crash()
         default: crashTrafficModel(p)
         }
     }
 
-    /// Begins a graceful stop; false when the model has nothing to do first.
+    /// Begins a graceful stop (SIGTERM, `systemctl stop`); false when the process can exit at
+    /// once. etcd transfers leadership first; Patroni runs its shutdown (stop PostgreSQL,
+    /// release the leader key); PostgreSQL (`pg_ctl stop -m fast`) writes its shutdown
+    /// checkpoint; the traffic processes close their connections.
     func gracefulStopModel(_ p: UInt32) -> Bool {
         let info = procs[Int(p)]
         switch info.service {
@@ -145,10 +149,15 @@ extension Simulation {
             etcd[info.model].stopGracefully(self)
             return true
         case .postgres:
+            guard pg[info.model].state == .running || pg[info.model].state == .stopping else { return false }
+            pendingProcessStop.insert(p)
             pg[info.model].stop(.fast, self)
-            return false
+            syncListening(info.model)
+            return true
         case .patroni:
-            return false
+            guard patroni[info.model].running else { return false }
+            kernel.schedule(after: 0, to: p, .patroni(.terminate))
+            return true
         default:
             stopTrafficGracefully(p)
             return false
@@ -159,7 +168,9 @@ extension Simulation {
         let info = procs[Int(p)]
         switch info.service {
         case .etcd: etcd[info.model].loseDisk()
-        case .postgres: pg[info.model].loseDisk(self)
+        case .postgres:
+            pg[info.model].loseDisk(self)
+            syncListening(info.model)
         default: break
         }
     }
@@ -270,24 +281,6 @@ extension Simulation {
     func delayedStart(_ p: UInt32) {
         if pendingEtcdRejoin.remove(p) != nil {
             if hosts[host(of: p)].up && !isUp(p) { startProcess(p, initial: false) }
-        }
-    }
-
-    /// A PostgreSQL server's message to a client-side process (another server, or traffic).
-    func pgToClient(from: UInt32, to proc: UInt32, _ m: PgMessage) {
-        if procs[Int(proc)].service == .postgres {
-            fabric.send(from: from, to: proc, .pg(.message(from: from, m)))
-        } else {
-            fabric.send(from: from, to: proc, .traffic(.server(m)), holdLimitNs: scenario.workload.queryTimeoutNs)
-        }
-    }
-
-    /// A Patroni REST answer to whoever asked: a peer's Patroni, or a health checker.
-    func restToCaller(from: UInt32, to proc: UInt32, _ r: RESTResponse) {
-        if procs[Int(proc)].service == .patroni {
-            fabric.send(from: from, to: proc, .patroni(.restResponse(r)), holdLimitNs: 5 * Time.s)
-        } else {
-            fabric.send(from: from, to: proc, .traffic(.checkAnswer(id: r.id, status: r.status)), holdLimitNs: 10 * Time.s)
         }
     }
 

@@ -29,6 +29,12 @@ extension Simulation {
             clientHosts.append((proc, host))
             clientModels.append(Clients(proc: proc, cfg: scenario.workload, writers: [], readers: [], rng: rng))
             return clientModels.count - 1
+        case .monitor:
+            let jobs = scenario.workload.monitor.map { m in
+                (m, m.hosts.isEmpty ? Array(scenario.topology.dbHosts.indices) : m.hosts.compactMap { scenario.topology.dbHosts.firstIndex(of: $0) })
+            }
+            monitors.append(Monitor(proc: proc, name: name, jobs: jobs, rng: rng))
+            return monitors.count - 1
         default:
             return 0
         }
@@ -85,22 +91,24 @@ extension Simulation {
         switch procs[Int(p)].service {
         case .haproxy, .envoy, .lb:
             if initial { proxies[m].settle(primary: initialPrimaryNode, sync: initialSync) }
-            proxies[m].start(self)
-        case .keepalived: keepaliveds[m].start(self)
+            proxies[m].start(steady: initial, self)
+        case .keepalived:
+            if initial { keepaliveds[m].startSteady(master: m == 0, self) } else { keepaliveds[m].start(self) }
         case .pgbouncer: bouncers[m].start(self)
         case .clients: clientModels[m].start(self)
+        case .monitor: monitors[m].start(self)
         default: break
         }
     }
 
     func crashTrafficModel(_ p: UInt32) {
         let m = procs[Int(p)].model
-        closeTrafficConnections(of: p)
         switch procs[Int(p)].service {
         case .haproxy, .envoy, .lb: proxies[m].crash()
         case .keepalived: keepaliveds[m].crash()
         case .pgbouncer: bouncers[m].crash()
         case .clients: clientModels[m].crash()
+        case .monitor: monitors[m].crash()
         default: break
         }
     }
@@ -112,13 +120,23 @@ extension Simulation {
         case .keepalived: keepaliveds[m].handle(input, self)
         case .pgbouncer: bouncers[m].handle(input, self)
         case .clients: clientModels[m].handle(input, self)
+        case .monitor: monitors[m].handle(input, self)
         default: break
         }
     }
 
-    /// A graceful stop of keepalived advertises priority 0 (the backup takes over at once).
+    /// A graceful stop (SIGTERM) of a traffic process: keepalived advertises priority 0 (the
+    /// backup takes over at once); HAProxy, Envoy, a load balancer and PgBouncer close every
+    /// connection (hard stop); an application ends its sessions.
     func stopTrafficGracefully(_ p: UInt32) {
-        if procs[Int(p)].service == .keepalived { keepaliveds[procs[Int(p)].model].stop(self) }
+        let m = procs[Int(p)].model
+        switch procs[Int(p)].service {
+        case .keepalived: keepaliveds[m].stop(self)
+        case .haproxy, .envoy, .lb: proxies[m].stop(self)
+        case .pgbouncer: bouncers[m].stop(self)
+        case .clients: clientModels[m].stop(self)
+        default: break
+        }
     }
 
     // MARK: - Routing helpers
@@ -140,14 +158,6 @@ extension Simulation {
         case .vip(let s): return vipTarget(s)
         }
     }
-
-    func connKey(_ proc: UInt32, _ session: UInt32) -> UInt64 { UInt64(proc) << 32 | UInt64(session) }
-
-    func closeTrafficConnections(of p: UInt32) {
-        for k in trafficConns.keys.sorted() where UInt32(k >> 32) == p {
-            if let c = trafficConns.removeValue(forKey: k) { fabric.close(c.conn) }
-        }
-    }
 }
 
 extension Simulation: TrafficEnv {
@@ -155,69 +165,46 @@ extension Simulation: TrafficEnv {
         kernel.schedule(after: after, to: proc, .traffic(.timer(t)))
     }
 
-    public func trafficConnect(from: UInt32, to e: Endpoint, session: UInt32, id: UInt32) {
-        guard let target = resolve(e) else { return }  // an unheld VIP: nobody answers
-        let isPg = procs[Int(target)].service == .postgres
-        switch fabric.connect(from: from, to: target) {
-        case .accepted(let rtt):
-            if isPg && !pg[procs[Int(target)].model].listening {
-                kernel.schedule(after: rtt, to: from, .traffic(.connectResult(id: id, accepted: false)))
-                return
-            }
-            let reset = Ev.traffic(.reset(session: session))
-            let conn = fabric.open(from, target, resetToA: reset, resetToB: isPg ? nil : reset)
-            trafficConns[connKey(from, session)] = (target, conn)
-            kernel.schedule(after: rtt, to: from, .traffic(.connectResult(id: id, accepted: true)))
-        case .refused(let rtt):
-            kernel.schedule(after: rtt, to: from, .traffic(.connectResult(id: id, accepted: false)))
-        case .noAnswer:
-            break
-        }
+    public func trafficConnect(from: UInt32, to e: Endpoint) -> ConnID {
+        guard let target = resolve(e) else { return .none }  // an unheld VIP: nobody answers
+        let c = fabric.newConnection(from: from, to: target)
+        let resetB: Ev = procs[Int(target)].service == .postgres ? .pg(.conn(c, .reset)) : .traffic(.conn(c, .reset))
+        fabric.setResets(c, toA: .traffic(.conn(c, .reset)), toB: resetB)
+        fabric.connect(c, onConnected: .traffic(.conn(c, .connected)), onRefused: .traffic(.conn(c, .refused)),
+                       onTimedOut: .traffic(.conn(c, .timedOut)))
+        return c
     }
 
-    public func trafficClose(from: UInt32, session: UInt32) {
-        if let c = trafficConns.removeValue(forKey: connKey(from, session)) { fabric.close(c.conn) }
-    }
-
-    public func trafficSend(from: UInt32, to e: Endpoint, _ m: PgMessage) {
-        let session: UInt32
-        switch m {
-        case .startup(let s, _), .query(let s, _, _, _), .cancel(let s), .closed(let s, _): session = s
-        default: return
-        }
-        guard let bound = trafficConns[connKey(from, session)]?.target ?? resolve(e) else { return }
-        if procs[Int(bound)].service == .postgres {
-            fabric.send(from: from, to: bound, .pg(.message(from: from, m)), holdLimitNs: scenario.workload.queryTimeoutNs)
+    /// A protocol message on a connection: to a PostgreSQL server, to the proxy or pooler a
+    /// client connected to, or back to the side that opened it.
+    public func trafficSend(_ c: ConnID, from: UInt32, _ m: PgMessage) {
+        guard let peer = fabric.peer(c, of: from) else { return }
+        if procs[Int(peer)].service == .postgres {
+            fabric.send(c, from: from, .pg(.message(c, m)))
+        } else if fabric.isInitiator(c, from) {
+            fabric.send(c, from: from, .traffic(.client(c, m)))
         } else {
-            fabric.send(from: from, to: bound, .traffic(.client(from: from, m)), holdLimitNs: scenario.workload.queryTimeoutNs)
+            fabric.send(c, from: from, .traffic(.server(c, m)))
         }
     }
 
-    public func trafficReply(from: UInt32, to: UInt32, _ m: PgMessage) {
-        fabric.send(from: from, to: to, .traffic(.server(m)), holdLimitNs: scenario.workload.queryTimeoutNs)
+    public func trafficClose(_ c: ConnID) { fabric.close(c) }
+
+    public func httpConnect(from: UInt32, toNode node: Int) -> ConnID {
+        let c = fabric.newConnection(from: from, to: patroniProc[node])
+        fabric.setResets(c, toA: .traffic(.conn(c, .reset)), toB: nil)
+        fabric.connect(c, onConnected: .traffic(.conn(c, .connected)), onRefused: .traffic(.conn(c, .refused)),
+                       onTimedOut: .traffic(.conn(c, .timedOut)))
+        return c
     }
 
-    public func healthCheck(from: UInt32, node: Int, path: RESTPath, lag: Int64?, id: UInt32) -> ConnectOutcomeLite {
-        let target = patroniProc[node]
-        switch fabric.connect(from: from, to: target) {
-        case .accepted(let rtt):
-            fabric.send(from: from, to: target, .patroni(.rest(RESTRequest(from: from, id: id, kind: .get(path, lag: lag)))), holdLimitNs: 10 * Time.s)
-            return .accepted(rtt)
-        case .refused(let rtt):
-            kernel.schedule(after: rtt, to: from, .traffic(.checkRefused(id: id)))
-            return .refused(rtt)
-        case .noAnswer:
-            return .noAnswer
-        }
+    public func httpGet(_ c: ConnID, from: UInt32, path: RESTPath, lag: Int64?, id: UInt32) {
+        fabric.send(c, from: from, .patroni(.rest(RESTRequest(conn: c, id: id, kind: .get(path, lag: lag)))))
     }
 
     /// VRRP adverts are UDP: lost on a cut path or to link loss, never retransmitted.
     public func vrrpSend(from: UInt32, to: UInt32, priority: UInt8) {
-        let a = host(of: from), b = host(of: to)
-        guard fabric.net.canReach(a, b) else { return }
-        let spec = fabric.net.link(a, b)
-        guard let delay = fabric.withStream(from, to, { r -> Nanos? in r.chance(spec.loss) ? nil : spec.latency.sample(&r) }) else { return }
-        kernel.schedule(after: delay, to: to, .traffic(.advert(from: procs[Int(from)].model, priority: priority)))
+        fabric.datagram(from: from, to: to, .traffic(.advert(from: procs[Int(from)].model, priority: priority)))
     }
 
     /// A new MASTER sends gratuitous ARPs: the VIP moves to its host. Connections that went
@@ -228,12 +215,10 @@ extension Simulation: TrafficEnv {
         rec.log(now, hosts[host(of: from)].name, "keepalived", Kind.vip, .object([("holder", .string(hosts[host(of: from)].name))]))
         guard let o = old, o != from else { return }
         let oldHost = host(of: o)
-        for k in trafficConns.keys.sorted() {
-            guard let c = trafficConns[k], host(of: c.target) == oldHost, procs[Int(UInt32(k >> 32))].service == .clients else { continue }
-            let client = UInt32(k >> 32), session = UInt32(k & 0xFFFF_FFFF)
-            trafficConns.removeValue(forKey: k)
-            fabric.close(c.conn)
-            kernel.schedule(after: fabric.net.rtoMinNs, to: client, .traffic(.reset(session: session)))
+        for c in fabric.connections(where: { a, b in self.procs[Int(a)].service == .clients && self.host(of: b) == oldHost }) {
+            guard let client = fabric.ends(c)?.initiator else { continue }
+            fabric.close(c)
+            kernel.schedule(after: fabric.net.rtoMinNs, to: client, .traffic(.conn(c, .reset)))
         }
     }
 

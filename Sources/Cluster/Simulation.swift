@@ -65,14 +65,14 @@ public final class Simulation {
     var editedConfigs: [PatroniConfig] = []
     var patroniStartRng: Rng
     var pendingEtcdRejoin: Set<UInt32> = []
+    /// rafthttp streams, by `from * members + to`.
+    var peerStreams: [PeerStream] = []
+    /// Processes stopping gracefully that exit once their model says it is done.
+    var pendingProcessStop: Set<UInt32> = []
     /// The operator's etcdctl commands awaiting an answer, by request id (1-based).
     var etcdctlCommands: [EtcdRequest.Op] = []
     /// The address etcd answers the operator's etcdctl at (not a process of the cluster).
     static let etcdctlProc = UInt32.max - 1
-    /// Patroni→etcd connections (`proc << 8 | member`) and replication connections (by epoch),
-    /// registered so that a process death resets them.
-    var clientConns: [Int: Int] = [:]
-    var replConns: [UInt32: Int] = [:]
     // Traffic
     var proxies: [Proxy] = []
     var proxyProc: [UInt32] = []
@@ -81,11 +81,10 @@ public final class Simulation {
     var keepaliveds: [Keepalived] = []
     var bouncers: [PgBouncer] = []
     var clientModels: [Clients] = []
+    var monitors: [Monitor] = []
     var clientHosts: [(UInt32, Int)] = []
     /// The keepalived process whose host holds the virtual IP.
     var vipHolder: UInt32? = nil
-    /// Client-side connections (`proc << 32 | session`) and where they lead.
-    var trafficConns: [UInt64: (target: UInt32, conn: Int)] = [:]
 
     /// Bound on processed events (a model bug must not hang a sweep).
     public var maxEvents: UInt64 = 2_000_000_000
@@ -111,7 +110,7 @@ public final class Simulation {
             net.setLink(a, b, spec)
             if l.bothWays { net.setLink(b, a, spec) }
         }
-        fabric = Fabric(network: net, kernel: kernel, seed: streams.subseed("net"))
+        fabric = Fabric(network: net, kernel: kernel, seed: streams.subseed("net"), timer: { .net($0) })
         build()
     }
 
@@ -123,14 +122,30 @@ public final class Simulation {
                 let p = kernel.spawn(host: UInt32(hi))
                 procs.append(ProcInfo(service: svc, host: hi, model: addModel(svc, host: hi, proc: p)))
                 hs.procs.append((svc, p))
+                fabric.listen(p, backlog: listenBacklog(svc))
             }
             hosts.append(hs)
         }
+        peerStreams = Array(repeating: PeerStream(), count: etcdProc.count * etcdProc.count)
         seedSteadyState()
         wireTraffic()
         for (i, f) in scenario.faults.enumerated() {
             let jitter = f.jitterNs > 0 ? faultRng.int(0, f.jitterNs) : 0
             kernel.schedule(at: f.atNs + jitter, to: Kernel<Ev>.world, .fault(i))
+        }
+    }
+
+    /// Each service's listen backlog (the accept queue a frozen process leaves to its kernel):
+    /// Patroni's REST API `request_queue_size`; the postmaster 2 × max_connections (pqcomm.c);
+    /// etcd and the proxies the kernel's `somaxconn` (4096, Go's and HAProxy's default);
+    /// PgBouncer's `listen_backlog` (128).
+    func listenBacklog(_ svc: Service) -> Int {
+        let somaxconn = 4096
+        switch svc {
+        case .patroni: return scenario.patroni.requestQueueSize
+        case .postgres: return min(2 * scenario.postgresql.maxConnections, somaxconn)
+        case .pgbouncer: return 128
+        default: return somaxconn
         }
     }
 

@@ -52,6 +52,11 @@ extension EtcdMember {
                     env.etcdRespond(slot, to: r.client, response(r.client.req, .watchEvent(ev)))
                 }
             }
+        case .memberList:
+            // Served from this member's applied membership (`MemberList` is not linearizable).
+            var mask: UInt16 = 0
+            for v in raft.voters where v < 16 { mask |= 1 << UInt16(v) }
+            env.etcdRespond(slot, to: r.client, response(r.client.req, .members(mask)))
         case .memberRemove(let s):
             guard raft.voters.contains(s) else {
                 env.etcdRespond(slot, to: r.client, response(r.client.req, .error(.memberNotFound)))

@@ -185,7 +185,8 @@ public struct EtcdMember {
         lastTickAt = env.now
         // The ticker's phase is wherever the process happened to start.
         env.etcdTimer(slot, after: Nanos(rng.below(UInt64(config.heartbeatIntervalNs))), .tick)
-        env.etcdTimer(slot, after: 500 * Time.ms, .lessorScan)
+        // The lessor's expiry scan (`lessor.runLoop`, every 500 ms) starts with the process too.
+        env.etcdTimer(slot, after: Nanos(rng.below(UInt64(500 * Time.ms))), .lessorScan)
         if config.initialElectionTickAdvance || shared.names.count == 1 { env.etcdTimer(slot, after: 50 * Time.ms, .adjustTicks(0)) }
     }
 

@@ -17,6 +17,8 @@ import SimCore
         /// etcdctl member remove / add (by slot).
         case memberRemove(slot: Int)
         case memberAdd(slot: Int)
+        /// `/v3/cluster/member/list`: the members' client URLs (Patroni's `_get_members`).
+        case memberList
     }
     public var client: ClientRef
     public var op: Op
@@ -39,6 +41,8 @@ import SimCore
         case keepAlive(ttlSeconds: Int64)
         case watchCreated
         case watchEvent(WatchEvent)
+        /// The member list, as a bit set of slots.
+        case members(UInt16)
         case error(EtcdError)
     }
     public var req: UInt32

@@ -7,13 +7,16 @@ public typealias KeyID = UInt32
 public typealias ValueID = UInt32
 public typealias LeaseID = Int64
 
-/// A process's address plus a request id: where a response goes.
+/// Where a response goes: the client process, its request id, and the connection the request
+/// came on (the answer goes back on it; `.none` for the operator's etcdctl and internal work).
 @frozen public struct ClientRef: Sendable, Equatable {
     public var proc: UInt32
     public var req: UInt32
-    @inlinable public init(proc: UInt32, req: UInt32) {
+    public var conn: ConnID
+    @inlinable public init(proc: UInt32, req: UInt32, conn: ConnID = .none) {
         self.proc = proc
         self.req = req
+        self.conn = conn
     }
 }
 

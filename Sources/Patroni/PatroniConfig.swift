@@ -50,6 +50,9 @@ public struct PatroniConfig: Sendable, Equatable {
     /// Master-only (PR #3453), off by default.
     public var primaryRaceBackoff = 0
     public var watchdog = Watchdog()
+    /// `restapi.request_queue_size`: the REST server's listen backlog (socketserver's
+    /// `request_queue_size`, which Patroni sets from this key, default 5).
+    public var requestQueueSize = 5
     /// Tags by member (host) name.
     public var tags: [String: Tags] = [:]
 

@@ -21,7 +21,6 @@ public struct PatroniDCS {
     let me: Int
     var ttl: Int
     var loopWaitNs: Nanos
-    var retryTimeoutNs: Nanos
 
     public private(set) var lease: LeaseID? = nil
     var lastLeaseRefresh: Nanos = -1 << 60
@@ -74,7 +73,24 @@ public struct PatroniDCS {
         self.me = me
         ttl = config.ttl
         loopWaitNs = config.loopWaitNs
-        retryTimeoutNs = config.retryTimeoutNs
+    }
+
+    /// A new Patroni process: a new etcd client, no lease (the old one lives on in etcd until
+    /// it expires), an empty cache, nothing in flight.
+    public mutating func newProcess(loadMembers: Bool = true) {
+        client = client.restarted(loadMembers: loadMembers)
+        lease = nil
+        lastLeaseRefresh = -1 << 60
+        cache = [:]
+        cacheReady = false
+        cacheTag = nil
+        cacheRebuildAt = nil
+        event = false
+        lastWrittenStatus = -1
+        lastWrittenFailsafe = nil
+        lastMember = nil
+        ops = []
+        finished = []
     }
 
     mutating func newTag() -> UInt32 {
@@ -82,7 +98,6 @@ public struct PatroniDCS {
         return nextTag
     }
 
-    public var busy: Bool { !ops.isEmpty }
 
     // MARK: - The cluster view
 
@@ -334,10 +349,10 @@ public struct PatroniDCS {
 
     /// A watch event: update the cache and decide whether to wake the HA loop
     /// (`KVCache._process_event`).
-    mutating func watchEvent(_ ev: WatchEvent, raftTerm: UInt64, amLeader: Bool) {
+    mutating func watchEvent(_ ev: WatchEvent, raftTerm: UInt64, amLeader: Bool, _ env: EtcdClientEnv) {
         if !client.noteTerm(raftTerm) {
             // StaleEtcdNode on the watch: drop it; the cache rebuilds elsewhere.
-            watchDied()
+            watchDied(env)
             return
         }
         let old = cache[ev.key]
@@ -352,21 +367,25 @@ public struct PatroniDCS {
 
     /// The watch connection is gone (reset, keepalive failure, base switch): the cache is not
     /// ready until rebuilt.
-    public mutating func watchDied() {
+    public mutating func watchDied(_ env: EtcdClientEnv) {
         cacheReady = false
-        client.dropWatch()
+        client.dropWatch(env)
     }
 
     public var watchAlive: Bool { client.watch != nil }
 
+    /// `AbstractDCS.reload_config`: loop_wait, ttl and retry_timeout reach the client
+    /// (`set_retry_timeout` sets the Retry deadline and the read timeout; `set_ttl` the
+    /// member-list cache lifetime).
     mutating func setConfig(_ c: PatroniConfig) {
         if ttl != c.ttl {
             // `set_ttl`: the lease is dropped and re-granted with the new TTL.
             ttl = c.ttl
             lease = nil
+            client.setTTL(c.ttl)
         }
         loopWaitNs = c.loopWaitNs
-        retryTimeoutNs = c.retryTimeoutNs
+        client.setRetryTimeout(c.retryTimeoutNs)
     }
 
     /// `Etcd3.watch` zeroes the refresh timestamp: the next touch_member keeps the lease alive.

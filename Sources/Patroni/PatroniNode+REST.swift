@@ -13,21 +13,21 @@ extension PatroniNode {
         switch r.kind {
         case .get(let path, let lag):
             let (code, status) = get(path, lag: lag, env)
-            env.restRespond(node, to: r.from, RESTResponse(id: r.id, status: code, member: status))
+            env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: code, member: status))
         case .failsafe(let leader):
             // `do_POST_failsafe`: refused by a node that runs as primary itself.
             if pg(env).isPrimary && role == .primary {
-                env.restRespond(node, to: r.from, RESTResponse(id: r.id, status: 500))
+                env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: 500))
             } else {
                 failsafeLeader = (leader, env.now + config.ttlNs)
-                env.restRespond(node, to: r.from, RESTResponse(id: r.id, status: 200, lsn: pg(env).lastOperation))
+                env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: 200, lsn: pg(env).lastOperation))
             }
         case .switchover(let leader, let candidate):
             let ok = requestSwitchover(leader: leader, candidate: candidate, env)
-            env.restRespond(node, to: r.from, RESTResponse(id: r.id, status: ok ? 200 : 412))
+            env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: ok ? 200 : 412))
         case .failover(let candidate):
             let ok = requestSwitchover(leader: nil, candidate: candidate, env)
-            env.restRespond(node, to: r.from, RESTResponse(id: r.id, status: ok ? 200 : 412))
+            env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: ok ? 200 : 412))
         }
     }
 
@@ -68,6 +68,9 @@ extension PatroniNode {
         case .patroni:
             let st = memberStatus(env)
             return (code(v.running), st)
+        case .metrics:
+            // The Prometheus endpoint answers whatever the state.
+            return (200, nil)
         }
     }
 

@@ -3,10 +3,16 @@ import Recording
 import Etcd
 import Postgres
 
-/// A REST call in flight from this node (a race poll or a failsafe POST).
+/// A REST call in flight from this node (a race poll or a failsafe POST): a new connection
+/// per request (the REST server speaks HTTP/1.0 and closes it after answering).
 struct RestCall {
     var id: UInt32
     var peer: Int
+    var kind: RESTRequest.Kind
+    var conn: ConnID = .none
+    var connected = false
+    /// urllib3 `retries=`: connect errors tried again (a failsafe POST has one).
+    var retriesLeft = 0
     var done = false
     var status: MemberStatus? = nil
     var accepted = false
@@ -246,21 +252,67 @@ extension PatroniNode {
     // MARK: - REST polls
 
     mutating func startPolls(_ peers: [Int], _ kind: RESTRequest.Kind, then k: K, _ env: PatroniEnv) {
-        restCalls.removeAll()
-        for p in peers {
-            nextRest &+= 1
-            restCalls.append(RestCall(id: nextRest, peer: p))
-            env.restCall(from: node, to: p, RESTRequest(from: 0, id: nextRest, kind: kind))
-            env.patroniTimer(node, after: 2 * Time.s, .rest(nextRest))
-        }
+        closeRestCalls(env)
+        for p in peers { _ = issueRest(to: p, kind, env) }
         wait = .rest(k)
+    }
+
+    /// `self.patroni.request(member, timeout=2, retries=0)`: urllib3 takes the 2 s for the
+    /// connect and again for the read (`Timeout(connect=2, read=2)`). A failsafe POST has one
+    /// connect retry.
+    mutating func issueRest(to p: Int, _ kind: RESTRequest.Kind, _ env: PatroniEnv) -> UInt32 {
+        nextRest &+= 1
+        var call = RestCall(id: nextRest, peer: p, kind: kind)
+        if case .failsafe = kind { call.retriesLeft = 1 }
+        call.conn = env.restConnect(from: node, to: p)
+        restCalls.append(call)
+        env.patroniTimer(node, after: 2 * Time.s, .rest(nextRest))
+        return nextRest
+    }
+
+    /// Closes what is left of the REST calls (their answers no longer matter).
+    mutating func closeRestCalls(_ env: PatroniEnv) {
+        for c in restCalls where !c.done { env.restClose(c.conn) }
+        restCalls.removeAll()
+    }
+
+    /// A REST call's connection connected (send the request), or failed.
+    mutating func restConnEvent(_ conn: ConnID, _ e: ConnEvent, _ env: PatroniEnv) {
+        guard let i = restCalls.firstIndex(where: { $0.conn == conn }), !restCalls[i].done else { return }
+        switch e {
+        case .connected:
+            restCalls[i].connected = true
+            env.restSend(conn, from: node, RESTRequest(conn: conn, id: restCalls[i].id, kind: restCalls[i].kind))
+            env.patroniTimer(node, after: 2 * Time.s, .restRead(restCalls[i].id))
+        case .refused, .timedOut, .reset:
+            if e == .refused && !restCalls[i].connected && restCalls[i].retriesLeft > 0 {
+                restCalls[i].retriesLeft -= 1
+                restCalls[i].conn = env.restConnect(from: node, to: restCalls[i].peer)
+                return
+            }
+            restAnswered(restCalls[i].id, nil, env)
+        }
+    }
+
+    /// A REST call's timer: the connect timeout (before the connection is up) or the read
+    /// timeout.
+    mutating func restTimedOut(_ id: UInt32, read: Bool, _ env: PatroniEnv) {
+        guard let i = restCalls.firstIndex(where: { $0.id == id }), !restCalls[i].done, restCalls[i].connected == read else { return }
+        env.restClose(restCalls[i].conn)
+        restAnswered(id, nil, env)
     }
 
     /// A poll answered, was refused, or timed out (nil).
     mutating func restAnswered(_ id: UInt32, _ r: RESTResponse?, _ env: PatroniEnv) {
         if let j = job, j.restIDs.contains(id) { jobRestAnswered(id, r, env); return }
         guard let i = restCalls.firstIndex(where: { $0.id == id }), !restCalls[i].done else { return }
+        env.restClose(restCalls[i].conn)
         restCalls[i].done = true
+        if stopping {
+            restCalls[i].status = r?.member
+            shutdownPollsAnswered(env)
+            return
+        }
         if let r {
             restCalls[i].status = r.status == 200 || r.member != nil ? r.member : nil
             restCalls[i].accepted = r.status == 200

@@ -269,6 +269,10 @@ extension PatroniNode {
     }
 
     mutating func pgNotification(_ n: PgNotification, _ env: PatroniEnv) {
+        if stopping {
+            if n == .stopped { shutdownPostgresStopped(env) }
+            return
+        }
         guard var j = job else { return }
         switch (j.kind, n) {
         case (.promote, .promoted):
@@ -352,14 +356,8 @@ extension PatroniNode {
             let cands = failoverCandidates(excludeCandidate: false)
             failoverCheckLsn = pg(env).position.lsn
             j.restIDs = []
-            restCalls.removeAll()
-            for p in cands {
-                nextRest &+= 1
-                j.restIDs.append(nextRest)
-                restCalls.append(RestCall(id: nextRest, peer: p))
-                env.restCall(from: node, to: p, RESTRequest(from: 0, id: nextRest, kind: .get(.patroni, lag: nil)))
-                env.patroniTimer(node, after: 2 * Time.s, .rest(nextRest))
-            }
+            closeRestCalls(env)
+            for p in cands { j.restIDs.append(issueRest(to: p, .get(.patroni, lag: nil), env)) }
             job = j
             if cands.isEmpty { jobPollsDone(env) }
         case 3:
@@ -376,6 +374,7 @@ extension PatroniNode {
 
     mutating func jobRestAnswered(_ id: UInt32, _ r: RESTResponse?, _ env: PatroniEnv) {
         guard let i = restCalls.firstIndex(where: { $0.id == id }), !restCalls[i].done else { return }
+        env.restClose(restCalls[i].conn)
         restCalls[i].done = true
         restCalls[i].status = r?.member
         if restCalls.allSatisfy(\.done) { jobPollsDone(env) }

@@ -45,7 +45,10 @@ public struct PatroniNode {
     var failsafeActiveAt: Nanos = 0
     var disableSync = 0
     public internal(set) var running = false
+    /// SIGTERM received: the HA loop is over; `shutdownStage` runs the rest.
     var stopping = false
+    var shutdownStage: ShutdownStage = .none
+    var shutdownTag: UInt32 = 0
     var lastCycleMessage = ""
 
     // MARK: Loop
@@ -109,7 +112,7 @@ public struct PatroniNode {
     /// at `phase`, it holds `lease`, and the primary's Patroni still holds `is_leader` from its
     /// last update.
     public mutating func startSteady(phase: Nanos, primary: Bool, lease: LeaseID, _ env: PatroniEnv) {
-        start(env)
+        start(env, loadMembers: false)
         // Its lease (holding its member key, and the leader key on the primary) was last
         // refreshed one loop before its first cycle here.
         dcs.adoptLease(lease, refreshedAt: env.now + phase - config.loopWaitNs)
@@ -124,10 +127,14 @@ public struct PatroniNode {
         env.patroniTimer(node, after: phase, .loop(gen))
     }
 
-    /// The daemon starts: a fresh lease, the KV cache thread, and the first cycle right away.
-    public mutating func start(_ env: PatroniEnv) {
+    /// The daemon starts: a new etcd client and lease, the KV cache thread, and the first
+    /// cycle right away.
+    public mutating func start(_ env: PatroniEnv, loadMembers: Bool = true) {
+        dcs.newProcess(loadMembers: loadMembers)
         running = true
         stopping = false
+        shutdownStage = .none
+        env.restListen(node, true)
         leaderExpiry = 0
         oldCluster = nil
         job = nil
@@ -147,6 +154,7 @@ public struct PatroniNode {
     public mutating func crash() {
         running = false
         stopping = false
+        shutdownStage = .none
         watchdogRunning = false
         leaderExpiry = 0
         job = nil
@@ -164,28 +172,29 @@ public struct PatroniNode {
             if case .watchEvent(let ev) = r.result {
                 // Only the current watch stream feeds the cache.
                 guard r.req == dcs.client.watch?.req else { return }
-                dcs.watchEvent(ev, raftTerm: r.raftTerm, amLeader: cluster.leader?.member == node)
+                dcs.watchEvent(ev, raftTerm: r.raftTerm, amLeader: cluster.leader?.member == node, env)
                 if dcs.event { dcsEvent(env) }
                 return
             }
             if let done = dcs.client.receive(r, env) { dcs.callDone(done.tag, done.outcome, env) }
             drainDCS(env)
-        case .etcdConnectionFailed(let m, let req):
-            if let w = dcs.client.watch, w.member == m, req == 0 || req == w.req { watchBroke(env) }
-            for d in dcs.client.connectionFailed(member: m, req: req, env) { dcs.callDone(d.tag, d.outcome, env) }
+        case .etcdConn(let c, let e):
+            if let d = dcs.client.connectionEvent(c, e, env) { dcs.callDone(d.tag, d.outcome, env) }
+            if dcs.client.watchBroken { watchBroke(env) }
             drainDCS(env)
         case .pg(let n): pgNotification(n, env)
         case .rest(let r): rest(r, env)
         case .restResponse(let r): restAnswered(r.id, r, env)
-        case .restRefused(let id): restAnswered(id, nil, env)
+        case .restConn(let c, let e): restConnEvent(c, e, env)
         case .operatorAction(let a): operatorAction(a, env)
+        case .terminate: shutdown(env)
         }
     }
 
     mutating func timer(_ t: PatroniTimer, _ env: PatroniEnv) {
         switch t {
         case .loop(let g):
-            guard g == gen, !inCycle else { return }
+            guard g == gen, !inCycle, !stopping else { return }
             beginCycle(env)
         case .cacheWait(let g):
             if case .cache(let wg) = wait, wg == g {
@@ -200,7 +209,9 @@ public struct PatroniNode {
             } else if let j = job, j.sleepGen == g {
                 jobSleepDone(env)
             }
-        case .rest(let id): restAnswered(id, nil, env)
+        case .rest(let id): restTimedOut(id, read: false, env)
+        case .restRead(let id): restTimedOut(id, read: true, env)
+        case .shutdownPoll(let g): shutdownTimer(g, env)
         case .cacheRebuild:
             dcs.buildCache(env)
             drainDCS(env)
@@ -223,6 +234,10 @@ public struct PatroniNode {
         // is not ready until rebuilt from the new node.
         if dcs.cacheReady && !dcs.watchAlive { watchBroke(env) }
         for (tag, result) in dcs.takeFinished() {
+            if stopping {
+                if tag == shutdownTag { shutdownDCSDone(env) }
+                continue
+            }
             if let i = wakeAfter.firstIndex(of: tag) {
                 wakeAfter.remove(at: i)
                 wakeup(env)
@@ -254,14 +269,14 @@ public struct PatroniNode {
 
     /// The watch stream died: the cache is not ready; `KVCache.run` rebuilds it at once.
     mutating func watchBroke(_ env: PatroniEnv) {
-        dcs.watchDied()
+        dcs.watchDied(env)
         watchProbing = false
         dcs.buildCache(env)
     }
 
     /// A watch event that sets `dcs.event`: a napping loop wakes and runs at once.
     mutating func dcsEvent(_ env: PatroniEnv) {
-        if !inCycle && job?.blocksLoop != true {
+        if !inCycle && job?.blocksLoop != true && !stopping {
             dcs.event = false
             nextRun = env.now
             gen &+= 1
@@ -299,6 +314,7 @@ public struct PatroniNode {
 
     /// `Ha.wakeup()`: an async job finished or a manual action was requested.
     mutating func wakeup(_ env: PatroniEnv) {
+        if stopping { return }
         if inCycle { wakeRequested = true; return }
         nextRun = env.now
         gen &+= 1

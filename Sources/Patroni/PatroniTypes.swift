@@ -6,6 +6,8 @@ import Postgres
 /// The REST endpoints health checks and peers use (api.py `do_GET`).
 public enum RESTPath: UInt8, Sendable {
     case primary, leader, replica, readOnly, health, sync, async, readOnlySync, liveness, readiness, patroni
+    /// `/metrics` (Prometheus): what a monitoring scraper reads.
+    case metrics
 
     /// Parses `/primary`, `/master`, `/read-write`, `/`, `/replica?lag=1MB` ...; the lag (bytes)
     /// as the second value.
@@ -30,12 +32,14 @@ public enum RESTPath: UInt8, Sendable {
         case "/liveness": return (.liveness, lag)
         case "/readiness": return (.readiness, lag)
         case "/patroni": return (.patroni, lag)
+        case "/metrics": return (.metrics, lag)
         default: return nil
         }
     }
 }
 
-/// A request to a Patroni REST API.
+/// A request to a Patroni REST API, on the connection the caller opened (the answer goes back
+/// on it).
 public struct RESTRequest: Sendable {
     public enum Kind: Sendable, Equatable {
         case get(RESTPath, lag: Int64?)
@@ -45,11 +49,11 @@ public struct RESTRequest: Sendable {
         case switchover(leader: Int?, candidate: Int?)
         case failover(candidate: Int)
     }
-    public var from: UInt32
+    public var conn: ConnID
     public var id: UInt32
     public var kind: Kind
-    public init(from: UInt32, id: UInt32, kind: Kind) {
-        self.from = from
+    public init(conn: ConnID, id: UInt32, kind: Kind) {
+        self.conn = conn
         self.id = id
         self.kind = kind
     }
@@ -66,12 +70,14 @@ public struct MemberStatus: Sendable, Equatable {
 }
 
 public struct RESTResponse: Sendable {
+    public var conn: ConnID
     public var id: UInt32
     public var status: Int16
     public var member: MemberStatus?
     /// The LSN header of a failsafe answer.
     public var lsn: Int64
-    public init(id: UInt32, status: Int16, member: MemberStatus? = nil, lsn: Int64 = 0) {
+    public init(conn: ConnID, id: UInt32, status: Int16, member: MemberStatus? = nil, lsn: Int64 = 0) {
+        self.conn = conn
         self.id = id
         self.status = status
         self.member = member
@@ -133,8 +139,13 @@ public enum PatroniTimer: Sendable, Equatable {
     case cacheWait(UInt32)
     /// A `time.sleep` inside the cycle or a job ended.
     case sleep(UInt32)
-    /// A REST call (race poll, failsafe POST) timed out.
+    /// A REST call's (race poll, failsafe POST) connect timeout ran out.
     case rest(UInt32)
+    /// A REST call's read timeout ran out.
+    case restRead(UInt32)
+    /// Patroni's graceful shutdown waited for the primary to drop this sync standby
+    /// (`while_not_sync_standby` polls every 2 s).
+    case shutdownPoll(UInt32)
     case cacheRebuild
     case client(EtcdClientTimer)
     /// The local PostgreSQL query timed out (a frozen postmaster).
@@ -145,14 +156,16 @@ public enum PatroniTimer: Sendable, Equatable {
 public enum PatroniInput: Sendable {
     case timer(PatroniTimer)
     case etcd(EtcdResponse)
-    /// A connect to an etcd member was refused (`req`: the request it was to carry), or the
-    /// established connection to it was reset (`req` 0: every request on it fails).
-    case etcdConnectionFailed(member: Int, req: UInt32)
+    /// A connection to an etcd member connected, was refused, timed out or was reset.
+    case etcdConn(ConnID, ConnEvent)
     case pg(PgNotification)
     case rest(RESTRequest)
     case restResponse(RESTResponse)
-    /// A REST call was refused (peer's Patroni down on a live host).
-    case restRefused(id: UInt32)
+    /// A connection this Patroni opened to a peer's REST API connected, was refused, timed
+    /// out or was reset.
+    case restConn(ConnID, ConnEvent)
+    /// SIGTERM (`systemctl stop patroni`): the graceful shutdown.
+    case terminate
     /// The operator (patronictl) acts: pause/resume, edit_config, restart, reinit, switchover...
     case operatorAction(OperatorAction)
 }
@@ -187,9 +200,14 @@ public protocol PatroniEnv: EtcdClientEnv {
     /// `synchronous_standby_names` as the user configured it (used when synchronous mode is off).
     func pgUserSyncNames(_ node: Int) -> String
     func editedConfig(_ i: Int) -> PatroniConfig
-    /// An HTTP call to another node's Patroni REST API (answer, refusal or silence).
-    func restCall(from node: Int, to peer: Int, _ r: RESTRequest)
-    func restRespond(_ node: Int, to proc: UInt32, _ r: RESTResponse)
+    /// Opens a connection to another node's REST API; the outcome comes back as `restConn`.
+    func restConnect(from node: Int, to peer: Int) -> ConnID
+    func restSend(_ c: ConnID, from node: Int, _ r: RESTRequest)
+    func restClose(_ c: ConnID)
+    /// Opens or closes the REST API's listening port (a closed one refuses connections).
+    func restListen(_ node: Int, _ open: Bool)
+    /// Answers a request on its connection (a peer's Patroni, a health check, a scraper).
+    func restRespond(_ node: Int, _ r: RESTResponse)
     /// The host's watchdog device: arm with a timeout (false: no usable device), ping, disarm.
     func watchdogActivate(_ node: Int, timeoutS: Int) -> Bool
     func watchdogKeepalive(_ node: Int)

@@ -14,6 +14,10 @@ public enum SyncCommit: String, Sendable, CaseIterable, Comparable {
 public struct PgConfig: Sendable, Equatable {
     // MARK: Real settings
     public var synchronousCommit: SyncCommit = .on
+    /// `max_connections` (100): the postmaster listens with a backlog of twice it
+    /// (pqcomm.c `ListenServerPort`: `maxconn = MaxConnections * 2`, at most PG_SOMAXCONN),
+    /// which the kernel caps at `net.core.somaxconn` (4096).
+    public var maxConnections = 100
     /// `synchronous_standby_names` as the user set it (used when Patroni's synchronous_mode is
     /// off; Patroni manages it otherwise).
     public var synchronousStandbyNames: String = ""

@@ -3,14 +3,19 @@ import Recording
 
 public enum PgInput: Sendable {
     case timer(PgTimer)
-    case message(from: UInt32, PgMessage)
+    /// A message on one of this server's connections.
+    case message(ConnID, PgMessage)
+    /// A connection this server opened (walreceiver, base backup) connected, was refused,
+    /// timed out, or was reset.
+    case conn(ConnID, ConnEvent)
 }
 
 extension PgInstance {
     public mutating func handle(_ input: PgInput, _ env: PgEnv) {
         switch input {
         case .timer(let t): timer(t, env)
-        case .message(let from, let m): message(from, m, env)
+        case .message(let c, let m): message(c, m, env)
+        case .conn(let c, let e): connectionEvent(c, e, env)
         }
     }
 
@@ -22,14 +27,12 @@ extension PgInstance {
         case .rewindDone(let g): if g == gen { rewindDone(env) }
         case .recloneDone(let g):
             // The copy is done; ask the source where its WAL ends.
-            if g == gen, let src = pendingSource {
-                env.pgSendToNode(from: node, to: src.node, .backupEndRequest(requester: Int16(node)), transmitNs: 0)
+            if g == gen, pendingSource != nil {
+                env.pgSend(backupConn, from: node, .backupEndRequest(requester: Int16(node)), transmitNs: 0)
                 env.pgTimer(node, after: 30 * Time.s, .backupTimeout(gen))
             }
         case .backupTimeout(let g):
             if g == gen, pendingSource != nil { backupFailed(.sourceLost, env) }
-        case .backupFailed(let g, let why):
-            if g == gen, pendingSource != nil { backupFailed(why, env) }
         case .backupRetry(let g):
             if g == gen, pendingSource != nil { backupConnect(env) }
         case .execDone(let s): execDone(s, env)
@@ -51,24 +54,25 @@ extension PgInstance {
             sendReply(env, requestReply: false)
             env.pgTimer(node, after: config.walReceiverStatusIntervalNs, .statusInterval(epoch: e))
         case .reconnect(let e): if receiver == nil || receiver!.epoch == e { receiver = nil; startReceiver(env) }
+        case .senderSend(let e): senderSend(e, env)
         }
     }
 
-    mutating func message(_ from: UInt32, _ m: PgMessage, _ env: PgEnv) {
+    mutating func message(_ conn: ConnID, _ m: PgMessage, _ env: PgEnv) {
         switch m {
-        case .startup(let s, let owner): sessionStartup(s, owner: owner, env)
+        case .startup(let s): sessionStartup(s, conn: conn, env)
         case .query(let s, let id, let bytes, let write): query(s, id: id, bytes: bytes, write: write, env)
         case .cancel(let s): cancel(s, env)
-        case .closed(let s, _): sessionGone(s)
-        case .replStart(let e, let standby, let at): replStart(e, standby: Int(standby), at: at, env)
+        case .closed(let s, _): sessionGone(s, env)
+        case .replStart(let e, let standby, let at): replStart(e, standby: Int(standby), at: at, conn: conn, env)
         case .replAccepted(let e, let f, let tl): replAccepted(e, fork: f, timeline: Int(tl), env)
         case .replRefused(let e, let why): replRefused(e, why, env)
         case .walData(let e, let start, let end, let f, let tl): walData(e, start: start, end: end, fork: f, timeline: Int(tl), env)
         case .keepalive(let e, _, let req): keepalive(e, requestReply: req, env)
         case .standbyReply(let e, let w, let f, let a, let req): standbyReply(e, write: w, flush: f, apply: a, requestReply: req, env)
         case .replBroken(let e): replBroken(e, env)
-        case .backupEndRequest(let r):
-            if state == .running { env.pgSendToNode(from: node, to: Int(r), .backupEndReply(end: position), transmitNs: 0) }
+        case .backupEndRequest:
+            if state == .running { env.pgSend(conn, from: node, .backupEndReply(end: position), transmitNs: 0) }
         case .backupEndReply(let end):
             if pendingSource != nil, state == .starting, !hasData { recloneDone(sourceEnd: end, env) }
         case .ready, .result: break
@@ -79,16 +83,18 @@ extension PgInstance {
 
     /// A new connection's startup packet: refused while starting, shutting down or promoting
     /// ("the database system is starting up" / "shutting down").
-    mutating func sessionStartup(_ s: UInt32, owner: UInt32, _ env: PgEnv) {
+    mutating func sessionStartup(_ s: UInt32, conn: ConnID, _ env: PgEnv) {
         guard state == .running else {
-            env.pgSendToProc(from: node, to: owner, .closed(session: s, reason: state == .stopping ? .shuttingDown : .startingUp))
+            env.pgSend(conn, from: node, .closed(session: s, reason: state == .stopping ? .shuttingDown : .startingUp), transmitNs: 0)
             return
         }
-        sessions.append(Session(id: s, owner: owner, query: nil, bytes: 0, write: false))
-        env.pgSendToProc(from: node, to: owner, .ready(session: s))
+        sessions.append(Session(id: s, conn: conn, query: nil, bytes: 0, write: false))
+        env.pgSend(conn, from: node, .ready(session: s), transmitNs: 0)
     }
 
-    mutating func sessionGone(_ s: UInt32) {
+    /// The client ended its session (or its connection was reset): the backend exits.
+    mutating func sessionGone(_ s: UInt32, _ env: PgEnv) {
+        for x in sessions where x.id == s { env.pgClose(x.conn) }
         sessions.removeAll { $0.id == s }
         flushWaiters.removeAll { $0.session == s }
         syncWaiters.removeAll { $0.session == s }
@@ -96,13 +102,15 @@ extension PgInstance {
 
     /// Terminates every session (FATAL to each client).
     mutating func closeSessions(_ why: CloseReason, _ env: PgEnv) {
-        for s in sessions { env.pgSendToProc(from: node, to: s.owner, .closed(session: s.id, reason: why)) }
+        for s in sessions {
+            env.pgSend(s.conn, from: node, .closed(session: s.id, reason: why), transmitNs: 0)
+            env.pgClose(s.conn)
+        }
         sessions.removeAll()
         flushWaiters.removeAll()
         syncWaiters.removeAll()
     }
 
-    func owner(_ s: UInt32) -> UInt32? { sessions.first { $0.id == s }?.owner }
 
     mutating func query(_ s: UInt32, id: UInt32, bytes: Int32, write: Bool, _ env: PgEnv) {
         guard let i = sessions.firstIndex(where: { $0.id == s }) else { return }
@@ -110,13 +118,13 @@ extension PgInstance {
         if !write {
             // A read: answered from this server's current (replayed) state.
             let at = WalPosition(fork: fork, lsn: inRecovery ? replayLSN(env.now) : flushLSN)
-            env.pgSendToProc(from: node, to: sessions[i].owner, .result(session: s, id: id, status: .ok, at: at, host: Int16(node)))
+            env.pgSend(sessions[i].conn, from: node, .result(session: s, id: id, status: .ok, at: at, host: Int16(node)), transmitNs: 0)
             return
         }
         if inRecovery || promoting {
             // A standby (or a demoted, read-only server) refuses: "cannot execute INSERT in a
             // read-only transaction".
-            env.pgSendToProc(from: node, to: sessions[i].owner, .result(session: s, id: id, status: .readOnly, at: .none, host: Int16(node)))
+            env.pgSend(sessions[i].conn, from: node, .result(session: s, id: id, status: .readOnly, at: .none, host: Int16(node)), transmitNs: 0)
             return
         }
         sessions[i].query = id
@@ -151,7 +159,7 @@ extension PgInstance {
 
     mutating func reply(_ si: Int, _ q: UInt32, _ status: QueryStatus, _ lsn: Int64, _ env: PgEnv) {
         sessions[si].query = nil
-        env.pgSendToProc(from: node, to: sessions[si].owner, .result(session: sessions[si].id, id: q, status: status, at: WalPosition(fork: fork, lsn: lsn), host: Int16(node)))
+        env.pgSend(sessions[si].conn, from: node, .result(session: sessions[si].id, id: q, status: status, at: WalPosition(fork: fork, lsn: lsn), host: Int16(node)), transmitNs: 0)
     }
 
     /// Group commit: one fsync covers everything inserted when it starts.

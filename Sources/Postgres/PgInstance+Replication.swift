@@ -2,6 +2,49 @@ import SimCore
 import Recording
 
 extension PgInstance {
+    /// Largest chunk of WAL a walsender hands to its socket at once (the walsender sends
+    /// XLogData messages of up to `MAX_SEND_SIZE`, 128 kB, back to back; 1 MB groups eight of
+    /// them into one simulated message).
+    static let sendChunkBytes: Int64 = 1 << 20
+
+    // MARK: - Connections this server opened
+
+    mutating func connectionEvent(_ c: ConnID, _ e: ConnEvent, _ env: PgEnv) {
+        if c == backupConn {
+            switch e {
+            case .connected: backupConnected(env)
+            case .refused: backupFailed(.refused, env)
+            case .timedOut: backupFailed(.timeout, env)
+            case .reset: backupFailed(.sourceLost, env)
+            }
+            return
+        }
+        if let r = receiver, r.conn == c {
+            switch e {
+            case .connected:
+                receiver!.connected = true
+                receiver!.lastRecv = env.now
+                env.pgSend(c, from: node, .replStart(epoch: r.epoch, standby: Int16(node), at: WalPosition(fork: fork, lsn: flushLSN)), transmitNs: 0)
+                env.pgTimer(node, after: config.walReceiverTimeoutNs, .receiverCheck(epoch: r.epoch))
+            case .refused, .timedOut:
+                // "could not connect to the primary server": retried after wal_retrieve_retry_interval.
+                receiverLost(r, reason: e == .refused ? "connection refused" : "connection timed out", env)
+            case .reset:
+                receiverLost(r, reason: "connection reset", env)
+            }
+            return
+        }
+        if e == .reset, let i = senders.firstIndex(where: { $0.conn == c }) {
+            // The walreceiver's end went away (its process died on a live host).
+            senders.remove(at: i)
+            return
+        }
+        if e == .reset, let s = sessions.first(where: { $0.conn == c }) {
+            // A client's connection reset: its backend exits.
+            sessionGone(s.id, env)
+        }
+    }
+
     // MARK: - Walreceiver (standby side)
 
     /// Points the walreceiver at another upstream (Patroni rewrites primary_conninfo and reloads;
@@ -14,32 +57,31 @@ extension PgInstance {
         startReceiver(env)
     }
 
+    /// The walreceiver connects to its upstream (libpq, no connect_timeout: a cut path costs
+    /// the kernel's SYN retries).
     mutating func startReceiver(_ env: PgEnv) {
         guard state == .running, inRecovery, !promoting, receiver == nil, let up = upstream, up != node else { return }
         epochSeq &+= 1
         let epoch = UInt32(node) << 24 | (epochSeq & 0xFF_FFFF)
-        switch env.pgConnect(from: node, to: up) {
-        case .accepted:
-            receiver = Receiver(epoch: epoch, upstream: up, streaming: false, lastRecv: env.now, pingSent: false)
-            env.pgSendToNode(from: node, to: up, .replStart(epoch: epoch, standby: Int16(node), at: WalPosition(fork: fork, lsn: flushLSN)), transmitNs: 0)
-            env.pgTimer(node, after: config.walReceiverTimeoutNs / 2, .receiverCheck(epoch: epoch))
-        case .refused(let rtt):
-            // "could not connect to the primary server": retried after wal_retrieve_retry_interval.
-            receiver = Receiver(epoch: epoch, upstream: up, streaming: false, lastRecv: env.now, pingSent: false)
-            env.pgTimer(node, after: rtt + config.walRetrieveRetryIntervalNs, .reconnect(epoch))
-        case .noAnswer:
-            // Gives up on the connect after a libpq connect timeout, then waits the retry interval.
-            receiver = Receiver(epoch: epoch, upstream: up, streaming: false, lastRecv: env.now, pingSent: false)
-            env.pgTimer(node, after: 10 * Time.s + config.walRetrieveRetryIntervalNs, .reconnect(epoch))
-        }
+        let c = env.pgConnect(from: node, to: up)
+        receiver = Receiver(epoch: epoch, upstream: up, conn: c, connected: false, streaming: false, lastRecv: env.now, pingSent: false)
     }
 
+    /// The walreceiver exits: its connection is closed (the walsender sees the end of it).
     mutating func stopReceiver(_ env: PgEnv) {
         if let r = receiver {
-            env.pgCloseReplication(standby: node, upstream: r.upstream, epoch: r.epoch)
-            env.pgSendToNode(from: node, to: r.upstream, .replBroken(epoch: r.epoch), transmitNs: 0)
+            if r.connected { env.pgSend(r.conn, from: node, .replBroken(epoch: r.epoch), transmitNs: 0) }
+            env.pgClose(r.conn)
         }
         receiver = nil
+    }
+
+    /// The walreceiver lost its connection; the startup process starts a new one after
+    /// wal_retrieve_retry_interval.
+    mutating func receiverLost(_ r: Receiver, reason: String, _ env: PgEnv) {
+        env.pgClose(r.conn)
+        receiver = Receiver(epoch: r.epoch, upstream: r.upstream, conn: .none, connected: false, streaming: false, lastRecv: env.now, pingSent: false)
+        env.pgTimer(node, after: config.walRetrieveRetryIntervalNs, .reconnect(r.epoch))
     }
 
     mutating func replAccepted(_ e: UInt32, fork f: UInt32, timeline tl: Int, _ env: PgEnv) {
@@ -52,9 +94,9 @@ extension PgInstance {
             fork = f
             timeline = tl
         }
-        env.pgOpenReplication(standby: node, upstream: r.upstream, epoch: e)
         env.recorder.log(env.now, env.pgName(node), "postgres", "streaming", .object([("from", .string(env.pgName(r.upstream))), ("timeline", .int(Int64(tl))), ("lsn", .int(flushLSN))]))
-        env.pgTimer(node, after: config.walReceiverStatusIntervalNs, .statusInterval(epoch: e))
+        // The status messages keep their own phase (`wal_receiver_status_interval`).
+        env.pgTimer(node, after: Nanos(rng.below(UInt64(max(1, config.walReceiverStatusIntervalNs)))), .statusInterval(epoch: e))
     }
 
     mutating func replRefused(_ e: UInt32, _ why: ReplRefusal, _ env: PgEnv) {
@@ -63,7 +105,7 @@ extension PgInstance {
             env.recorder.log(env.now, env.pgName(node), "postgres", "streaming_refused",
                              .object([("from", .string(env.pgName(r.upstream))), ("why", "requested starting point is not in the upstream's history (timelines diverged)")]))
         }
-        env.pgTimer(node, after: config.walRetrieveRetryIntervalNs, .reconnect(e))
+        receiverLost(r, reason: "refused", env)
     }
 
     mutating func walData(_ e: UInt32, start: Int64, end: Int64, fork f: UInt32, timeline tl: Int, _ env: PgEnv) {
@@ -112,8 +154,7 @@ extension PgInstance {
 
     mutating func sendReply(_ env: PgEnv, requestReply: Bool) {
         guard let r = receiver, r.streaming else { return }
-        env.pgSendToNode(from: node, to: r.upstream,
-                         .standbyReply(epoch: r.epoch, write: receivedLSN, flush: flushLSN, apply: replayLSN(env.now), replyRequested: requestReply), transmitNs: 0)
+        env.pgSend(r.conn, from: node, .standbyReply(epoch: r.epoch, write: receivedLSN, flush: flushLSN, apply: replayLSN(env.now), replyRequested: requestReply), transmitNs: 0)
     }
 
     mutating func keepalive(_ e: UInt32, requestReply: Bool, _ env: PgEnv) {
@@ -124,15 +165,16 @@ extension PgInstance {
         if requestReply { sendReply(env, requestReply: false) }
     }
 
-    /// `wal_receiver_timeout`: ping at half of it, give up at all of it.
+    /// `wal_receiver_timeout`: ping at half of it, give up at all of it ("terminating
+    /// walreceiver due to timeout"). Before streaming starts there is nothing to ping: the
+    /// check waits the whole timeout (it used to re-arm every millisecond).
     mutating func receiverCheck(_ e: UInt32, _ env: PgEnv) {
-        guard var r = receiver, r.epoch == e else { return }
+        guard var r = receiver, r.epoch == e, r.connected else { return }
         let idle = env.now - r.lastRecv
         if idle >= config.walReceiverTimeoutNs {
             env.recorder.log(env.now, env.pgName(node), "postgres", "walreceiver_timeout", .object([("upstream", .string(env.pgName(r.upstream)))]))
-            stopReceiver(env)
-            env.pgTimer(node, after: config.walRetrieveRetryIntervalNs, .reconnect(e))
-            receiver = Receiver(epoch: e, upstream: r.upstream, streaming: false, lastRecv: env.now, pingSent: false)
+            if r.streaming { env.pgSend(r.conn, from: node, .replBroken(epoch: r.epoch), transmitNs: 0) }
+            receiverLost(r, reason: "timeout", env)
             return
         }
         if idle >= config.walReceiverTimeoutNs / 2 && !r.pingSent && r.streaming {
@@ -140,49 +182,69 @@ extension PgInstance {
             receiver = r
             sendReply(env, requestReply: true)
         }
-        let next = r.pingSent ? r.lastRecv + config.walReceiverTimeoutNs : r.lastRecv + config.walReceiverTimeoutNs / 2
+        let next = r.pingSent || !r.streaming ? r.lastRecv + config.walReceiverTimeoutNs : r.lastRecv + config.walReceiverTimeoutNs / 2
         env.pgTimer(node, after: max(Time.ms, next - env.now), .receiverCheck(epoch: e))
     }
 
     // MARK: - Walsender (upstream side)
 
     /// START_REPLICATION: refused unless the standby's position lies on this server's history.
-    mutating func replStart(_ e: UInt32, standby: Int, at: WalPosition, _ env: PgEnv) {
+    mutating func replStart(_ e: UInt32, standby: Int, at: WalPosition, conn: ConnID, _ env: PgEnv) {
         guard state == .running, !promoting else {
-            env.pgSendToNode(from: node, to: standby, .replRefused(epoch: e, reason: .notReady), transmitNs: 0)
+            env.pgSend(conn, from: node, .replRefused(epoch: e, reason: .notReady), transmitNs: 0)
             return
         }
         let myEnd = WalPosition(fork: fork, lsn: inRecovery ? receivedLSN : flushLSN)
         guard env.recorder.contains(myEnd, at) else {
-            env.pgSendToNode(from: node, to: standby, .replRefused(epoch: e, reason: .diverged), transmitNs: 0)
+            env.pgSend(conn, from: node, .replRefused(epoch: e, reason: .diverged), transmitNs: 0)
             return
         }
+        for s in senders where s.standby == standby { env.pgClose(s.conn) }
         senders.removeAll { $0.standby == standby }
         senders.append(Sender(epoch: e, standby: standby, name: env.pgName(standby), streaming: false, sent: at.lsn,
-                              write: at.lsn, flush: at.lsn, apply: at.lsn, lastReply: env.now, busyUntil: env.now))
+                              write: at.lsn, flush: at.lsn, apply: at.lsn, lastReply: env.now, conn: conn, busyUntil: env.now))
         refreshSyncPriorities()
-        env.pgSendToNode(from: node, to: standby, .replAccepted(epoch: e, fork: fork, timeline: Int32(timeline)), transmitNs: 0)
+        env.pgSend(conn, from: node, .replAccepted(epoch: e, fork: fork, timeline: Int32(timeline)), transmitNs: 0)
         env.pgTimer(node, after: config.walSenderTimeoutNs / 2, .senderCheck(epoch: e))
         shipWAL(env)
     }
 
-    /// Sends each walsender the WAL flushed since it last sent, at the link's bandwidth. A
-    /// standby counts as streaming (eligible as synchronous) once it has caught up.
+    /// Each walsender sends the WAL flushed since it last sent. A standby counts as streaming
+    /// (eligible as synchronous) once it has caught up.
     mutating func shipWAL(_ env: PgEnv) {
-        let end = inRecovery ? flushLSN : flushLSN
-        for i in senders.indices {
+        for i in senders.indices { ship(i, env) }
+    }
+
+    /// Hands the next chunk to the socket at the link's bandwidth; a walsender with more to
+    /// send comes back when the chunk has left (`senderSend`), so that a large backlog streams
+    /// continuously instead of arriving as one message.
+    mutating func ship(_ i: Int, _ env: PgEnv) {
+        let end = flushLSN
+        let s = senders[i]
+        if s.sent < end && !s.sendPending {
+            let bytes = min(end - s.sent, Self.sendChunkBytes)
+            let tx = Nanos(Double(bytes) / config.bandwidthBytesPerS * 1e9)
+            env.pgSend(s.conn, from: node, .walData(epoch: s.epoch, start: s.sent, end: s.sent + bytes, fork: fork, timeline: Int32(timeline)), transmitNs: tx)
+            senders[i].sent += bytes
+            senders[i].busyUntil = max(env.now, s.busyUntil) + tx
             if senders[i].sent < end {
-                let bytes = end - senders[i].sent
-                let start = max(env.now, senders[i].busyUntil)
-                let tx = Nanos(Double(bytes) / config.bandwidthBytesPerS * 1e9)
-                senders[i].busyUntil = start + tx
-                env.pgSendToNode(from: node, to: senders[i].standby,
-                                 .walData(epoch: senders[i].epoch, start: senders[i].sent, end: end, fork: fork, timeline: Int32(timeline)),
-                                 transmitNs: start + tx - env.now)
-                senders[i].sent = end
+                senders[i].sendPending = true
+                env.pgTimer(node, after: senders[i].busyUntil - env.now, .senderSend(epoch: s.epoch))
             }
-            if !senders[i].streaming && senders[i].sent >= end { senders[i].streaming = true }
         }
+        if !senders[i].streaming && senders[i].sent >= end { senders[i].streaming = true }
+    }
+
+    mutating func senderSend(_ e: UInt32, _ env: PgEnv) {
+        guard let i = senders.firstIndex(where: { $0.epoch == e }) else { return }
+        senders[i].sendPending = false
+        ship(i, env)
+    }
+
+    /// Closes every walsender's connection (a stop, a promotion's end of recovery is not one).
+    mutating func closeSenders(_ env: PgEnv) {
+        for s in senders { env.pgClose(s.conn) }
+        senders.removeAll()
     }
 
     mutating func standbyReply(_ e: UInt32, write: Int64, flush: Int64, apply: Int64, requestReply: Bool, _ env: PgEnv) {
@@ -192,38 +254,39 @@ extension PgInstance {
         senders[i].apply = max(senders[i].apply, apply)
         senders[i].lastReply = env.now
         if requestReply {
-            env.pgSendToNode(from: node, to: senders[i].standby, .keepalive(epoch: e, end: flushLSN, replyRequested: false), transmitNs: 0)
+            env.pgSend(senders[i].conn, from: node, .keepalive(epoch: e, end: flushLSN, replyRequested: false), transmitNs: 0)
         }
         releaseSyncWaiters(env)
     }
 
     /// `wal_sender_timeout`: a keepalive asking for a reply at half of it; the connection is
-    /// terminated at all of it ("terminating walsender process due to replication timeout").
+    /// terminated at all of it ("terminating walsender process due to replication timeout"):
+    /// what it had not delivered is gone with it.
     mutating func senderCheck(_ e: UInt32, _ env: PgEnv) {
         guard let i = senders.firstIndex(where: { $0.epoch == e }) else { return }
         let idle = env.now - senders[i].lastReply
         if idle >= config.walSenderTimeoutNs {
             let s = senders.remove(at: i)
-            env.pgCloseReplication(standby: s.standby, upstream: node, epoch: e)
+            env.pgClose(s.conn)
             env.recorder.log(env.now, env.pgName(node), "postgres", "walsender_timeout", .object([("standby", .string(s.name))]))
             return
         }
         if idle >= config.walSenderTimeoutNs / 2 {
-            env.pgSendToNode(from: node, to: senders[i].standby, .keepalive(epoch: e, end: flushLSN, replyRequested: true), transmitNs: 0)
+            env.pgSend(senders[i].conn, from: node, .keepalive(epoch: e, end: flushLSN, replyRequested: true), transmitNs: 0)
         }
         let next = idle >= config.walSenderTimeoutNs / 2 ? senders[i].lastReply + config.walSenderTimeoutNs : senders[i].lastReply + config.walSenderTimeoutNs / 2
         env.pgTimer(node, after: max(Time.ms, next - env.now), .senderCheck(epoch: e))
     }
 
+    /// The other end ended the replication connection.
     mutating func replBroken(_ e: UInt32, _ env: PgEnv) {
         if let i = senders.firstIndex(where: { $0.epoch == e }) {
+            env.pgClose(senders[i].conn)
             senders.remove(at: i)
             return
         }
         if let r = receiver, r.epoch == e {
-            receiver = nil
-            env.pgTimer(node, after: config.walRetrieveRetryIntervalNs, .reconnect(e))
-            receiver = Receiver(epoch: e, upstream: r.upstream, streaming: false, lastRecv: env.now, pingSent: false)
+            receiverLost(r, reason: "the walsender ended the connection", env)
         }
     }
 }

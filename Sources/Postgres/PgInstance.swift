@@ -21,14 +21,14 @@ public struct PgInstance {
     public var walFsync: Latency
 
     // MARK: Process state
-    public internal(set) var state: PgState = .stopped
+    public internal(set) var state: PgState = .stopped { didSet { updateListening() } }
     public internal(set) var inRecovery = false
     public internal(set) var promoting = false
     var gen: UInt32 = 0
     var startAsStandby = false
 
     // MARK: On disk
-    public internal(set) var hasData = true
+    public internal(set) var hasData = true { didSet { updateListening() } }
     public internal(set) var fork: UInt32 = 0
     public internal(set) var timeline = 1
     public internal(set) var flushLSN: Int64 = 0
@@ -74,7 +74,11 @@ public struct PgInstance {
         public var flush: Int64
         public var apply: Int64
         var lastReply: Nanos
+        /// The walreceiver's connection (this server is its listening end).
+        var conn: ConnID
+        /// When the last chunk handed to the socket has left it (the send loop waits for it).
         var busyUntil: Nanos
+        var sendPending = false
         /// Place in `synchronous_standby_names` (0: not listed).
         var syncPriority = 0
     }
@@ -82,6 +86,9 @@ public struct PgInstance {
     struct Receiver {
         var epoch: UInt32
         var upstream: Int
+        var conn: ConnID
+        /// The connection is up and START_REPLICATION was sent.
+        var connected: Bool
         var streaming: Bool
         var lastRecv: Nanos
         var pingSent: Bool
@@ -89,7 +96,8 @@ public struct PgInstance {
 
     struct Session {
         var id: UInt32
-        var owner: UInt32
+        /// The session's connection (the client's, or the proxy's on its behalf).
+        var conn: ConnID
         var query: UInt32?
         var bytes: Int32
         var write: Bool
@@ -129,11 +137,18 @@ public struct PgInstance {
         state = .starting
         startAsStandby = asStandby
         self.upstream = upstream
-        startupDone(env)
+        // Running for a while: the checkpointer is somewhere in its cycle.
+        startupDone(env, checkpointPhase: Nanos(rng.below(UInt64(max(1, config.checkpointTimeoutNs)))))
     }
 
-    /// Whether the postmaster listens on its port (a connect is accepted, not refused).
-    public var listening: Bool { hasData && (state == .running || state == .stopping || (state == .starting && pendingSource == nil)) }
+    /// Whether the postmaster listens on its port (a connect is accepted, not refused). Stored
+    /// (kept by `updateListening`) so that the world reads it after every input without
+    /// copying the instance out of its array.
+    public private(set) var listening = false
+
+    mutating func updateListening() {
+        listening = hasData && (state == .running || state == .stopping || (state == .starting && pendingSource == nil))
+    }
 
     // MARK: - Queries Patroni makes (pg_is_in_recovery, pg_last_wal_*_lsn, pg_controldata)
 
@@ -207,7 +222,7 @@ public struct PgInstance {
         env.pgTimer(node, after: config.startupNs + recovery, .startupDone(gen))
     }
 
-    mutating func startupDone(_ env: PgEnv) {
+    mutating func startupDone(_ env: PgEnv, checkpointPhase: Nanos? = nil) {
         state = .running
         cleanShutdown = false
         checkpointLSN = flushLSN
@@ -224,7 +239,7 @@ public struct PgInstance {
             controlInProduction = false
             startReceiver(env)
         }
-        env.pgTimer(node, after: config.checkpointTimeoutNs, .checkpoint)
+        env.pgTimer(node, after: checkpointPhase ?? config.checkpointTimeoutNs, .checkpoint)
         env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "running"), ("role", .string(inRecovery ? "standby" : "primary")), ("timeline", .int(Int64(timeline)))]))
         env.pgNotify(node, .started(ok: true))
     }
@@ -252,6 +267,7 @@ public struct PgInstance {
         if wasWritable { writableChanged(false, why: mode == .fast ? "fast shutdown" : "immediate shutdown", env) }
         promoting = false
         if mode == .immediate {
+            closeSenders(env)
             loseMemory(env)
             state = .stopped
             env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "stopped"), ("mode", "immediate")]))
@@ -269,8 +285,7 @@ public struct PgInstance {
     }
 
     mutating func stopDone(_ env: PgEnv) {
-        for s in senders { env.pgCloseReplication(standby: s.standby, upstream: node, epoch: s.epoch) }
-        senders.removeAll()
+        closeSenders(env)
         if inRecovery { foldReplay(env.now); flushLSN = max(flushLSN, min(receivedLSN, flushLSN)) }
         checkpointLSN = inRecovery ? replayAt : flushLSN
         cleanShutdown = true
@@ -286,10 +301,10 @@ public struct PgInstance {
         gen &+= 1
         if wasWritable { writableChanged(false, why: "crashed", env) }
         sessions.removeAll()
-        for s in senders { env.pgCloseReplication(standby: s.standby, upstream: node, epoch: s.epoch) }
+        // The process is gone: its sockets too (the world resets them for the peers).
         senders.removeAll()
-        if let r = receiver { env.pgCloseReplication(standby: node, upstream: r.upstream, epoch: r.epoch) }
         receiver = nil
+        backupConn = .none
         loseMemory(env)
         state = .stopped
         promoting = false
@@ -421,24 +436,23 @@ public struct PgInstance {
         backupConnect(env)
     }
 
+    /// pg_basebackup connects to its source (libpq without connect_timeout: across a cut it
+    /// waits for the kernel's SYN retries, 127 s).
     mutating func backupConnect(_ env: PgEnv) {
         guard let src = pendingSource else { return }
         backupAttempt += 1
-        switch env.pgConnect(from: node, to: src.node) {
-        case .accepted:
-            let checkpoint = backupFast ? config.shutdownCheckpointNs
-                : Nanos(config.checkpointCompletionTarget * Double(config.checkpointTimeoutNs))
-            let copy = Nanos(Double(config.dataSizeBytes) / config.bandwidthBytesPerS * 1e9)
-            env.recorder.log(env.now, env.pgName(node), "postgres", "basebackup",
-                             .object([("from", .string(env.pgName(src.node))), ("checkpoint_s", .double(Time.seconds(checkpoint))), ("copy_s", .double(Time.seconds(copy)))]))
-            env.pgTimer(node, after: checkpoint + copy, .recloneDone(gen))
-        case .refused(let rtt):
-            env.pgTimer(node, after: rtt, .backupFailed(gen, why: .refused))
-        case .noAnswer:
-            // libpq without connect_timeout waits for the kernel's SYN retries
-            // (tcp_syn_retries = 6: 1+2+4+8+16+32+64 s).
-            env.pgTimer(node, after: 127 * Time.s, .backupFailed(gen, why: .timeout))
-        }
+        backupConn = env.pgConnect(from: node, to: src.node)
+    }
+
+    /// The base backup's connection is up: the source checkpoints, then the copy runs.
+    mutating func backupConnected(_ env: PgEnv) {
+        guard let src = pendingSource else { return }
+        let checkpoint = backupFast ? config.shutdownCheckpointNs
+            : Nanos(config.checkpointCompletionTarget * Double(config.checkpointTimeoutNs))
+        let copy = Nanos(Double(config.dataSizeBytes) / config.bandwidthBytesPerS * 1e9)
+        env.recorder.log(env.now, env.pgName(node), "postgres", "basebackup",
+                         .object([("from", .string(env.pgName(src.node))), ("checkpoint_s", .double(Time.seconds(checkpoint))), ("copy_s", .double(Time.seconds(copy)))]))
+        env.pgTimer(node, after: checkpoint + copy, .recloneDone(gen))
     }
 
     mutating func backupFailed(_ why: BackupFailure, _ env: PgEnv) {
@@ -447,6 +461,9 @@ public struct PgInstance {
                          .object([("ok", false), ("from", .string(env.pgName(src.node))),
                                   ("why", .string(why == .refused ? "could not connect to server: Connection refused" : why == .timeout ? "could not connect to server: Connection timed out" : "the source went away during the backup")),
                                   ("attempt", .int(Int64(backupAttempt)))]))
+        env.pgClose(backupConn)
+        backupConn = .none
+        gen &+= 1   // the attempt's timers are void
         if backupAttempt < 2 {
             env.pgTimer(node, after: 5 * Time.s, .backupRetry(gen))
             return
@@ -458,6 +475,8 @@ public struct PgInstance {
     /// went away and the backup failed).
     mutating func recloneDone(sourceEnd: WalPosition?, _ env: PgEnv) {
         pendingSource = nil
+        env.pgClose(backupConn)
+        backupConn = .none
         state = .stopped
         guard let end = sourceEnd, end != .none else {
             env.recorder.log(env.now, env.pgName(node), "postgres", "basebackup", .object([("ok", false)]))
@@ -480,9 +499,11 @@ public struct PgInstance {
 
     var backupAttempt = 0
     var backupFast = false
+    /// pg_basebackup's connection to its source.
+    var backupConn: ConnID = .none
 
     /// The source of a rewind or base backup in progress.
-    var pendingSource: (node: Int, end: WalPosition, forkPoint: Int64)? = nil
+    var pendingSource: (node: Int, end: WalPosition, forkPoint: Int64)? = nil { didSet { updateListening() } }
     /// The node a rewind or base backup runs from, while it runs.
     public var pendingSourceNode: Int? { pendingSource?.node }
 }

@@ -24,9 +24,8 @@ public enum QueryStatus: UInt8, Sendable {
 
 /// Messages a PostgreSQL server exchanges: client sessions and streaming replication.
 public enum PgMessage: Sendable {
-    // Client protocol. `owner` is the process that holds the session's connection (a client,
-    // or the proxy in between).
-    case startup(session: UInt32, owner: UInt32)
+    // Client protocol, on the session's connection (from a client, or a proxy in between).
+    case startup(session: UInt32)
     case ready(session: UInt32)
     /// One transaction: a write (INSERT … COMMIT of `bytes` WAL) or a read.
     case query(session: UInt32, id: UInt32, bytes: Int32, write: Bool)
@@ -40,7 +39,7 @@ public enum PgMessage: Sendable {
     case walData(epoch: UInt32, start: Int64, end: Int64, fork: UInt32, timeline: Int32)
     case keepalive(epoch: UInt32, end: Int64, replyRequested: Bool)
     case standbyReply(epoch: UInt32, write: Int64, flush: Int64, apply: Int64, replyRequested: Bool)
-    /// The connection broke (the peer's kernel reset it, or a timeout gave up on it).
+    /// The walreceiver (or walsender) ended the connection (its FIN).
     case replBroken(epoch: UInt32)
     /// The end of a base backup: the source reports where its WAL stands (`BASE_BACKUP`'s end
     /// position), which the new copy starts from.
@@ -75,10 +74,11 @@ public enum PgTimer: Sendable, Equatable {
     case receiverCheck(epoch: UInt32)
     case statusInterval(epoch: UInt32)
     case reconnect(UInt32)
+    /// The walsender may send its next chunk of WAL (the previous one left the socket).
+    case senderSend(epoch: UInt32)
     /// The source of a base backup did not answer in time.
     case backupTimeout(UInt32)
-    /// A pg_basebackup attempt failed; the next one after 5 s.
-    case backupFailed(UInt32, why: BackupFailure)
+    /// The next pg_basebackup attempt, 5 s after a failed one.
     case backupRetry(UInt32)
 }
 
@@ -97,27 +97,24 @@ public protocol PgEnv: AnyObject {
     var now: Nanos { get }
     var recorder: Recorder { get }
     func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer)
-    /// Sends to a client-side process (a client or a proxy) over its session connection.
-    func pgSendToProc(from node: Int, to proc: UInt32, _ m: PgMessage)
-    /// Sends to another PostgreSQL server (replication), after `transmitNs` on the wire.
-    func pgSendToNode(from node: Int, to other: Int, _ m: PgMessage, transmitNs: Nanos)
-    /// TCP connect from this server's host to another server's (the walreceiver's connection).
-    func pgConnect(from node: Int, to other: Int) -> ConnectOutcomeLite
-    /// Registers the replication connection so that a process death resets it.
-    func pgOpenReplication(standby: Int, upstream: Int, epoch: UInt32)
-    func pgCloseReplication(standby: Int, upstream: Int, epoch: UInt32)
+    /// Sends over a connection this server has: a client session, a replication connection
+    /// (either end), a base backup's. `transmitNs`: the time the message occupies it (its size
+    /// over the bandwidth).
+    func pgSend(_ c: ConnID, from node: Int, _ m: PgMessage, transmitNs: Nanos)
+    /// TCP connect from this server's host to another server (the walreceiver, pg_basebackup);
+    /// the outcome comes back as `.conn(c, event)`, as does a later reset.
+    func pgConnect(from node: Int, to other: Int) -> ConnID
+    func pgClose(_ c: ConnID)
     func pgNotify(_ node: Int, _ n: PgNotification)
     /// The host name of a node (for the timeline and application_name).
     func pgName(_ node: Int) -> String
 }
 
-public enum ConnectOutcomeLite: Sendable, Equatable { case accepted(Nanos), refused(Nanos), noAnswer }
-
 extension PgMessage {
     /// A 64-bit summary for the simulation's trace hash: the case and its most telling field.
     public var traceCode: UInt64 {
         switch self {
-        case .startup(let s, _): return 1 | UInt64(s) << 8
+        case .startup(let s): return 1 | UInt64(s) << 8
         case .ready(let s): return 2 | UInt64(s) << 8
         case .query(_, let id, _, _): return 3 | UInt64(id) << 8
         case .cancel(let s): return 4 | UInt64(s) << 8

@@ -32,7 +32,7 @@ extension ScenarioLoader {
                               "primary_start_timeout", "master_start_timeout", "primary_stop_timeout", "master_stop_timeout",
                               "synchronous_mode", "synchronous_mode_strict", "synchronous_node_count", "failsafe_mode",
                               "check_timeline", "use_pg_rewind", "remove_data_directory_on_rewind_failure",
-                              "remove_data_directory_on_diverged_timelines", "pause", "primary_race_backoff", "watchdog", "tags"]
+                              "remove_data_directory_on_diverged_timelines", "pause", "primary_race_backoff", "watchdog", "tags", "restapi"]
     static let tagKeys = ["nofailover", "failover_priority", "nosync", "noloadbalance", "sync_priority"]
 
     /// Whole seconds as Patroni reads them (`int(value)`); a unit is allowed (`30s`, `1m`).
@@ -95,6 +95,10 @@ extension ScenarioLoader {
                 r.field(wf, "device", r.bool) { c.watchdog.device = $0 }
             }
         }
+        if let an = f["restapi"], let af = r.mapping(an, f.path("restapi"), allowed: ["request_queue_size"]) {
+            // The REST server's listen backlog (`RestApiServer.request_queue_size`, default 5).
+            r.field(af, "request_queue_size", { r.int($0, $1, min: 0, max: 65535) }) { c.requestQueueSize = Int($0) }
+        }
         if let tn = f["tags"], let tf = r.mapping(tn, f.path("tags"), allowed: hosts.dbHosts, what: "a mapping of DB host names to tags") {
             for e in tf.entries where hosts.dbHosts.contains(e.key) {
                 let p = tf.path(e.key)
@@ -112,7 +116,7 @@ extension ScenarioLoader {
 
     // MARK: - PostgreSQL
 
-    static let pgKeys = ["synchronous_commit", "synchronous_standby_names", "wal_sender_timeout", "wal_receiver_timeout",
+    static let pgKeys = ["max_connections", "synchronous_commit", "synchronous_standby_names", "wal_sender_timeout", "wal_receiver_timeout",
                          "wal_receiver_status_interval", "wal_writer_delay", "wal_retrieve_retry_interval", "checkpoint_timeout",
                          "max_wal_size", "checkpoint_completion_target", "wal_keep_size", "wal_log_hints",
                          "commit_cpu", "wal_fsync", "replay_rate", "bandwidth", "data_size", "startup", "promote",
@@ -137,6 +141,7 @@ extension ScenarioLoader {
             return r.oneOf(n, p, SyncCommit.allCases.map(\.rawValue))
         }) { c.synchronousCommit = SyncCommit(rawValue: $0)! }
         r.field(f, "synchronous_standby_names", r.string) { c.synchronousStandbyNames = $0 }
+        r.field(f, "max_connections", { r.int($0, $1, min: 1, max: 262_143) }) { c.maxConnections = Int($0) }
         // GUC units: wal_sender_timeout, wal_receiver_timeout, wal_writer_delay and
         // wal_retrieve_retry_interval are in ms; wal_receiver_status_interval and
         // checkpoint_timeout in s.
@@ -252,7 +257,7 @@ extension ScenarioLoader {
     }
 
     static let workloadKeys = ["clients", "rate", "write_size", "read_rate", "read_clients", "connect_timeout",
-                               "reconnect_backoff", "reconnect_backoff_max", "query_timeout", "direct"]
+                               "reconnect_backoff", "reconnect_backoff_max", "query_timeout", "direct", "monitor"]
 
     static func readWorkload(_ n: YNode, _ path: String, _ c: inout WorkloadConfig, _ topo: Topology, _ r: Reader) {
         guard let f = r.mapping(n, path, allowed: workloadKeys) else { return }
@@ -287,6 +292,34 @@ extension ScenarioLoader {
                 }
                 r.field(df, "clients", { r.int($0, $1, min: 1, max: 10_000) }) { count = Int($0) }
                 c.direct.append((host, count))
+            }
+        }
+        if let mn = f["monitor"], let items = r.list(mn, f.path("monitor"), what: "scrape jobs such as {endpoint: /metrics, interval: 15s, hosts: all}") {
+            for (i, item) in items.enumerated() {
+                let p = Reader.join(f.path("monitor"), i)
+                guard let mf = r.mapping(item, p, allowed: ["endpoint", "interval", "timeout", "hosts"]) else { continue }
+                var m = MonitorConfig()
+                r.field(mf, "endpoint", { n, p in
+                    guard let s = r.string(n, p) else { return nil }
+                    if RESTPath.parse(s) == nil {
+                        r.error(n, p, "expected a Patroni REST endpoint such as /metrics, /patroni or /health, got \"\(s)\"")
+                        return nil
+                    }
+                    return s
+                }) { m.endpoint = $0 }
+                r.field(mf, "interval", { r.duration($0, $1, min: Time.s) }) { m.intervalNs = $0 }
+                r.field(mf, "timeout", { r.duration($0, $1, min: 10 * Time.ms) }) { m.timeoutNs = $0 }
+                if let hn = mf["hosts"] {
+                    if hn.scalar == "all" { m.hosts = [] } else if let hs = r.list(hn, mf.path("hosts"), what: "DB host names, or all") {
+                        for (j, h) in hs.enumerated() {
+                            guard let name = r.string(h, Reader.join(mf.path("hosts"), j)) else { continue }
+                            if topo.dbHosts.contains(name) { m.hosts.append(name) } else {
+                                r.error(h, Reader.join(mf.path("hosts"), j), topo.host(name) == nil ? unknownHost(name, topo) : "'\(name)' runs no Patroni")
+                            }
+                        }
+                    }
+                }
+                c.monitor.append(m)
             }
         }
         if c.rate > 0 && c.clients == 0 && c.direct.isEmpty { r.error(f["rate"] ?? n, f.path("rate"), "a write rate needs at least one client") }

@@ -50,7 +50,7 @@ extension ScenarioLoader {
         // Each edit_config applies on top of the configuration left by the edits before it.
         var current = s.patroni
         for e in edits.sorted(by: { ($0.at, $0.index) < ($1.at, $1.index) }) {
-            guard let f = r.mapping(e.node, e.path, allowed: patroniKeys.filter { $0 != "tags" && $0 != "watchdog" },
+            guard let f = r.mapping(e.node, e.path, allowed: patroniKeys.filter { $0 != "tags" && $0 != "watchdog" && $0 != "restapi" },
                                     what: "a mapping of Patroni dynamic settings such as {ttl: 20}") else { continue }
             var next = current
             readPatroniFields(f, &next, hosts: s.topology, r)

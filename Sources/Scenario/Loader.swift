@@ -72,6 +72,7 @@ public enum ScenarioLoader {
         if let n = top["lb"] { readCloudLB(n, "lb", &s.cloudLB, r) }
         if let n = top["network"] { s.network = readNetwork(n, "network", s.topology, r) }
         if let n = top["workload"] { readWorkload(n, "workload", &s.workload, s.topology, r) }
+        placeMonitor(&s, top, r)
         // Patroni applies its own timeout rules at start-up; so does simctl, with its warnings.
         for w in s.patroni.adjustTimeouts() {
             r.warning(top["patroni"] ?? root, "patroni", w)
@@ -176,6 +177,17 @@ public enum ScenarioLoader {
             out.append(HostSpec(name: name, services: services))
         }
         return out
+    }
+
+    /// Scrapers run in a `monitor` process: on a host that lists the service, or else on the
+    /// first application host.
+    static func placeMonitor(_ s: inout Scenario, _ top: Reader.Fields, _ r: Reader) {
+        guard !s.workload.monitor.isEmpty, !s.topology.hosts.contains(where: { $0.runs(.monitor) }) else { return }
+        guard let i = s.topology.hosts.firstIndex(where: { $0.runs(.clients) }) else {
+            r.error(top["workload"] ?? top.node, "workload.monitor", "scrapers need a host that runs clients or monitor")
+            return
+        }
+        s.topology.hosts[i] = HostSpec(name: s.topology.hosts[i].name, services: s.topology.hosts[i].services + [.monitor])
     }
 
     /// Cross-section checks that need the whole scenario.

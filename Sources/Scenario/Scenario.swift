@@ -37,7 +37,7 @@ public struct Scenario: Sendable {
 // MARK: - Topology
 
 public enum Service: String, Sendable, CaseIterable, Comparable {
-    case etcd, patroni, postgres, haproxy, keepalived, pgbouncer, envoy, lb, clients
+    case etcd, patroni, postgres, haproxy, keepalived, pgbouncer, envoy, lb, clients, monitor
     public static func < (a: Self, b: Self) -> Bool { a.order < b.order }
     var order: Int { Service.allCases.firstIndex(of: self)! }
 }

@@ -1,50 +1,22 @@
 import SimCore
 
-/// What happens to a message sent now from one host to another.
-public enum Transit: Equatable, Sendable {
-    /// It arrives at this time (latency, TCP retransmissions and in-order delivery included).
-    case arrives(at: Nanos)
-    /// The path is cut (partition or isolation): TCP keeps retransmitting, so the message waits
-    /// for the path to heal (see `HeldMessages`) unless the connection is given up first.
-    case blocked
-    /// The destination host is powered off or crashed: nothing arrives, and nothing comes back.
-    case hostDown
-}
-
-/// What a TCP connect from a live host gets.
-public enum ConnectOutcome: Equatable, Sendable {
-    /// SYN-ACK after one round trip. Also for a paused process: its kernel still accepts on
-    /// the listening socket; only the replies wait until it resumes.
-    case accepted(afterNs: Nanos)
-    /// RST after one round trip: the host is up but nothing listens (the process is down).
-    case refused(afterNs: Nanos)
-    /// No answer at all (host down, path cut either way): the caller's own timeout decides.
-    case noAnswer
-}
-
-/// Hosts joined by links: latency, loss, directed partitions and host power state.
-///
-/// Delivery follows TCP: within one host pair, messages arrive in the order they were sent
-/// (one stream per pair, as a connection would); a lost transmission costs a retransmission
-/// timeout (Linux: at least 200 ms, doubling) instead of losing the message; a cut path holds
-/// messages until it heals.
+/// Hosts joined by links: latency, loss, directed partitions and host power state. It holds no
+/// connection state (the `Fabric` does: ordering, retransmission and hand-shakes are per TCP
+/// connection, as in a real kernel).
 public struct Network: Sendable {
     public let hostCount: Int
     public var defaultLink: LinkSpec
     /// One-way latency between two processes on the same host (loopback).
     public var loopbackNs: Nanos = 20 * Time.us
-    /// Linux's minimum retransmission timeout for data segments (`TCP_RTO_MIN`, 200 ms).
+    /// Linux's minimum retransmission timeout for data segments (`TCP_RTO_MIN`, 200 ms;
+    /// include/net/tcp.h). On a LAN the RTO computed from the RTT never exceeds it by much.
     public var rtoMinNs: Nanos = 200 * Time.ms
-    /// After this many lost transmissions in a row the segment is given up (tcp_retries2 is 15;
-    /// a loss rate that high is a cut path in all but name).
-    public var maxRetransmits = 15
 
-    var overrides: [LinkSpec?]
+    @usableFromInline var overrides: [LinkSpec?]
     /// Number of active cut rules per directed pair (`from * n + to`): overlapping partitions
     /// and their heals compose by counting.
-    var cuts: [UInt16]
+    @usableFromInline var cuts: [UInt16]
     public private(set) var hostUp: [Bool]
-    var lastArrival: [Nanos]
 
     public init(hostCount: Int, defaultLink: LinkSpec = LinkSpec()) {
         self.hostCount = hostCount
@@ -52,14 +24,13 @@ public struct Network: Sendable {
         overrides = Array(repeating: nil, count: hostCount * hostCount)
         cuts = Array(repeating: 0, count: hostCount * hostCount)
         hostUp = Array(repeating: true, count: hostCount)
-        lastArrival = Array(repeating: 0, count: hostCount * hostCount)
     }
 
-    func idx(_ from: Int, _ to: Int) -> Int { from * hostCount + to }
+    @inlinable func idx(_ from: Int, _ to: Int) -> Int { from * hostCount + to }
 
     // MARK: - Configuration and faults
 
-    public func link(_ from: Int, _ to: Int) -> LinkSpec { overrides[idx(from, to)] ?? defaultLink }
+    @inlinable public func link(_ from: Int, _ to: Int) -> LinkSpec { overrides[idx(from, to)] ?? defaultLink }
 
     public mutating func setLink(_ from: Int, _ to: Int, _ spec: LinkSpec?) { overrides[idx(from, to)] = spec }
 
@@ -83,67 +54,49 @@ public struct Network: Sendable {
 
     public func isCut(_ from: Int, _ to: Int) -> Bool { from != to && cuts[idx(from, to)] > 0 }
 
-    /// The path is usable for a message from `from` to `to` right now.
-    public func canReach(_ from: Int, _ to: Int) -> Bool { hostUp[to] && hostUp[from] && !isCut(from, to) }
+    /// The path is usable for a packet from `from` to `to` right now.
+    @inlinable public func canReach(_ from: Int, _ to: Int) -> Bool { hostUp[to] && hostUp[from] && (from == to || cuts[idx(from, to)] == 0) }
 
-    // MARK: - Delivery
+    /// Both directions usable (what a hand-shake or a request and its answer need).
+    public func pathOpen(_ a: Int, _ b: Int) -> Bool { canReach(a, b) && canReach(b, a) }
 
-    /// Samples one message's fate. Arrival times never go backwards within a host pair.
-    /// `transmitNs` is the time the message occupies the sender's link before it propagates
-    /// (its size over the bandwidth).
-    public mutating func transit(from: Int, to: Int, now: Nanos, transmitNs: Nanos = 0, rng: inout Rng) -> Transit {
-        if !hostUp[to] || !hostUp[from] { return .hostDown }
-        if from == to {
-            let i = idx(from, to)
-            let at = Swift.max(now + transmitNs + loopbackNs, lastArrival[i])
-            lastArrival[i] = at
-            return .arrives(at: at)
-        }
-        let i = idx(from, to)
-        if cuts[i] > 0 { return .blocked }
-        let spec = overrides[i] ?? defaultLink
+    // MARK: - Delay
+
+    /// One segment's delay from `from` to `to` on an open path: the link's latency plus, for
+    /// each lost transmission, a retransmission timeout (at least `rtoMinNs`, doubling). nil
+    /// when it is lost more times in a row than `maxTries` (a path lossy enough to count as cut).
+    @inlinable public func segmentDelay(from: Int, to: Int, rng: inout Rng, maxTries: Int = 15) -> Nanos? {
+        if from == to { return loopbackNs }
+        return Self.sampleDelay(link(from, to), rtoMinNs: rtoMinNs, rng: &rng, maxTries: maxTries)
+    }
+
+    /// `segmentDelay` on a given link (static: a caller holding the network in a class reads
+    /// the link and draws from its own stream without copying the network).
+    @inlinable public static func sampleDelay(_ spec: LinkSpec, rtoMinNs: Nanos, rng: inout Rng, maxTries: Int = 15) -> Nanos? {
         var delay = spec.latency.sample(&rng)
         if spec.loss > 0 {
             var rto = Swift.max(rtoMinNs, 2 * delay)
             var tries = 0
             while rng.chance(spec.loss) {
                 tries += 1
-                if tries > maxRetransmits { return .blocked }
+                if tries > maxTries { return nil }
                 delay += rto
                 rto *= 2
             }
         }
-        let at = Swift.max(now + transmitNs + delay, lastArrival[i])
-        lastArrival[i] = at
-        return .arrives(at: at)
+        return delay
     }
 
-    /// A round trip's duration for connection set-up (no ordering state touched). nil if the
-    /// path is cut either way or a host is down.
-    public func roundTrip(_ a: Int, _ b: Int, rng: inout Rng) -> Nanos? {
-        if a == b { return hostUp[a] ? 2 * loopbackNs : nil }
-        guard canReach(a, b), canReach(b, a) else { return nil }
-        let there = link(a, b), back = link(b, a)
-        var t = there.latency.sample(&rng) + back.latency.sample(&rng)
-        // A lost SYN is retransmitted after the initial RTO of 1 s (RFC 6298), doubling.
-        var rto = Time.s
-        var tries = 0
-        while rng.chance(there.loss) || rng.chance(back.loss) {
-            tries += 1
-            if tries > 6 { return nil }
-            t += rto
-            rto *= 2
-        }
-        return t
+    /// A round trip (a hand-shake) between two hosts whose path is open both ways: latency
+    /// there and back; a lost SYN or SYN-ACK costs the SYN retransmission timeout instead
+    /// (handled by the fabric), so only the latency is sampled here.
+    public func roundTrip(_ a: Int, _ b: Int, rng: inout Rng) -> Nanos {
+        if a == b { return 2 * loopbackNs }
+        return link(a, b).latency.sample(&rng) + link(b, a).latency.sample(&rng)
     }
 
-    /// The outcome of a TCP connect from `from` to a listener on `to` whose process has status
-    /// `listener` (nil: no such process on that host).
-    public func connect(from: Int, to: Int, listener: ProcessStatus?, rng: inout Rng) -> ConnectOutcome {
-        guard let rtt = roundTrip(from, to, rng: &rng) else { return .noAnswer }
-        switch listener {
-        case .running?, .paused?: return .accepted(afterNs: rtt)
-        case .down?, nil: return .refused(afterNs: rtt)
-        }
+    /// Whether a SYN or SYN-ACK is lost to the links' loss rates.
+    public func handshakeLost(_ a: Int, _ b: Int, rng: inout Rng) -> Bool {
+        a != b && (rng.chance(link(a, b).loss) || rng.chance(link(b, a).loss))
     }
 }

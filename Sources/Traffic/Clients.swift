@@ -21,6 +21,8 @@ public struct Clients {
         var directHost: Int16
         var state: State = .disconnected
         var session: UInt32 = 0
+        /// The connection (to the front, or a server directly).
+        var conn: ConnID = .none
         var connectID: UInt32 = 0
         var backoffNs: Nanos
         var backoffUntil: Nanos = 0
@@ -61,9 +63,11 @@ public struct Clients {
         for c in clients.indices {
             clients[c].state = .disconnected
             clients[c].pending = nil
+            clients[c].conn = .none
             clients[c].timerArmed = false  // timers of an earlier life are gone
             guard clients[c].intervalNs > 0 else { continue }
-            // Open the connection at once; the first transaction comes after a random wait.
+            // Open the connection at once; the first transaction comes after a random wait
+            // (Poisson arrivals: no client starts at a fixed phase).
             connect(c, env)
             let first = Nanos(rng.exponential(mean: clients[c].intervalNs))
             clients[c].nextDue = env.now + first
@@ -73,15 +77,29 @@ public struct Clients {
 
     public mutating func crash() { clients.removeAll() }
 
+    /// A graceful stop (the application shuts down): every session is ended and closed.
+    public mutating func stop(_ env: TrafficEnv) {
+        for c in clients.indices where clients[c].state != .disconnected {
+            if clients[c].state != .connecting { env.trafficSend(clients[c].conn, from: proc, .closed(session: clients[c].session, reason: .shuttingDown)) }
+            env.trafficClose(clients[c].conn)
+        }
+        clients.removeAll()
+    }
+
     public mutating func handle(_ input: TrafficInput, _ env: TrafficEnv) {
         switch input {
         case .timer(.clientDue(let c)): due(Int(c), env)
         case .timer(.queryTimeout(let c, _)): queryTimeout(Int(c), env)
         case .timer(.connectTimeout(let id)): connectFailed(id, .connectTimeout, env)
-        case .connectResult(let id, let ok):
-            if ok { connected(id, env) } else { connectFailed(id, .connectionRefused, env) }
-        case .server(let m): serverMessage(m, env)
-        case .reset(let sid): broken(sid, env)
+        case .conn(let conn, let e):
+            guard let c = clients.firstIndex(where: { $0.conn == conn && $0.state != .disconnected }) else { return }
+            switch e {
+            case .connected: connected(clients[c].connectID, env)
+            case .refused: connectFailed(clients[c].connectID, .connectionRefused, env)
+            case .timedOut: connectFailed(clients[c].connectID, .connectTimeout, env)
+            case .reset: broken(clients[c].session, env)
+            }
+        case .server(_, let m): serverMessage(m, env)
         default: break
         }
     }
@@ -95,7 +113,7 @@ public struct Clients {
         clients[c].session = sid
         clients[c].connectID = nextConnect
         clients[c].state = .connecting
-        env.trafficConnect(from: proc, to: clients[c].endpoint, session: sid, id: nextConnect)
+        clients[c].conn = env.trafficConnect(from: proc, to: clients[c].endpoint)
         env.trafficTimer(proc, after: cfg.connectTimeoutNs, .connectTimeout(id: nextConnect))
     }
 
@@ -105,13 +123,13 @@ public struct Clients {
     mutating func connected(_ id: UInt32, _ env: TrafficEnv) {
         guard let c = client(connect: id), clients[c].state == .connecting else { return }
         clients[c].state = .starting
-        env.trafficSend(from: proc, to: clients[c].endpoint, .startup(session: clients[c].session, owner: proc))
+        env.trafficSend(clients[c].conn, from: proc, .startup(session: clients[c].session))
     }
 
     /// libpq gave up connecting: the attempted transaction fails; try again after the backoff.
     mutating func connectFailed(_ id: UInt32, _ why: WriteError, _ env: TrafficEnv) {
         guard let c = client(connect: id) else { return }
-        env.trafficClose(from: proc, session: clients[c].session)
+        env.trafficClose(clients[c].conn)
         clients[c].state = .disconnected
         clients[c].connectID = 0
         failPending(c, .failed, why, env)
@@ -128,7 +146,7 @@ public struct Clients {
     mutating func broken(_ sid: UInt32, _ env: TrafficEnv, why: WriteError = .serverClosed) {
         guard let c = client(session: sid) else { return }
         let wasBusy = clients[c].state == .busy
-        env.trafficClose(from: proc, session: sid)
+        env.trafficClose(clients[c].conn)
         clients[c].state = .disconnected
         // A break while COMMIT was in flight leaves its fate unknown; before the transaction
         // was sent (during connection start-up) it simply failed.
@@ -170,7 +188,7 @@ public struct Clients {
         guard let id = clients[c].pending else { return }
         clients[c].state = .busy
         let write = !clients[c].reader
-        env.trafficSend(from: proc, to: clients[c].endpoint, .query(session: clients[c].session, id: write ? id : 0, bytes: Int32(cfg.writeBytes), write: write))
+        env.trafficSend(clients[c].conn, from: proc, .query(session: clients[c].session, id: write ? id : 0, bytes: Int32(cfg.writeBytes), write: write))
         armTimeout(c, at: env.now + cfg.queryTimeoutNs, env)
     }
 
@@ -240,7 +258,7 @@ public struct Clients {
         }
         if !clients[c].cancelled {
             clients[c].cancelled = true
-            env.trafficSend(from: proc, to: clients[c].endpoint, .cancel(session: clients[c].session))
+            env.trafficSend(clients[c].conn, from: proc, .cancel(session: clients[c].session))
             armTimeout(c, at: env.now + 2 * Time.s, env)
             return
         }

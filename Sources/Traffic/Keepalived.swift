@@ -47,6 +47,21 @@ public struct Keepalived {
         env.trafficTimer(proc, after: cfg.trackInterval, .trackScript)
     }
 
+    /// The run starts in steady state: the preferred node is already MASTER and holds the VIP,
+    /// each daemon at its own point of its advert and track-script cycles.
+    public mutating func startSteady(master: Bool, _ env: TrafficEnv) {
+        trackFails = 0
+        env.trafficTimer(proc, after: Nanos(rng.below(UInt64(max(1, cfg.trackInterval)))), .trackScript)
+        if master {
+            state = .master
+            env.vrrpTakeVIP(from: proc)
+            env.trafficTimer(proc, after: Nanos(rng.below(UInt64(max(1, cfg.advertIntNs)))), .advertTick)
+        } else {
+            state = .backup
+            armDownTimer(masterDownNs, env)
+        }
+    }
+
     public mutating func crash() { state = .backup }
 
     /// A graceful stop: advertise priority 0 so that the backup takes over after its skew.
@@ -137,7 +152,15 @@ public struct PgBouncer {
     let name: String
     let cfg: PgBouncerConfig
     let upstream: Endpoint
-    var sessions: [(client: UInt32, session: UInt32, established: Bool, connectID: UInt32, pending: [PgMessage])] = []
+    struct Session {
+        var session: UInt32
+        var clientConn: ConnID
+        var serverConn: ConnID
+        var established: Bool
+        var connectID: UInt32
+        var pending: [PgMessage]
+    }
+    var sessions: [Session] = []
     var loginFailedAt: Nanos = -1 << 60
     var nextID: UInt32 = 0
 
@@ -151,60 +174,77 @@ public struct PgBouncer {
     public mutating func start(_ env: TrafficEnv) { sessions.removeAll() }
     public mutating func crash() { sessions.removeAll() }
 
+    /// SIGTERM: PgBouncer's immediate shutdown closes every client and server connection.
+    public mutating func stop(_ env: TrafficEnv) {
+        for s in sessions {
+            env.trafficSend(s.clientConn, from: proc, .closed(session: s.session, reason: .crashed))
+            env.trafficClose(s.clientConn)
+            env.trafficClose(s.serverConn)
+        }
+        sessions.removeAll()
+    }
+
     public mutating func handle(_ input: TrafficInput, _ env: TrafficEnv) {
         switch input {
-        case .client(let from, let m):
+        case .client(let c, let m):
             switch m {
-            case .startup(let sid, _):
+            case .startup(let sid):
                 if env.now < loginFailedAt + cfg.serverLoginRetryNs {
                     // check_fast_fail: the cached login error, at once.
-                    env.trafficReply(from: proc, to: from, .closed(session: sid, reason: .crashed))
+                    env.trafficSend(c, from: proc, .closed(session: sid, reason: .crashed))
+                    env.trafficClose(c)
                     return
                 }
                 nextID &+= 1
-                sessions.append((from, sid, false, nextID, [.startup(session: sid, owner: proc)]))
-                env.trafficConnect(from: proc, to: upstream, session: sid, id: nextID)
+                let server = env.trafficConnect(from: proc, to: upstream)
+                sessions.append(Session(session: sid, clientConn: c, serverConn: server, established: false, connectID: nextID, pending: [.startup(session: sid)]))
                 env.trafficTimer(proc, after: cfg.serverConnectTimeoutNs, .connectTimeout(id: nextID))
-            case .query(let sid, _, _, _), .cancel(let sid):
-                guard let i = sessions.firstIndex(where: { $0.session == sid }) else { return }
-                if sessions[i].established { env.trafficSend(from: proc, to: upstream, m) } else { sessions[i].pending.append(m) }
-            case .closed(let sid, _):
-                if let i = sessions.firstIndex(where: { $0.session == sid }) {
-                    if sessions[i].established { env.trafficSend(from: proc, to: upstream, m) }
-                    env.trafficClose(from: proc, session: sid)
+            case .query, .cancel:
+                guard let i = sessions.firstIndex(where: { $0.clientConn == c }) else { return }
+                if sessions[i].established { env.trafficSend(sessions[i].serverConn, from: proc, m) } else { sessions[i].pending.append(m) }
+            case .closed:
+                if let i = sessions.firstIndex(where: { $0.clientConn == c }) {
+                    if sessions[i].established { env.trafficSend(sessions[i].serverConn, from: proc, m) }
+                    env.trafficClose(sessions[i].serverConn)
+                    env.trafficClose(c)
                     sessions.remove(at: i)
                 }
             default: break
             }
-        case .connectResult(let id, let ok):
-            guard let i = sessions.firstIndex(where: { $0.connectID == id && !$0.established }) else { return }
-            if ok {
-                sessions[i].established = true
-                for m in sessions[i].pending { env.trafficSend(from: proc, to: upstream, m) }
-                sessions[i].pending.removeAll()
-            } else {
-                loginFailed(i, env)
+        case .conn(let c, let e):
+            if let i = sessions.firstIndex(where: { $0.serverConn == c }) {
+                switch e {
+                case .connected:
+                    guard !sessions[i].established else { return }
+                    sessions[i].established = true
+                    for m in sessions[i].pending { env.trafficSend(c, from: proc, m) }
+                    sessions[i].pending.removeAll()
+                case .refused, .timedOut:
+                    if !sessions[i].established { loginFailed(i, env) }
+                case .reset:
+                    // "server conn crashed?": the linked client connection is closed too.
+                    env.trafficSend(sessions[i].clientConn, from: proc, .closed(session: sessions[i].session, reason: .crashed))
+                    env.trafficClose(sessions[i].clientConn)
+                    sessions.remove(at: i)
+                }
+            } else if e == .reset, let i = sessions.firstIndex(where: { $0.clientConn == c }) {
+                env.trafficClose(sessions[i].serverConn)
+                sessions.remove(at: i)
             }
         case .timer(.connectTimeout(let id)):
             if let i = sessions.firstIndex(where: { $0.connectID == id && !$0.established }) { loginFailed(i, env) }
-        case .server(let m):
+        case .server(let c, let m):
+            guard let i = sessions.firstIndex(where: { $0.serverConn == c }) else { return }
             switch m {
-            case .ready(let sid), .result(let sid, _, _, _, _):
-                if let s = sessions.first(where: { $0.session == sid }) { env.trafficReply(from: proc, to: s.client, m) }
+            case .ready, .result:
+                env.trafficSend(sessions[i].clientConn, from: proc, m)
             case .closed(let sid, let why):
-                // "server conn crashed?": the linked client connection is closed too.
-                if let i = sessions.firstIndex(where: { $0.session == sid }) {
-                    if case .startingUp = why { loginFailedAt = env.now }
-                    env.trafficReply(from: proc, to: sessions[i].client, .closed(session: sid, reason: why))
-                    env.trafficClose(from: proc, session: sid)
-                    sessions.remove(at: i)
-                }
-            default: break
-            }
-        case .reset(let sid):
-            if let i = sessions.firstIndex(where: { $0.session == sid }) {
-                env.trafficReply(from: proc, to: sessions[i].client, .closed(session: sid, reason: .crashed))
+                if case .startingUp = why { loginFailedAt = env.now }
+                env.trafficSend(sessions[i].clientConn, from: proc, .closed(session: sid, reason: why))
+                env.trafficClose(sessions[i].clientConn)
+                env.trafficClose(c)
                 sessions.remove(at: i)
+            default: break
             }
         default: break
         }
@@ -213,8 +253,9 @@ public struct PgBouncer {
     mutating func loginFailed(_ i: Int, _ env: TrafficEnv) {
         loginFailedAt = env.now
         env.recorder.log(env.now, name, "pgbouncer", "server_login_failed", .object([("retry_in_s", .double(Time.seconds(cfg.serverLoginRetryNs)))]))
-        env.trafficReply(from: proc, to: sessions[i].client, .closed(session: sessions[i].session, reason: .crashed))
-        env.trafficClose(from: proc, session: sessions[i].session)
+        env.trafficSend(sessions[i].clientConn, from: proc, .closed(session: sessions[i].session, reason: .crashed))
+        env.trafficClose(sessions[i].clientConn)
+        env.trafficClose(sessions[i].serverConn)
         sessions.remove(at: i)
     }
 }

@@ -37,15 +37,19 @@ public struct Proxy {
         var streak = 0
         var checkID: UInt32 = 0
         var checkStart: Nanos = 0
+        var checkConn: ConnID = .none
+        var checkConnected = false
         var recent: [String] = []
         var sessions = 0
     }
 
     struct Session {
         var id: UInt32
-        var client: UInt32
+        /// The client's connection to this proxy, and ours to the server.
+        var clientConn: ConnID
         var backend: Int
         var server: Int?
+        var serverConn: ConnID = .none
         var established = false
         var attempts = 0
         var connectID: UInt32 = 0
@@ -83,19 +87,38 @@ public struct Proxy {
 
     // MARK: - Lifecycle
 
-    /// Starts the checks: HAProxy staggers the first ones (the k-th of N at k/N × inter).
-    public mutating func start(_ env: TrafficEnv) {
+    /// Starts the checks. A freshly started HAProxy spreads the first ones over the shortest
+    /// interval (checks.c `start_checks`: the k-th of N checks at k/N × inter); one that has
+    /// been running (`steady`) is at a random point of every server's cycle, because each next
+    /// check is scheduled from the end of the previous one and drifts. Envoy and cloud load
+    /// balancers start at a random point of their interval either way.
+    public mutating func start(steady: Bool = false, _ env: TrafficEnv) {
         sessions.removeAll()
         let all = backends.indices.flatMap { b in backends[b].servers.indices.map { (b, $0) } }
         for (k, (b, s)) in all.enumerated() {
             let offset: Nanos
             switch kind {
-            case .haproxy: offset = Nanos(k) * hap.interNs / Nanos(max(1, all.count))
+            case .haproxy:
+                offset = steady ? Nanos(rng.below(UInt64(max(1, nextInterval(backends[b].servers[s]))))) : Nanos(k) * hap.interNs / Nanos(max(1, all.count))
             case .envoy: offset = Nanos(rng.below(UInt64(envoy.intervalNs)))
             case .cloudLB: offset = Nanos(rng.below(UInt64(lb.checkIntervalNs)))
             }
             env.trafficTimer(proc, after: offset, .check(backend: UInt8(b), server: UInt8(s)))
         }
+    }
+
+    /// A graceful stop (SIGTERM: HAProxy's hard stop): every session is closed at once.
+    public mutating func stop(_ env: TrafficEnv) {
+        for s in sessions {
+            env.trafficSend(s.clientConn, from: proc, .closed(session: s.id, reason: .crashed))
+            env.trafficClose(s.clientConn)
+            if s.serverConn != .none {
+                if s.established { env.trafficSend(s.serverConn, from: proc, .closed(session: s.id, reason: .shuttingDown)) }
+                env.trafficClose(s.serverConn)
+            }
+        }
+        sessions.removeAll()
+        for b in backends.indices { for s in backends[b].servers.indices { env.trafficClose(backends[b].servers[s].checkConn) } }
     }
 
     /// The run starts in steady state: the proxy has been checking long enough that every
@@ -113,7 +136,7 @@ public struct Proxy {
                 case .sync: passes = sync.contains(n)
                 case .async: passes = n != primary && !sync.contains(n)
                 case .readOnlySync: passes = n == primary || sync.contains(n)
-                case .readOnly, .health, .liveness, .readiness, .patroni: passes = true
+                case .readOnly, .health, .liveness, .readiness, .patroni, .metrics: passes = true
                 }
                 backends[b].servers[s].up = passes
                 // HAProxy: fully up or down. Envoy: health 1 marks "checked before" (a host
@@ -140,48 +163,100 @@ public struct Proxy {
         case .timer(let t):
             switch t {
             case .check(let b, let s): startCheck(Int(b), Int(s), env)
-            case .checkTimeout(let id): checkDone(id, passed: false, why: "timeout", env)
+            case .checkTimeout(let id): checkTimedOut(id, read: false, env)
+            case .checkReadTimeout(let id): checkTimedOut(id, read: true, env)
             case .connectTimeout(let id): backendConnectFailed(id, why: "timeout", env)
             case .retryConnect(let sid): connectBackend(sid, env)
             default: break
             }
-        case .checkAnswer(let id, let status): checkDone(id, passed: status == 200, why: "HTTP \(status)", env)
-        case .checkRefused(let id): checkDone(id, passed: false, why: "refused", env)
-        case .client(let from, let m): fromClient(from, m, env)
-        case .server(let m): fromServer(m, env)
-        case .connectResult(let id, let accepted):
-            if accepted { backendConnected(id, env) } else { backendConnectFailed(id, why: "refused", env) }
-        case .reset(let sid): serverReset(sid, env)
+        case .checkAnswer(let c, let status):
+            guard let (b, s) = server(checking: c) else { return }
+            let id = backends[b].servers[s].checkID
+            if status == 200 { checkDone(id, passed: true, why: kind == .haproxy ? "L7OK/200" : "ok", env) } else {
+                checkDone(id, passed: false, why: kind == .haproxy ? "L7STS/\(status)" : "HTTP \(status)", env)
+            }
+        case .client(let c, let m): fromClient(c, m, env)
+        case .server(let c, let m): fromServer(c, m, env)
+        case .conn(let c, let e): connectionEvent(c, e, env)
         case .advert: break
+        }
+    }
+
+    func server(checking c: ConnID) -> (Int, Int)? {
+        for b in backends.indices { if let s = backends[b].servers.firstIndex(where: { $0.checkConn == c && $0.checkID != 0 }) { return (b, s) } }
+        return nil
+    }
+
+    mutating func connectionEvent(_ c: ConnID, _ e: ConnEvent, _ env: TrafficEnv) {
+        if let (b, s) = server(checking: c) {
+            let id = backends[b].servers[s].checkID
+            switch e {
+            case .connected:
+                backends[b].servers[s].checkConnected = true
+                env.httpGet(c, from: proc, path: backends[b].path, lag: backends[b].lag, id: id)
+                // With `timeout check`, the read phase gets its own timeout.
+                if kind == .haproxy, let tc = hap.timeoutCheckNs { env.trafficTimer(proc, after: tc, .checkReadTimeout(id: id)) }
+            case .refused: checkDone(id, passed: false, why: kind == .haproxy ? "L4CON" : "refused", env)
+            case .timedOut: checkDone(id, passed: false, why: kind == .haproxy ? "L4TOUT" : "timeout", env)
+            case .reset: checkDone(id, passed: false, why: kind == .haproxy ? "L7RSP" : "reset", env)
+            }
+            return
+        }
+        if let i = sessions.firstIndex(where: { $0.serverConn == c }) {
+            switch e {
+            case .connected: backendConnected(sessions[i].connectID, env)
+            case .refused, .timedOut: backendConnectFailed(sessions[i].connectID, why: e == .refused ? "refused" : "timeout", env)
+            case .reset: serverReset(sessions[i].id, env)
+            }
+            return
+        }
+        if e == .reset, let i = sessions.firstIndex(where: { $0.clientConn == c }) {
+            // The client went away: the server side of its session is closed too.
+            closeSession(sessions[i].id, toClient: false, toServer: true, env)
         }
     }
 
     // MARK: - Health checks
 
+    /// A check opens a new connection to the node's REST port, then sends its request. The
+    /// budget follows HAProxy's `timeout check` (configuration.txt): unset, `inter` bounds the
+    /// whole check; set, min(`timeout connect`, `inter`) bounds the connect and `timeout check`
+    /// the read. A check that times out connecting is L4TOUT, one that connected and got no
+    /// answer L7TOUT; a refused connect is L4CON, a non-200 answer L7STS.
     mutating func startCheck(_ b: Int, _ s: Int, _ env: TrafficEnv) {
         nextID &+= 1
+        if backends[b].servers[s].checkID != 0 { env.trafficClose(backends[b].servers[s].checkConn) }
         backends[b].servers[s].checkID = nextID
         backends[b].servers[s].checkStart = env.now
-        let srv = backends[b].servers[s]
-        let outcome = env.healthCheck(from: proc, node: srv.node, path: backends[b].path, lag: backends[b].lag, id: nextID)
-        // A silent host fails the connect phase: HAProxy bounds it by min(timeout connect,
-        // inter); a connected check waits `timeout check` (or, without it, inter in all).
+        backends[b].servers[s].checkConnected = false
+        backends[b].servers[s].checkConn = env.httpConnect(from: proc, toNode: backends[b].servers[s].node)
         let limit: Nanos
-        switch (kind, outcome) {
-        case (.haproxy, .noAnswer): limit = min(hap.timeoutConnectNs, hap.interNs)
-        case (.haproxy, _): limit = hap.timeoutCheckNs ?? hap.interNs
-        case (.envoy, _): limit = envoy.timeoutNs
-        case (.cloudLB, _): limit = lb.checkTimeoutNs
+        switch kind {
+        case .haproxy: limit = hap.timeoutCheckNs == nil ? hap.interNs : min(hap.timeoutConnectNs, hap.interNs)
+        case .envoy: limit = envoy.timeoutNs
+        case .cloudLB: limit = lb.checkTimeoutNs
         }
         env.trafficTimer(proc, after: limit, .checkTimeout(id: nextID))
+    }
+
+    mutating func checkTimedOut(_ id: UInt32, read: Bool, _ env: TrafficEnv) {
+        guard let b = backends.indices.first(where: { bi in backends[bi].servers.contains { $0.checkID == id } }),
+              let s = backends[b].servers.firstIndex(where: { $0.checkID == id }) else { return }
+        let connected = backends[b].servers[s].checkConnected
+        // The connect-phase timer is moot once connected when the read phase has its own.
+        if !read && connected && kind == .haproxy && hap.timeoutCheckNs != nil { return }
+        let why = kind == .haproxy ? (connected ? "L7TOUT" : "L4TOUT") : "timeout"
+        checkDone(id, passed: false, why: why, env)
     }
 
     mutating func checkDone(_ id: UInt32, passed: Bool, why: String, _ env: TrafficEnv) {
         guard let b = backends.indices.first(where: { bi in backends[bi].servers.contains { $0.checkID == id } }),
               let s = backends[b].servers.firstIndex(where: { $0.checkID == id }) else { return }
+        env.trafficClose(backends[b].servers[s].checkConn)
         backends[b].servers[s].checkID = 0
+        backends[b].servers[s].checkConn = .none
         var srv = backends[b].servers[s]
-        srv.recent.append(passed ? "ok" : why)
+        srv.recent.append(why)
         if srv.recent.count > 4 { srv.recent.removeFirst() }
         let wasUp = srv.up
         switch kind {
@@ -259,21 +334,17 @@ public struct Proxy {
 
     // MARK: - Sessions
 
-    mutating func fromClient(_ from: UInt32, _ m: PgMessage, _ env: TrafficEnv) {
+    mutating func fromClient(_ c: ConnID, _ m: PgMessage, _ env: TrafficEnv) {
         switch m {
-        case .startup(let sid, _):
+        case .startup(let sid):
             // The frontend is in the session id's top bit (0 write, 1 read).
             let b = Int(sid >> 31) < backends.count ? Int(sid >> 31) : 0
             sessions.removeAll { $0.id == sid }
-            sessions.append(Session(id: sid, client: from, backend: b, server: nil, pending: [m]))
+            sessions.append(Session(id: sid, clientConn: c, backend: b, server: nil, pending: [m]))
             connectBackend(sid, env)
-        case .query(let sid, _, _, _), .cancel(let sid):
-            guard let i = sessions.firstIndex(where: { $0.id == sid }) else { return }
-            if sessions[i].established, let s = sessions[i].server {
-                env.trafficSend(from: proc, to: .server(backends[sessions[i].backend].servers[s].node), m)
-            } else {
-                sessions[i].pending.append(m)
-            }
+        case .query, .cancel:
+            guard let i = sessions.firstIndex(where: { $0.clientConn == c }) else { return }
+            if sessions[i].established { env.trafficSend(sessions[i].serverConn, from: proc, m) } else { sessions[i].pending.append(m) }
         case .closed(let sid, _):
             closeSession(sid, toClient: false, toServer: true, env)
         default: break
@@ -310,7 +381,7 @@ public struct Proxy {
         nextID &+= 1
         sessions[i].server = s
         sessions[i].connectID = nextID
-        env.trafficConnect(from: proc, to: .server(backends[b].servers[s].node), session: sid, id: nextID)
+        sessions[i].serverConn = env.trafficConnect(from: proc, to: .server(backends[b].servers[s].node))
         let timeout = kind == .envoy ? envoy.connectTimeoutNs : hap.timeoutConnectNs
         env.trafficTimer(proc, after: timeout, .connectTimeout(id: nextID))
     }
@@ -320,12 +391,7 @@ public struct Proxy {
         sessions[i].established = true
         let b = sessions[i].backend
         backends[b].servers[s].sessions += 1
-        let node = backends[b].servers[s].node
-        for m in sessions[i].pending {
-            if case .startup(let sid, _) = m { env.trafficSend(from: proc, to: .server(node), .startup(session: sid, owner: proc)) } else {
-                env.trafficSend(from: proc, to: .server(node), m)
-            }
-        }
+        for m in sessions[i].pending { env.trafficSend(sessions[i].serverConn, from: proc, m) }
         sessions[i].pending.removeAll()
     }
 
@@ -333,6 +399,8 @@ public struct Proxy {
     /// then the client connection is closed.
     mutating func backendConnectFailed(_ id: UInt32, why: String, _ env: TrafficEnv) {
         guard let i = sessions.firstIndex(where: { $0.connectID == id && !$0.established }) else { return }
+        env.trafficClose(sessions[i].serverConn)
+        sessions[i].serverConn = .none
         sessions[i].connectID = 0
         if kind == .haproxy && sessions[i].attempts < hap.retries {
             sessions[i].attempts += 1
@@ -342,14 +410,13 @@ public struct Proxy {
         closeSession(sessions[i].id, toClient: true, toServer: false, env)
     }
 
-    mutating func fromServer(_ m: PgMessage, _ env: TrafficEnv) {
+    mutating func fromServer(_ c: ConnID, _ m: PgMessage, _ env: TrafficEnv) {
+        guard let i = sessions.firstIndex(where: { $0.serverConn == c }) else { return }
         switch m {
-        case .ready(let sid), .result(let sid, _, _, _, _):
-            guard let s = sessions.first(where: { $0.id == sid }) else { return }
-            env.trafficReply(from: proc, to: s.client, m)
+        case .ready, .result:
+            env.trafficSend(sessions[i].clientConn, from: proc, m)
         case .closed(let sid, let why):
-            guard let s = sessions.first(where: { $0.id == sid }) else { return }
-            env.trafficReply(from: proc, to: s.client, .closed(session: sid, reason: why))
+            env.trafficSend(sessions[i].clientConn, from: proc, .closed(session: sid, reason: why))
             closeSession(sid, toClient: false, toServer: false, env)
         default: break
         }
@@ -372,9 +439,10 @@ public struct Proxy {
         let sess = sessions.remove(at: i)
         if sess.established, let s = sess.server {
             backends[sess.backend].servers[s].sessions -= 1
-            if toServer { env.trafficSend(from: proc, to: .server(backends[sess.backend].servers[s].node), .closed(session: sid, reason: .shuttingDown)) }
-            env.trafficClose(from: proc, session: sid)
+            if toServer { env.trafficSend(sess.serverConn, from: proc, .closed(session: sid, reason: .shuttingDown)) }
         }
-        if toClient { env.trafficReply(from: proc, to: sess.client, .closed(session: sid, reason: .crashed)) }
+        env.trafficClose(sess.serverConn)
+        if toClient { env.trafficSend(sess.clientConn, from: proc, .closed(session: sid, reason: .crashed)) }
+        env.trafficClose(sess.clientConn)
     }
 }

@@ -103,12 +103,16 @@ public struct WorkloadConfig: Sendable, Equatable {
     /// Reconnect backoff: first wait and cap (doubling).
     public var reconnectBackoffNs: Nanos = 100 * Time.ms
     public var reconnectBackoffMaxNs: Nanos = 2 * Time.s
-    /// A statement that gets no answer is abandoned after this long (client-side timeout;
-    /// PostgreSQL's statement_timeout does not bound a synchronous-replication wait).
+    /// A statement that gets no answer is cancelled after this long (the application's
+    /// statement_timeout: its cancel also ends a synchronous-replication wait, with the commit
+    /// kept locally and a WARNING, syncrep.c); if the cancel gets no answer within 2 s either,
+    /// the client gives up on the connection.
     public var queryTimeoutNs: Nanos = 30 * Time.s
     /// Clients pointed at one host directly, bypassing the front (a stale connection string or
     /// a direct pool): host name → number of clients.
     public var direct: [(host: String, clients: Int)] = []
+    /// Monitoring that scrapes Patroni's REST API.
+    public var monitor: [MonitorConfig] = []
     public init() {}
 
     public static func == (a: Self, b: Self) -> Bool {
@@ -117,5 +121,6 @@ public struct WorkloadConfig: Sendable, Equatable {
             && a.reconnectBackoffNs == b.reconnectBackoffNs && a.reconnectBackoffMaxNs == b.reconnectBackoffMaxNs
             && a.queryTimeoutNs == b.queryTimeoutNs
             && a.direct.map(\.host) == b.direct.map(\.host) && a.direct.map(\.clients) == b.direct.map(\.clients)
+            && a.monitor == b.monitor
     }
 }

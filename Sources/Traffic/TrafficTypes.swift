@@ -6,29 +6,25 @@ import Patroni
 /// Inputs of the traffic processes (clients, proxies, poolers, keepalived).
 public enum TrafficInput: Sendable {
     case timer(TrafficTimer)
-    /// A PostgreSQL server (or a proxy relaying one) answers on a session.
-    case server(PgMessage)
-    /// A client-side process sends on a session to this proxy.
-    case client(from: UInt32, PgMessage)
-    /// A health check's answer (HTTP status), refusal, or (via timer) silence.
-    case checkAnswer(id: UInt32, status: Int16)
-    case checkRefused(id: UInt32)
-    /// A TCP connect this process made got an answer (accepted or refused).
-    case connectResult(id: UInt32, accepted: Bool)
-    /// A connection this process had was reset (its peer's process died on a live host).
-    case reset(session: UInt32)
+    /// A server (PostgreSQL, or a proxy or pooler relaying one) answers on a connection this
+    /// process opened.
+    case server(ConnID, PgMessage)
+    /// A client-side process sends on a connection it opened to this one.
+    case client(ConnID, PgMessage)
+    /// A health check's HTTP answer on its connection.
+    case checkAnswer(ConnID, status: Int16)
+    /// A connection this process has connected, was refused, timed out, or was reset.
+    case conn(ConnID, ConnEvent)
     /// A VRRP advertisement (keepalived).
     case advert(from: Int, priority: UInt8)
 
     public var code: UInt64 {
         switch self {
         case .timer(let t): return 1 | UInt64(truncatingIfNeeded: t.code) << 8
-        case .server(let m): return 2 | m.traceCode << 8
-        case .client(_, let m): return 3 | m.traceCode << 8
-        case .checkAnswer(let id, let s): return 4 | UInt64(id) << 8 | UInt64(UInt16(bitPattern: s)) << 40
-        case .checkRefused(let id): return 5 | UInt64(id) << 8
-        case .connectResult(let id, let a): return 6 | UInt64(id) << 8 | (a ? 1 << 40 : 0)
-        case .reset(let s): return 7 | UInt64(s) << 8
+        case .server(let c, let m): return 2 | m.traceCode << 8 ^ UInt64(c.slot) << 48
+        case .client(let c, let m): return 3 | m.traceCode << 8 ^ UInt64(c.slot) << 48
+        case .checkAnswer(let c, let s): return 4 | UInt64(c.slot) << 8 | UInt64(UInt16(bitPattern: s)) << 40
+        case .conn(let c, let e): return 6 | UInt64(c.slot) << 8 | UInt64(e.rawValue) << 40
         case .advert(let f, let p): return 8 | UInt64(f) << 8 | UInt64(p) << 20
         }
     }
@@ -37,7 +33,10 @@ public enum TrafficInput: Sendable {
 public enum TrafficTimer: Sendable, Equatable {
     /// A health check is due (server index in its backend, backend 0 write / 1 read).
     case check(backend: UInt8, server: UInt8)
+    /// A check's connect phase or its whole budget ran out (by check id).
     case checkTimeout(id: UInt32)
+    /// A check's read phase (`timeout check`) ran out.
+    case checkReadTimeout(id: UInt32)
     case connectTimeout(id: UInt32)
     /// A proxy retries a backend connect (`retries`, after the turnaround).
     case retryConnect(session: UInt32)
@@ -51,11 +50,15 @@ public enum TrafficTimer: Sendable, Equatable {
     case trackScript
     /// PgBouncer: server_login_retry ended.
     case loginRetry
+    /// A monitoring scrape of a target is due, or its scrape_timeout ran out.
+    case scrape(UInt16)
+    case scrapeTimeout(UInt16, UInt32)
 
     var code: Int {
         switch self {
         case .check(let b, let s): return 1 | Int(b) << 8 | Int(s) << 16
         case .checkTimeout(let i): return 2 | Int(i) << 8
+        case .checkReadTimeout(let i): return 12 | Int(i) << 8
         case .connectTimeout(let i): return 3 | Int(i) << 8
         case .retryConnect(let s): return 4 | Int(s) << 8
         case .clientDue(let c): return 5 | Int(c) << 8
@@ -65,6 +68,8 @@ public enum TrafficTimer: Sendable, Equatable {
         case .masterDown(let g): return 9 | Int(g) << 8
         case .trackScript: return 10
         case .loginRetry: return 11
+        case .scrape(let t): return 13 | Int(t) << 8
+        case .scrapeTimeout(let t, let g): return 14 | Int(t) << 8 | Int(g) << 24
         }
     }
 }
@@ -87,17 +92,18 @@ public protocol TrafficEnv: AnyObject {
     var now: Nanos { get }
     var recorder: Recorder { get }
     func trafficTimer(_ proc: UInt32, after: Nanos, _ t: TrafficTimer)
-    /// Opens a TCP connection to an endpoint and registers it for resets (to `from` with
-    /// `session`). The result comes back as `.connectResult(id, …)`, or never (silence).
-    func trafficConnect(from: UInt32, to: Endpoint, session: UInt32, id: UInt32)
-    func trafficClose(from: UInt32, session: UInt32)
-    /// Sends a PostgreSQL protocol message over an established session.
-    func trafficSend(from: UInt32, to: Endpoint, _ m: PgMessage)
-    /// Answers a client-side process that is connected to this proxy.
-    func trafficReply(from: UInt32, to: UInt32, _ m: PgMessage)
-    /// An HTTP health check of a DB node's Patroni REST API; returns how the connect went (the
-    /// answer or refusal then arrives as an input; silence is the caller's timeout).
-    func healthCheck(from: UInt32, node: Int, path: RESTPath, lag: Int64?, id: UInt32) -> ConnectOutcomeLite
+    /// Opens a TCP connection to an endpoint (a VIP resolves to its holder now); the outcome
+    /// comes back as `.conn(c, event)`. `.none` when the address has no owner at all (nothing
+    /// ever answers: the caller's connect timeout decides).
+    func trafficConnect(from: UInt32, to: Endpoint) -> ConnID
+    /// Sends a PostgreSQL protocol message on a connection (either end).
+    func trafficSend(_ c: ConnID, from: UInt32, _ m: PgMessage)
+    func trafficClose(_ c: ConnID)
+    /// A new connection to a DB node's Patroni REST API (a health check, a scrape); the outcome
+    /// comes back as `.conn(c, event)`.
+    func httpConnect(from: UInt32, toNode: Int) -> ConnID
+    /// `GET path` on an established connection; the answer comes back as `.checkAnswer`.
+    func httpGet(_ c: ConnID, from: UInt32, path: RESTPath, lag: Int64?, id: UInt32)
     /// A VRRP advertisement to another keepalived (UDP multicast: may be lost).
     func vrrpSend(from: UInt32, to: UInt32, priority: UInt8)
     /// The virtual IP now belongs to this keepalived's host (gratuitous ARP).

@@ -8,8 +8,10 @@ import Recording
 enum HEv {
     case member(EtcdInput)
     case response(EtcdResponse)
-    case refused(member: Int, req: UInt32)
+    case clientConn(ConnID, ConnEvent)
     case clientTimer(EtcdClientTimer)
+    case stream(from: Int, to: Int, ConnID, ConnEvent)
+    case net(NetTimer)
 }
 
 final class EtcdHarness: EtcdEnv, EtcdClientEnv, EventHandler {
@@ -28,11 +30,15 @@ final class EtcdHarness: EtcdEnv, EtcdClientEnv, EventHandler {
     var exited: [Int] = []
     /// Refused connects delivered to the clients.
     var refusals = 0
+    /// Raft's stream per ordered member pair (rafthttp: one connection per direction; a
+    /// message while it is down is dropped and the stream redialled; writes stuck for 5 s
+    /// close it).
+    var streams: [Int: (conn: ConnID, heldSince: Nanos, dialStarted: Nanos)] = [:]
 
     init(n: Int = 3, config: EtcdConfig = EtcdConfig(), seed: UInt64 = 1, latency: Latency = Latency(.lognormal(median: 250 * Time.us, sigma: 0.3), floorNs: 50 * Time.us), clients nc: Int = 1, retryTimeout: Nanos = 10 * Time.s) {
         let streams = RandomStreams(seed: seed)
         let net = Network(hostCount: n + 1, defaultLink: LinkSpec(latency: latency))
-        fabric = Fabric(network: net, kernel: kernel, seed: streams.subseed("net"))
+        fabric = Fabric(network: net, kernel: kernel, seed: streams.subseed("net"), timer: { .net($0) })
         shared = EtcdShared(config: config, names: (0..<n).map { "e\($0 + 1)" }, recorder: rec)
         for i in 0..<n {
             memberProc.append(kernel.spawn(host: UInt32(i)))
@@ -60,10 +66,13 @@ final class EtcdHarness: EtcdEnv, EtcdClientEnv, EventHandler {
             let c = clientProc.firstIndex(of: e.target)!
             if case .watchEvent(let ev) = r.result { watched.append((now, ev)) }
             if let done = clients[c].receive(r, self) { results[done.tag] = done.outcome }
-        case .refused(let m, let req):
+        case .clientConn(let conn, let ev):
             let c = clientProc.firstIndex(of: e.target)!
-            refusals += 1
-            for d in clients[c].connectionFailed(member: m, req: req, self) { results[d.tag] = d.outcome }
+            if ev == .refused { refusals += 1 }
+            if let d = clients[c].connectionEvent(conn, ev, self) { results[d.tag] = d.outcome }
+        case .stream(let f, let t, let conn, let ev):
+            if ev != .connected, streams[f * 64 + t]?.conn == conn { fabric.close(conn); streams[f * 64 + t] = nil }
+        case .net(let t): fabric.handle(t)
         case .clientTimer(let t):
             let c = clientProc.firstIndex(of: e.target)!
             if let d = clients[c].timer(t, self) { results[d.tag] = d.outcome }
@@ -79,52 +88,64 @@ final class EtcdHarness: EtcdEnv, EtcdClientEnv, EventHandler {
             case .request(let r): return 2 | UInt64(r.client.req) << 8
             }
         case .response(let r): return 3 | UInt64(r.req) << 8
-        case .refused(let m, let r): return 4 | UInt64(m) << 8 | UInt64(r) << 16
+        case .clientConn(let c, let ev): return 4 | UInt64(ev.rawValue) << 8 | UInt64(c.slot) << 16
         case .clientTimer: return 5
+        case .stream(let f, let t, _, let ev): return 6 | UInt64(f) << 8 | UInt64(t) << 16 | UInt64(ev.rawValue) << 24
+        case .net(let t): return 7 | UInt64(t.conn.slot) << 8
         }
     }
 
     // MARK: EtcdEnv
 
     func etcdPeerSend(from: Int, to: Int, _ m: RaftMessage) {
-        fabric.send(from: memberProc[from], to: memberProc[to], .member(.peer(m)), holdLimitNs: 5 * Time.s)
+        let k = from * 64 + to, fp = memberProc[from], tp = memberProc[to]
+        if let s = streams[k], fabric.isOpen(s.conn) {
+            switch fabric.send(s.conn, from: fp, .member(.peer(m))) {
+            case .arrives: streams[k]?.heldSince = -1
+            case .held:
+                if s.heldSince < 0 { streams[k]?.heldSince = now } else if now - s.heldSince >= 5 * Time.s { fabric.close(s.conn); streams[k] = nil }
+            case .dropped: streams[k] = nil
+            }
+            return
+        }
+        // A dial is abandoned after rafthttp's dial timeout (1 s + election timeout / 5).
+        if let s = streams[k], fabric.isConnecting(s.conn) {
+            if now - s.dialStarted < Time.s + shared.config.electionTimeoutNs / 5 { return }
+            fabric.close(s.conn)
+        }
+        let c = fabric.newConnection(from: fp, to: tp)
+        fabric.setResets(c, toA: .stream(from: from, to: to, c, .reset), toB: nil)
+        fabric.connect(c, onConnected: .stream(from: from, to: to, c, .connected), onRefused: .stream(from: from, to: to, c, .refused),
+                       onTimedOut: .stream(from: from, to: to, c, .timedOut))
+        streams[k] = (c, -1, now)
     }
     func etcdTimer(_ member: Int, after: Nanos, _ t: EtcdTimer) { kernel.schedule(after: after, to: memberProc[member], .member(.timer(t))) }
-    func etcdRespond(_ member: Int, to c: ClientRef, _ r: EtcdResponse) { fabric.send(from: memberProc[member], to: c.proc, .response(r)) }
+    func etcdRespond(_ member: Int, to c: ClientRef, _ r: EtcdResponse) { fabric.send(c.conn, from: memberProc[member], .response(r)) }
     func etcdActivePeers(_ member: Int) -> Int {
         memberProc.indices.filter { $0 != member && kernel.status(of: memberProc[$0]) != .down && fabric.net.canReach(member, $0) && fabric.net.canReach($0, member) }.count
     }
     func etcdExited(_ member: Int) {
         exited.append(member)
         kernel.stop(memberProc[member])
+        fabric.processDied(memberProc[member])
     }
-    func etcdPanicked(_ member: Int, _ message: String) { kernel.stop(memberProc[member]) }
+    func etcdPanicked(_ member: Int, _ message: String) {
+        kernel.stop(memberProc[member])
+        fabric.processDied(memberProc[member])
+    }
 
     // MARK: EtcdClientEnv
 
-    func etcdClientSend(from proc: UInt32, toMember slot: Int, _ r: EtcdRequest, pooled: Bool) -> ConnectResult {
-        if pooled && kernel.status(of: memberProc[slot]) != .down {
-            // An established connection carries the request whatever the path does now.
-            fabric.send(from: proc, to: memberProc[slot], .member(.request(r)))
-            return .accepted
-        }
-        switch fabric.connect(from: proc, to: memberProc[slot]) {
-        case .accepted:
-            fabric.send(from: proc, to: memberProc[slot], .member(.request(r)))
-            return .accepted
-        case .refused(let after):
-            kernel.schedule(after: after, to: proc, .refused(member: slot, req: r.client.req))
-            return .refused
-        case .noAnswer:
-            return .noAnswer
-        }
+    func etcdConnect(from proc: UInt32, toMember slot: Int) -> ConnID {
+        let c = fabric.newConnection(from: proc, to: memberProc[slot])
+        fabric.setResets(c, toA: .clientConn(c, .reset), toB: nil)
+        fabric.connect(c, onConnected: .clientConn(c, .connected), onRefused: .clientConn(c, .refused), onTimedOut: .clientConn(c, .timedOut))
+        return c
     }
+    func etcdSend(_ c: ConnID, from proc: UInt32, _ r: EtcdRequest) { fabric.send(c, from: proc, .member(.request(r))) }
+    func etcdClose(_ c: ConnID) { fabric.close(c) }
+    func etcdProbe(_ c: ConnID, from proc: UInt32) -> Bool { fabric.probe(c, from: proc) }
     func etcdClientTimer(_ proc: UInt32, after: Nanos, _ t: EtcdClientTimer) { kernel.schedule(after: after, to: proc, .clientTimer(t)) }
-    func etcdClientClearPool(_ proc: UInt32, keep: Int?) {}
-    func etcdClientTCPAlive(_ proc: UInt32, member slot: Int) -> Bool {
-        let h = Int(kernel.host(of: proc))
-        return fabric.net.canReach(h, slot) && fabric.net.canReach(slot, h)
-    }
 
     // MARK: Control
 
@@ -139,6 +160,7 @@ final class EtcdHarness: EtcdEnv, EtcdClientEnv, EventHandler {
         kernel.stop(memberProc[i])
         members[i].crash()
         fabric.setHostUp(i, false)
+        fabric.processDied(memberProc[i])
     }
     func restart(_ i: Int) {
         fabric.setHostUp(i, true)

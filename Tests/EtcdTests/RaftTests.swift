@@ -129,9 +129,13 @@ struct RaftTests {
 
 @Suite("Patroni's etcd client against a refusing member")
 struct EtcdClientRefusalTests {
-    /// Each connect gets its own RST: three calls in flight on one refusing member fail
-    /// three attempts per round (one try and two retries each on a one-node cluster), then
-    /// sleep; they used to fail each other's attempts, k² refusals per round.
+    /// Each connect gets its own RST: three calls in flight on one refusing member fail only
+    /// their own attempts; they used to fail each other's attempts, k² refusals per round.
+    /// Per call and round on a one-node cluster (`_calculate_timeouts(1)`: 3 tries per node):
+    /// up to 3 refused requests (fewer once less than 3 s is left: the tries are recomputed
+    /// from the time remaining), then `_load_machines_cache` reads the member list with 3 tries:
+    /// 4 to 6 refusals. Rounds start at 0 s and after sleeps of 0.1, 0.2, 0.4, 0.8, 1, 1 … s
+    /// plus 0–0.8 s jitter each, while at least 1 s is left: 7 to 12 rounds in 10 s.
     @Test("refusals fail only the attempt they answer; every call ends at the retry deadline")
     func refusalsPerAttempt() {
         let h = EtcdHarness(n: 1)
@@ -142,9 +146,72 @@ struct EtcdClientRefusalTests {
         for t in tags {
             guard case .failure? = h.results[t] else { Issue.record("call \(t) did not fail: \(String(describing: h.results[t]))"); continue }
         }
-        // 10 s deadline, sleeps from 0.1 s doubling to 1 s (+ up to 0.8 s jitter): at most a
-        // dozen rounds of 3 attempts per call.
-        #expect(h.refusals <= 3 * 3 * 12, "\(h.refusals) refusals")
-        #expect(h.refusals >= 3 * 3 * 4)
+        #expect(h.refusals <= 3 * 6 * 12, "\(h.refusals) refusals")
+        #expect(h.refusals >= 3 * 4 * 7, "\(h.refusals) refusals")
+    }
+}
+
+/// The time a retrying call takes to fail when every member is unreachable, from
+/// `AbstractEtcdClientWithFailover` (patroni/dcs/etcd.py, Patroni 4.1): `_calculate_timeouts`
+/// gives each of n ≥ 3 nodes a total timeout of retry_timeout / n and a connect timeout of
+/// max(1 s, total / 2), no urllib3 retries; `_do_http_request` tries every node of
+/// `machines_cache`; then `api_execute` calls `_load_machines_cache`, which asks every node of
+/// set(config + cache) for the member list with the same timeouts; then it computes the time
+/// left after `retry.sleeptime` and raises when less than 1 s per node is left.
+///
+/// Dropped packets, 3 members, retry_timeout 10 s: the request on the pooled connection waits
+/// its total 3.33 s; the two other nodes each time out connecting after 1.67 s; the member
+/// list costs 3 × 1.67 s: 3.33 + 3.33 + 5.0 = 11.67 s, leaving nothing: the call fails. With 5
+/// members: 2 s + 4 × 1 s + 5 × 1 s = 11 s. Refused connections cost a round trip each, so
+/// rounds repeat after each sleep until less than 1 s would be left: the call fails between
+/// 10 − 1 − 1.8 s (the longest sleep with jitter) and 10 s.
+@Suite("Patroni's etcd client: time to fail against unreachable members")
+struct EtcdClientArithmeticTests {
+    func failTime(members n: Int, refuse: Bool, seed: UInt64) -> Double? {
+        let h = EtcdHarness(n: n, seed: seed)
+        _ = h.awaitLeader()
+        // One successful call leaves a keep-alive connection to the base member in the pool.
+        guard case .success? = h.await(h.call(.range(h.key("/k"), prefix: false, serializable: true))) else { return nil }
+        h.run(for: Time.s)
+        let t0 = h.now
+        for m in 0..<n {
+            if refuse { h.kernel.stop(h.memberProc[m]); h.fabric.processDied(h.memberProc[m]) } else {
+                h.fabric.cut(n, m); h.fabric.cut(m, n)
+            }
+        }
+        let tag = h.call(.range(h.key("/k"), prefix: false, serializable: true))
+        guard case .failure? = h.await(tag, limit: 30 * Time.s) else { return nil }
+        return seconds(h.now - t0)
+    }
+
+    func seconds(_ ns: Nanos) -> Double { Double(ns) / 1e9 }
+
+    @Test("dropped: 11.67 s with 3 members, 11 s with 5", arguments: [(3, 11.667), (5, 11.0)])
+    func dropped(members: Int, expected: Double) throws {
+        for seed in UInt64(1)...4 {
+            let t = try #require(failTime(members: members, refuse: false, seed: seed))
+            #expect(abs(t - expected) < 0.02, "\(members) members, seed \(seed): failed after \(t) s")
+        }
+    }
+
+    @Test("refused: rounds until less than a second is left, just under retry_timeout", arguments: [3, 5])
+    func refused(members: Int) throws {
+        for seed in UInt64(1)...4 {
+            let t = try #require(failTime(members: members, refuse: true, seed: seed))
+            #expect(t > 10 - 1 - 1.8 && t < 10, "\(members) members, seed \(seed): failed after \(t) s")
+        }
+    }
+
+    @Test("calculate_timeouts matches Patroni's table")
+    func table() {
+        // (nodes, timeout) → (nodes tried, per-node timeout, urllib3 retries)
+        let cases: [(Int, Double, Int, Double, Int)] = [
+            (1, 10, 1, 10.0 / 3, 2), (2, 10, 2, 2.5, 1), (3, 10, 3, 10.0 / 3, 0), (5, 10, 5, 2, 0),
+            (3, 2.5, 2, 1.25, 0), (3, 0.9, 0, 0.9, 0), (1, 1.5, 1, 1.5, 0),
+        ]
+        for (n, t, en, per, r) in cases {
+            let (a, b, c) = EtcdClient.calculateTimeouts(nodes: n, timeoutS: t)
+            #expect(a == en && abs(b - per) < 1e-9 && c == r, "\(n) nodes, \(t) s: \(a), \(b), \(c)")
+        }
     }
 }

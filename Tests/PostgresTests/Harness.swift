@@ -6,6 +6,8 @@ import Recording
 enum PEv {
     case pg(PgInput)
     case client(PgMessage)
+    case clientConn(ConnID, ConnEvent)
+    case net(NetTimer)
 }
 
 /// PostgreSQL servers on hosts 0..<n and one test client on host n, over the real kernel and
@@ -22,11 +24,12 @@ final class PgHarness: PgEnv, EventHandler {
     var results: [UInt32: (Nanos, QueryStatus, WalPosition)] = [:]
     var closed: [(Nanos, UInt32)] = []
     var sent: [UInt32: Nanos] = [:]
-    var conns: [Int: Int] = [:]
+    /// The client's connection of each session id.
+    var sessions: [UInt32: ConnID] = [:]
 
     init(n: Int = 2, config: PgConfig = PgConfig(), seed: UInt64 = 1, latency: Latency = Latency(.constant(250 * Time.us))) {
         let streams = RandomStreams(seed: seed)
-        fabric = Fabric(network: Network(hostCount: n + 1, defaultLink: LinkSpec(latency: latency)), kernel: kernel, seed: streams.subseed("net"))
+        fabric = Fabric(network: Network(hostCount: n + 1, defaultLink: LinkSpec(latency: latency)), kernel: kernel, seed: streams.subseed("net"), timer: { .net($0) })
         let root = recorder.newFork(parent: nil, switchLsn: 0, timeline: 1, host: "pg0", at: 0)
         for i in 0..<n {
             procs.append(kernel.spawn(host: UInt32(i)))
@@ -51,30 +54,26 @@ final class PgHarness: PgEnv, EventHandler {
             case .closed(let s, _): closed.append((now, s))
             default: break
             }
+        case .clientConn: break
+        case .net(let t): fabric.handle(t)
         }
     }
     func traceKey(_ p: PEv) -> UInt64 { 0 }
 
     // MARK: PgEnv
     func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer) { kernel.schedule(after: after, to: procs[node], .pg(.timer(t))) }
-    func pgSendToProc(from node: Int, to proc: UInt32, _ m: PgMessage) { fabric.send(from: procs[node], to: proc, .client(m)) }
-    func pgSendToNode(from node: Int, to other: Int, _ m: PgMessage, transmitNs: Nanos) {
-        fabric.send(from: procs[node], to: procs[other], .pg(.message(from: procs[node], m)), transmitNs: transmitNs)
+    func pgSend(_ c: ConnID, from node: Int, _ m: PgMessage, transmitNs: Nanos) {
+        let me = procs[node]
+        guard let peer = fabric.peer(c, of: me) else { return }
+        fabric.send(c, from: me, peer == client ? .client(m) : .pg(.message(c, m)), transmitNs: transmitNs)
     }
-    func pgConnect(from node: Int, to other: Int) -> ConnectOutcomeLite {
-        switch fabric.connect(from: procs[node], to: procs[other]) {
-        case .accepted(let t): return .accepted(t)
-        case .refused(let t): return .refused(t)
-        case .noAnswer: return .noAnswer
-        }
+    func pgConnect(from node: Int, to other: Int) -> ConnID {
+        let c = fabric.newConnection(from: procs[node], to: procs[other])
+        fabric.setResets(c, toA: .pg(.conn(c, .reset)), toB: .pg(.conn(c, .reset)))
+        fabric.connect(c, onConnected: .pg(.conn(c, .connected)), onRefused: .pg(.conn(c, .refused)), onTimedOut: .pg(.conn(c, .timedOut)))
+        return c
     }
-    func pgOpenReplication(standby: Int, upstream: Int, epoch: UInt32) {
-        conns[Int(epoch)] = fabric.open(procs[standby], procs[upstream], resetToA: .pg(.message(from: 0, .replBroken(epoch: epoch))),
-                                        resetToB: .pg(.message(from: 0, .replBroken(epoch: epoch))))
-    }
-    func pgCloseReplication(standby: Int, upstream: Int, epoch: UInt32) {
-        if let c = conns.removeValue(forKey: Int(epoch)) { fabric.close(c) }
-    }
+    func pgClose(_ c: ConnID) { fabric.close(c) }
     func pgNotify(_ node: Int, _ n: PgNotification) { notes.append((node, n)) }
     func pgName(_ node: Int) -> String { "pg\(node)" }
 
@@ -89,17 +88,19 @@ final class PgHarness: PgEnv, EventHandler {
     func start(_ i: Int, standbyOf up: Int? = nil) {
         kernel.start(procs[i])
         nodes[i].start(asStandby: up != nil, upstream: up, self)
+        fabric.setListening(procs[i], true)
     }
     /// Starts node 0 as primary and the rest as its standbys; opens a client session to each.
     func startCluster() {
         start(0)
         for i in 1..<nodes.count { start(i, standbyOf: 0) }
         run(for: 3 * Time.s)
-        for i in nodes.indices { fabric.send(from: client, to: procs[i], .pg(.message(from: client, .startup(session: UInt32(i), owner: client)))) }
+        for i in nodes.indices { connectSession(UInt32(i), on: i) }
         run(for: 100 * Time.ms)
     }
     func crash(_ i: Int) {
         kernel.stop(procs[i])
+        fabric.setListening(procs[i], false)
         nodes[i].crash(self)
         fabric.processDied(procs[i])
     }
@@ -109,12 +110,29 @@ final class PgHarness: PgEnv, EventHandler {
     func write(on i: Int = 0, session: UInt32? = nil, bytes: Int32 = 1000) -> UInt32 {
         let id = recorder.newWrite(client: 0, directHost: Int16(i), at: now, bytes: bytes)
         sent[id] = now
-        fabric.send(from: client, to: procs[i], .pg(.message(from: client, .query(session: session ?? UInt32(i), id: id, bytes: bytes, write: true))))
+        clientSend(session ?? UInt32(i), .query(session: session ?? UInt32(i), id: id, bytes: bytes, write: true))
         return id
     }
 
+    /// Sends a client message on a session's connection.
+    func clientSend(_ s: UInt32, _ m: PgMessage) {
+        guard let c = sessions[s] else { return }
+        fabric.send(c, from: client, .pg(.message(c, m)))
+    }
+
+    /// Opens a connection to node `i` for session `s` and sends its startup packet once it is
+    /// established (the client's side of the protocol, without waiting).
+    func connectSession(_ s: UInt32, on i: Int) {
+        let c = fabric.newConnection(from: client, to: procs[i])
+        fabric.setResets(c, toA: .clientConn(c, .reset), toB: .pg(.conn(c, .reset)))
+        fabric.connect(c, onConnected: .clientConn(c, .connected), onRefused: .clientConn(c, .refused))
+        sessions[s] = c
+        run(for: 10 * Time.ms)
+        fabric.send(c, from: client, .pg(.message(c, .startup(session: s))))
+    }
+
     func openSession(_ s: UInt32, on i: Int) {
-        fabric.send(from: client, to: procs[i], .pg(.message(from: client, .startup(session: s, owner: client))))
+        connectSession(s, on: i)
         run(for: 10 * Time.ms)
     }
     func latency(_ id: UInt32) -> Nanos? { results[id].map { $0.0 - sent[id]! } }

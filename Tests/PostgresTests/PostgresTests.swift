@@ -102,7 +102,7 @@ struct CommitTests {
         #expect(h.nodes[0].senders.isEmpty, "the walsender timed out after 60 s")
         #expect(h.nodes[0].waitingCommits == 2)
         // A client cancel: COMMIT returns success with a warning; committed only locally.
-        h.fabric.send(from: h.client, to: h.procs[0], .pg(.message(from: h.client, .cancel(session: 101))))
+        h.clientSend(101, .cancel(session: 101))
         h.run(for: 10 * Time.ms)
         #expect(h.results[cancelled]?.1 == .okLocalOnly)
         #expect(h.results[blocked] == nil)
@@ -206,8 +206,7 @@ struct TimelineTests {
         let h = PgHarness(n: 1, config: cfg)
         h.start(0)
         h.run(for: 2 * Time.s)
-        h.fabric.send(from: h.client, to: h.procs[0], .pg(.message(from: h.client, .startup(session: 0, owner: h.client))))
-        h.run(for: 10 * Time.ms)
+        h.openSession(0, on: 0)
         for _ in 0..<5 { h.write(bytes: 100 << 20); h.run(for: 10 * Time.ms) }
         h.run(for: 1 * Time.s)
         h.crash(0)
@@ -246,5 +245,69 @@ struct TimelineTests {
         h.start(1, standbyOf: 0)
         h.run(for: 3 * Time.s)
         #expect(h.nodes[1].isStreaming)
+    }
+}
+
+@Suite("PostgreSQL: replication throughput")
+struct CatchUpTests {
+    /// A standby that was away comes back a lag L behind; its walsender streams at the link's
+    /// bandwidth B while the primary keeps writing WAL at a rate R: the standby catches up after
+    /// L / (B − R). (Its replication connection is its own: other connections between the
+    /// hosts are not delayed by it, see FabricTests.)
+    @Test("a standby catches up after lag / (bandwidth − WAL rate)")
+    func catchUp() {
+        var cfg = PgConfig()
+        cfg.bandwidthBytesPerS = 8 * 1_048_576
+        let h = PgHarness(config: cfg)
+        h.startCluster()
+        h.crash(1)
+        // About 2 MB/s of WAL: 100 writes a second of 20 kB.
+        func step() { h.write(bytes: 20 << 10); h.run(for: 10 * Time.ms) }
+        let away = h.now + 20 * Time.s
+        while h.now < away { step() }
+        h.start(1, standbyOf: 0)
+        let before = h.nodes[1].receivedLSN
+        var start: Nanos = 0, lag0: Int64 = 0, flush0: Int64 = 0
+        while start == 0 && h.now < away + 30 * Time.s {
+            step()
+            if h.nodes[1].receivedLSN > before {
+                start = h.now
+                lag0 = h.nodes[0].flushLSN - h.nodes[1].receivedLSN
+                flush0 = h.nodes[0].flushLSN
+            }
+        }
+        #expect(start > 0, "the standby never streamed")
+        var done: Nanos = 0
+        while done == 0 && h.now < start + 60 * Time.s {
+            step()
+            if h.nodes[0].flushLSN - h.nodes[1].receivedLSN < 256 << 10 { done = h.now }
+        }
+        #expect(done > 0, "the standby never caught up")
+        let took = Double(done - start) / 1e9
+        let rate = Double(h.nodes[0].flushLSN - flush0) / took
+        let expected = Double(lag0) / (cfg.bandwidthBytesPerS - rate)
+        #expect(lag0 > 30 << 20, "lag \(lag0)")
+        #expect(abs(took - expected) / expected < 0.1, "caught up in \(took) s; lag \(lag0) B at \(rate) B/s of WAL predicts \(expected) s")
+    }
+}
+
+@Suite("PostgreSQL: walreceiver retries")
+struct WalReceiverRetryTests {
+    /// With its upstream's host gone, a standby's walreceiver tries again every
+    /// `wal_retrieve_retry_interval` (5 s; each connect waits out libpq's connect timeout), not
+    /// on a busy timer: a handful of events per attempt.
+    @Test("a standby without its upstream retries at wal_retrieve_retry_interval, not in a busy loop")
+    func retryInterval() {
+        let h = PgHarness()
+        h.startCluster()
+        h.crash(0)
+        h.fabric.setHostUp(0, false)
+        h.run(for: 5 * Time.s)
+        let before = h.kernel.processed
+        h.run(for: 60 * Time.s)
+        let events = h.kernel.processed - before
+        #expect(events <= 60 / 5 * 10, "\(events) events in 60 s")
+        #expect(events >= 3, "the walreceiver is still trying (SYN retransmissions)")
+        #expect(h.nodes[1].receiver == nil || h.nodes[1].receiver?.streaming == false)
     }
 }
