@@ -121,6 +121,24 @@ struct MechanismTests {
         }
     }
 
+    /// After a 60 s cut between the primary and a replica heals, the old connections wait for
+    /// their retransmission backoff, but the switchover's REST poll of the replica opens a new
+    /// connection and gets through at once: the switchover is not refused.
+    @Test("a switchover to a replica right after its cut heals succeeds")
+    func switchoverAfterHeal() throws {
+        for seed in UInt64(1)...3 {
+            let o = try simulate(Self.separate + """
+
+                faults:
+                  - { at: 60s, partition: [[db1], [db2]], for: 60s }
+                  - { at: 122s, switchover: { leader: db1, candidate: db2 } }
+                """, seed: seed)
+            let t = o.fault(1).startNs
+            let taken = try #require(o.keyChanges.first { $0.t > t && $0.holder == "db2" }, "seed \(seed): no switchover")
+            #expect(seconds(taken.t - t) < 12, "seed \(seed): db2 took the key \(seconds(taken.t - t)) s after the request")
+        }
+    }
+
     /// `systemctl stop patroni` on the primary: PostgreSQL stops in fast mode, the watchdog is
     /// disabled, and the leader key is deleted, so a replica (woken by the watch) takes over
     /// within a loop instead of after ttl; the host is not reset.
