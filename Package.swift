@@ -54,6 +54,9 @@ let package = Package(
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Recording", "Scenario", "SimCore"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Analysis", "Recording", "Scenario", "SimCore", "Experiments"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
+        // What users read: golden text (the report, patronictl list and history), the HTML page's SVG.
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"],
+                    exclude: ["Golden"]),
         // Runs the built `simctl` as a separate process (exit codes, determinism across processes).
         .testTarget(name: "CLITests", dependencies: ["simctl"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),

@@ -177,6 +177,13 @@ public enum TextClock {
         func pad(_ v: Int64, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
         return "\(m)m\(pad(sec, 2)).\(pad(milli, 3))s"
     }
+
+    /// `2m30s`, `45s`: for an axis.
+    public static func short(_ ns: Nanos) -> String {
+        let s = ns / Time.s
+        let m = s / 60, r = s % 60
+        return m == 0 ? "\(r)s" : r == 0 ? "\(m)m" : "\(m)m\(r)s"
+    }
 }
 
 extension Analyzer {

@@ -15,6 +15,7 @@ public enum Analyzer {
         let final = finalHistory(run)
         f.finalPrimary = final.host
         f.rto = rto(run)
+        for i in f.rto.indices { explain(&f.rto[i], run, scenario) }
         f.rpo = rpo(run, final: final)
         f.splitBrain = splitBrain(run, finalPrimary: f.finalPrimary)
         if var sb = f.splitBrain, let fp = final.end {
@@ -34,7 +35,9 @@ public enum Analyzer {
         var s = WriteStats(total: run.writes.count, ok: 0, failed: 0, indeterminate: 0)
         for w in run.writes {
             switch w.outcome {
-            case .ok: s.ok += 1
+            case .ok:
+                s.ok += 1
+                if w.doneNs - w.sentNs > stallNs { s.blocked += 1 }
             case .failed: s.failed += 1
             case .indeterminate, .pending: s.indeterminate += 1
             }
@@ -63,9 +66,12 @@ public enum Analyzer {
         let faults = run.faults.filter(\.disrupts).sorted { ($0.startNs, $0.index) < ($1.startNs, $1.index) }
         let keys = leaderKeyHolders(run)
         var out: [FaultRTO] = []
-        for (k, fault) in faults.enumerated() {
+        for fault in faults {
             let t0 = fault.startNs
-            let tNext = k + 1 < faults.count ? faults[k + 1].startNs : Nanos.max
+            // Faults that start at one instant share one outage: each gets it whole (the next
+            // fault is the next one that starts later).
+            let tNext = faults.first { $0.startNs > t0 }?.startNs ?? Nanos.max
+            let firstAtInstant = faults.first { $0.startNs == t0 }!.index
             // A bad write belongs to the fault in force when it went bad (it failed, or had
             // waited `stallNs`): a write sent just before a crash and failed by it is the
             // crash's. No copies: runs hold hundreds of thousands of writes.
@@ -84,6 +90,7 @@ public enum Analyzer {
                              phases: [], oldPrimary: oldPrimary, newPrimary: nil)
             r.outageStartNs = firstBad == nil ? nil : wentBadAt
             r.outageFirstSentNs = firstBad
+            if firstAtInstant != fault.index { r.sameOutageAs = firstAtInstant }
             if let fb = firstBad {
                 // Recovery: the first acknowledged write sent after the outage began and
                 // acknowledged after writes went bad, even if a later fault has started by then
@@ -95,7 +102,7 @@ public enum Analyzer {
                     recovery = min(recovery ?? w.doneNs, w.doneNs)
                 }
                 r.rtoNs = recovery.map { $0 - t0 }
-                r.phases = phases(run, t0: t0, end: recovery ?? end, oldPrimary: oldPrimary, keys: keys, newPrimary: &r.newPrimary)
+                r.phases = phases(run, t0: t0, end: recovery ?? end, recovered: recovery != nil, oldPrimary: oldPrimary, keys: keys, newPrimary: &r.newPrimary)
             }
             out.append(r)
         }
@@ -121,7 +128,7 @@ public enum Analyzer {
 
     /// detection → election → promotion → traffic → clients, each ending at the first event of
     /// its kind after the previous one.
-    static func phases(_ run: RunRecord, t0: Nanos, end: Nanos, oldPrimary: String?, keys: [KeyChange], newPrimary: inout String?) -> [FaultRTO.Phase] {
+    static func phases(_ run: RunRecord, t0: Nanos, end: Nanos, recovered: Bool, oldPrimary: String?, keys: [KeyChange], newPrimary: inout String?) -> [FaultRTO.Phase] {
         var out: [FaultRTO.Phase] = []
         var last = t0
         func add(_ name: String, _ at: Nanos?, _ detail: String) {
@@ -153,12 +160,16 @@ public enum Analyzer {
         // Traffic: the front routes to the new primary.
         let routed = newPrimary.flatMap { np in
             run.timeline.first { $0.timeNs >= (promoted?.timeNs ?? elected?.timeNsOrZero ?? t0) && $0.kind == Kind.serverState
-                && $0.detail["frontend"]?.stringValue == "write" && $0.detail["server"]?.stringValue == np && $0.detail["up"]?.boolValue == true }
-                ?? run.timeline.first { $0.timeNs >= t0 && $0.kind == Kind.serverState && $0.detail["frontend"]?.stringValue == "write"
+                && $0.detail["backend"]?.stringValue == "write" && $0.detail["server"]?.stringValue == np && $0.detail["up"]?.boolValue == true }
+                ?? run.timeline.first { $0.timeNs >= t0 && $0.kind == Kind.serverState && $0.detail["backend"]?.stringValue == "write"
                     && $0.detail["server"]?.stringValue == np && $0.detail["up"]?.boolValue == true }
         }
         add("traffic", routed?.timeNs, routed.map { "\($0.host) routes writes to \(newPrimary!)" } ?? "front not switched")
-        add("clients", end, "first acknowledged write")
+        if recovered {
+            add("clients", end, "first acknowledged write")
+        } else {
+            add("clients", nil, "no acknowledged write by the end of the run")
+        }
         return out
     }
 
@@ -171,13 +182,13 @@ public enum Analyzer {
             let toggles = writable.map { ($0.timeNs, $0.host, $0.detail["writable"]?.boolValue ?? false) }
             kinds.append(overlap(name: "writable", toggles: toggles, end: run.durationNs, what: "PostgreSQL instances writable"))
         }
-        let servers = run.timeline.filter { $0.kind == Kind.serverState && $0.detail["frontend"]?.stringValue == "write" }
+        let servers = run.timeline.filter { $0.kind == Kind.serverState && $0.detail["backend"]?.stringValue == "write" }
         if !servers.isEmpty {
-            // Per front instance: two servers UP in its write frontend at once.
-            var merged = SplitBrain.Kind(name: "frontend", totalNs: 0, intervals: [], losingAcks: nil)
+            // Per load balancer: two servers UP in its write backend at once.
+            var merged = SplitBrain.Kind(name: "backend", totalNs: 0, intervals: [], losingAcks: nil)
             for inst in Set(servers.map(\.host)).sorted() {
                 let toggles = servers.filter { $0.host == inst }.map { ($0.timeNs, $0.detail["server"]?.stringValue ?? "", $0.detail["up"]?.boolValue ?? false) }
-                let k = overlap(name: "frontend", toggles: toggles, end: run.durationNs, what: "servers UP in \(inst)'s write frontend")
+                let k = overlap(name: "backend", toggles: toggles, end: run.durationNs, what: "servers UP in \(inst)'s write backend")
                 merged.totalNs = max(merged.totalNs, k.totalNs)
                 merged.intervals += k.intervals
             }

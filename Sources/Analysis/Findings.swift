@@ -32,6 +32,9 @@ public struct FaultRTO: Sendable {
         /// Its length: from the previous phase's end (or the fault) to its own end.
         public var durationNs: Nanos?
         public var detail: String
+        /// Why it took what it took, from the recorded history (the settings and events that
+        /// set its length).
+        public var cause: String = ""
     }
     public var faultIndex: Int
     public var kind: String
@@ -50,6 +53,9 @@ public struct FaultRTO: Sendable {
     /// The primary before the fault and the one after, as seen in the leader key.
     public var oldPrimary: String?
     public var newPrimary: String?
+    /// The first fault that started at the same instant: this fault's outage is that one's
+    /// (both get the whole of it).
+    public var sameOutageAs: Int? = nil
 }
 
 public struct RPO: Sendable {
@@ -71,7 +77,7 @@ public struct RPO: Sendable {
 
 public struct SplitBrain: Sendable {
     public struct Kind: Sendable {
-        /// writable, frontend, timelines
+        /// writable, backend, timelines
         public var name: String
         public var totalNs: Nanos
         public var intervals: [(startNs: Nanos, endNs: Nanos, detail: String)]
@@ -96,6 +102,9 @@ public struct WriteStats: Sendable {
     public var ok: Int
     public var failed: Int
     public var indeterminate: Int
+    /// Acknowledged, but only after waiting longer than the outage threshold (a commit held by
+    /// a synchronous standby, a connection hanging on a frozen server): blocked, not failed.
+    public var blocked: Int = 0
 }
 
 public struct ExpectationResult: Sendable {

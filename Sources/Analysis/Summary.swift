@@ -7,6 +7,24 @@ public enum Summary {
     static func s(_ ns: Nanos) -> JSON { .double((Double(ns) / 1e6).rounded() / 1e3) }
 
     public static func json(_ run: RunRecord, _ f: Findings, runID: Int64?) -> JSON {
+        json(scenario: run.scenario, seed: run.seed, traceHash: run.traceHash, events: run.events, durationNs: run.durationNs,
+             wallSeconds: run.wallSeconds, faults: run.faults, aborted: run.aborted, f, runID: runID)
+    }
+
+    public static func json(_ story: RunStory) -> JSON {
+        json(scenario: story.scenario, seed: story.seed, traceHash: story.traceHash, events: story.events, durationNs: story.durationNs,
+             wallSeconds: story.wallSeconds, faults: story.faults, aborted: story.aborted, story.findings, runID: story.runID)
+    }
+
+    struct Header {
+        var scenario: String, seed: UInt64, traceHash: String, events: UInt64, durationNs: Nanos, wallSeconds: Double
+        var faults: [FaultRecord], aborted: String?
+    }
+
+    static func json(scenario: String, seed: UInt64, traceHash: String, events: UInt64, durationNs: Nanos, wallSeconds: Double,
+                     faults: [FaultRecord], aborted: String?, _ f: Findings, runID: Int64?) -> JSON {
+        let run = Header(scenario: scenario, seed: seed, traceHash: traceHash, events: events, durationNs: durationNs, wallSeconds: wallSeconds,
+                         faults: faults, aborted: aborted)
         var o: [(String, JSON)] = [
             ("scenario", .string(run.scenario)),
             ("seed", .int(Int64(bitPattern: run.seed))),

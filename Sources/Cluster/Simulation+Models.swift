@@ -20,6 +20,10 @@ extension Simulation {
         etcdShared.observedKey = keys.leader
         let values = pValues!
         etcdShared.valueName = { values.holderName($0) }
+        let observer = DCSObserver(rec: rec, keys: keys, values: values, names: dbNames)
+        dcsObserver = observer
+        etcdShared.onChange = { observer.changed($0, $1) }
+        etcdShared.onLeaseRenew = { observer.renewed($0, $1, ttlSeconds: $2) }
         watchdogs = Array(repeating: WatchdogDevice(), count: topo.hosts.count)
         rootFork = rec.newFork(parent: nil, switchLsn: 0, timeline: 1, host: topo.initialPrimary, at: 0)
     }
@@ -83,6 +87,7 @@ extension Simulation {
         for i in etcd.indices { etcd[i].seed(gids) }
         // The timeline starts with who holds the key (the analysis reads the old primary there).
         rec.log(0, dbNames[primary], "etcd", Kind.leaderKey, Detail.leaderKey(holder: dbNames[primary], cause: "held at start", revision: 0))
+        dcsObserver.seeded(ops)
         for i in pg.indices {
             pg[i].seed(fork: rootFork, timeline: 1, lsn: seedLsn, primary: i == primary)
         }

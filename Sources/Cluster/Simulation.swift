@@ -57,6 +57,7 @@ public final class Simulation {
     var patroniProc: [UInt32] = []
     var pValues: PatroniValues!
     var keys: ClusterKeys!
+    var dcsObserver: DCSObserver!
     var watchdogs: [WatchdogDevice] = []
     var rootFork: UInt32 = 0
     var initialPrimaryNode = 0
@@ -88,7 +89,7 @@ public final class Simulation {
 
     /// Bound on processed events (a model bug must not hang a sweep).
     public var maxEvents: UInt64 = 2_000_000_000
-    public var traceSink: ((Nanos, String, String) -> Void)? = nil
+    public var traceSink: ((Nanos, UInt32, Ev) -> Void)? = nil
     /// Checked every million events or so: true ends the run early (interrupted).
     public var shouldStop: (() -> Bool)? {
         get { kernel.shouldStop }
@@ -209,9 +210,7 @@ struct Dispatcher: EventHandler {
     let tracing: Bool
     func handle(_ e: Event<Ev>, kernel: Kernel<Ev>) {
         sim._withUnsafeGuaranteedRef { sim in
-            if tracing, let sink = sim.traceSink {
-                sink(e.time, e.target == Kernel<Ev>.world ? "world" : sim.procName(e.target), String(describing: e.payload))
-            }
+            if tracing, let sink = sim.traceSink { sink(e.time, e.target, e.payload) }
             sim.dispatch(e)
         }
     }

@@ -145,6 +145,7 @@ extension EtcdMember {
         history.append(ev)
         if history.count > 4096 { history.removeFirst(1024) }
         if replay { return }
+        shared.onChange?(now, ev)
         if shared.observedKey == ev.key, ev.revision > shared.lastObservedRevision {
             shared.lastObservedRevision = ev.revision
             let holder = ev.kind == .put ? shared.valueName?(ev.record.value) : nil

@@ -247,6 +247,7 @@ extension EtcdMember {
         if env.now - lastTickAt > 3 * config.heartbeatIntervalNs { return -1 }
         guard let i = leases.firstIndex(where: { $0.id == id }) else { return 0 }
         leases[i].expiry = env.now + leases[i].ttl * Time.s
+        shared.onLeaseRenew?(env.now, id, leases[i].ttl)
         return leases[i].ttl
     }
 

@@ -29,6 +29,11 @@ public final class EtcdShared {
     /// that applies it.
     public var observedKey: KeyID? = nil
     public var valueName: ((ValueID) -> String?)? = nil
+    /// Every applied change, from every member (the observer keeps one per key and
+    /// revision): what the cluster's keys held over time, for `simctl list`.
+    public var onChange: ((Nanos, WatchEvent) -> Void)? = nil
+    /// A lease renewed by the primary lessor: (time, lease, TTL in seconds).
+    public var onLeaseRenew: ((Nanos, LeaseID, Int64) -> Void)? = nil
     var lastObservedRevision: Int64 = 0
     var lastExpiryLogged: Set<LeaseID> = []
 

@@ -120,6 +120,12 @@ public struct WatchEvent: Sendable, Equatable {
     public var key: KeyID
     public var record: KVRecord
     public var revision: Int64
+    public init(kind: Kind, key: KeyID, record: KVRecord, revision: Int64) {
+        self.kind = kind
+        self.key = key
+        self.record = record
+        self.revision = revision
+    }
 }
 
 /// Append-only store of the entries carried by append messages: a message refers to a slice of

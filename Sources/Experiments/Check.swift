@@ -16,7 +16,28 @@ public struct CheckResult: Sendable {
     public var moved: [Baseline.Moved]
     public var entry: Baseline.Entry
     public var inBaseline: Bool
-    public var ok: Bool { failedExpectations.isEmpty && moved.isEmpty }
+    /// What `--strict` adds: no baseline entry, or one measured over other seeds.
+    public var strictFailures: [String] = []
+    public var ok: Bool { failedExpectations.isEmpty && moved.isEmpty && strictFailures.isEmpty }
+
+    /// One line that says what failed, for a CI system's list of failures: the first moved
+    /// figure, else how many seeds broke which expectation.
+    public var headline: String? {
+        if let m = moved.first { return m.description + (moved.count > 1 ? " (and \(moved.count - 1) more)" : "") }
+        if !failedExpectations.isEmpty {
+            // "seed 4: rto.max: …" → per expectation name, the seeds that broke it.
+            var byName: [(String, Int)] = []
+            for f in failedExpectations {
+                let parts = f.split(separator: ":", maxSplits: 2).map { String($0).trimmingCharactersInSet() }
+                let name = parts.count > 1 ? parts[1] : f
+                if let i = byName.firstIndex(where: { $0.0 == name }) { byName[i].1 += 1 } else { byName.append((name, 1)) }
+            }
+            let seeds = entry.seeds
+            return byName.map { "\($0.0) failed on \($0.1) of \(seeds) seed\(seeds == 1 ? "" : "s")" }.joined(separator: "; ")
+                + " (first: \(failedExpectations[0]))"
+        }
+        return strictFailures.first
+    }
 }
 
 public enum Checker {
@@ -59,7 +80,8 @@ public enum Checker {
             if let store {
                 let inp = inputs[i]
                 try store.save(r.run, r.findings, meta: RunMeta(scenarioFile: inp.path, scenarioSHA256: SHA256.hex(Array(inp.text.utf8)),
-                                                                overrides: [], simctlVersion: simctlVersion))
+                                                                overrides: [], simctlVersion: simctlVersion, scenarioText: inp.text,
+                                                                hosts: RunStory.hosts(inp.scenario)))
             }
             done += 1
             progress(done, jobs.count)
@@ -76,6 +98,13 @@ public enum Checker {
         }
     }
 
+    /// The JUnit class of a scenario file: its folder path with dots (`Scenarios`), so that CI
+    /// systems group the cases by folder and name each by its scenario.
+    static func className(_ path: String) -> String {
+        let parts = path.split(separator: "/").dropLast().filter { $0 != "." && !$0.isEmpty }
+        return parts.isEmpty ? "simctl.check" : parts.joined(separator: ".")
+    }
+
     public static func junit(_ results: [CheckResult]) -> String {
         JUnit.xml(suite: "simctl check", cases: results.map { r in
             var notes: [String] = []
@@ -83,8 +112,20 @@ public enum Checker {
             for f in r.entry.faults {
                 notes.append("fault \(f.index) (\(f.kind)): RTO p50 \(secondsText(f.p50)), p95 \(secondsText(f.p95))\(f.unrecovered > 0 ? ", \(f.unrecovered) never recovered" : "")")
             }
-            return JUnitCase(name: r.name, className: "Scenarios", seconds: r.seconds,
-                             failures: r.failedExpectations + r.moved.map(\.description), notes: notes)
+            return JUnitCase(name: r.name, className: className(r.file), seconds: r.seconds,
+                             failures: r.moved.map(\.description) + r.failedExpectations + r.strictFailures, notes: notes,
+                             file: r.file, headline: r.headline)
+        })
+    }
+
+    /// Input that could not be checked (a missing file, a scenario that does not load): one
+    /// error case per file, so that CI shows why nothing ran.
+    public static func junitErrors(_ problems: [(file: String, message: String)]) -> String {
+        JUnit.xml(suite: "simctl check", cases: problems.map { p in
+            var name = String(p.file.split(separator: "/").last ?? Substring(p.file))
+            for ext in [".yml", ".yaml"] where name.hasSuffix(ext) { name.removeLast(ext.count) }
+            return JUnitCase(name: name, className: className(p.file), seconds: 0, failures: [], file: p.file,
+                             error: p.message)
         })
     }
 }

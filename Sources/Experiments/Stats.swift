@@ -21,8 +21,25 @@ public struct SettingStats: Sendable, Equatable {
     public var runsWithLoss: Int
     public var splitBrainRuns: Int
     public var failedRuns: Int
+    /// The setting's worst runs (never recovered first, then the longest RTO, then the most
+    /// lost writes), at most two: what to replay.
+    public var worst: [RunPoint] = []
 
-    public init(point: String, runs summaries: [RunSummary]) {
+    /// One run of a setting, as the worst-runs list names it.
+    public struct RunPoint: Sendable, Equatable {
+        public var seed: UInt64
+        public var runID: Int64?
+        /// Worst RTO in seconds (`.infinity`: never recovered; nil: no outage measured).
+        public var rto: Double?
+        public var lostWrites: Int
+        public var splitBrain: Bool
+        /// Equal runs are equal wherever they are stored (run ids differ between stores).
+        public static func == (a: RunPoint, b: RunPoint) -> Bool {
+            a.seed == b.seed && a.rto == b.rto && a.lostWrites == b.lostWrites && a.splitBrain == b.splitBrain
+        }
+    }
+
+    public init(point: String, runs summaries: [RunSummary], runIDs: [Int64]? = nil) {
         self.point = point
         runs = summaries.count
         rtos = summaries.compactMap { s -> Double? in
@@ -36,6 +53,16 @@ public struct SettingStats: Sendable, Equatable {
         runsWithLoss = lost.filter { $0 > 0 }.count
         splitBrainRuns = summaries.filter { $0.splitBrainNs > 0 }.count
         failedRuns = summaries.filter { $0.failedExpectations > 0 }.count
+        let points = summaries.enumerated().map { i, s in
+            RunPoint(seed: s.seed, runID: runIDs.flatMap { i < $0.count ? $0[i] : nil },
+                     rto: s.faults.isEmpty ? nil : (s.worstRTONs.map(Time.seconds) ?? .infinity), lostWrites: s.lostWrites, splitBrain: s.splitBrainNs > 0)
+        }
+        worst = Array(points.sorted { a, b in
+            let ra = a.rto ?? -1, rb = b.rto ?? -1
+            if ra != rb { return ra > rb }
+            if a.lostWrites != b.lostWrites { return a.lostWrites > b.lostWrites }
+            return a.seed < b.seed
+        }.prefix(2))
     }
 
     public var p50: Double? { percentile(rtos, 50) }

@@ -11,6 +11,7 @@ import Store
 public struct SweepPlan: Sendable {
     public var scenarioPath: String
     public var scenarioSHA256: String
+    public var scenarioText: String
     public var grid: Grid
     public var seeds: Int
     public var firstSeed: UInt64
@@ -37,11 +38,25 @@ public struct SweepPlan: Sendable {
             }
         }
         if !problems.isEmpty { return .failure(ScenarioErrors(diagnostics: problems)) }
-        return .success(SweepPlan(scenarioPath: path, scenarioSHA256: sha, grid: grid, seeds: seeds, firstSeed: firstSeed,
+        return .success(SweepPlan(scenarioPath: path, scenarioSHA256: sha, scenarioText: text, grid: grid, seeds: seeds, firstSeed: firstSeed,
                                   points: points, scenarios: scenarios))
     }
 
     public var runCount: Int { points.count * seeds }
+
+    /// Setting `i` as Patroni ran it: each axis key's effective value where Patroni adjusted
+    /// it (`ttl=10` runs as ttl 20), else the value asked for. Values are compared as numbers
+    /// (`30` asked and `30s` run are the same).
+    public func effective(_ i: Int) -> [(key: String, value: String)] {
+        points[i].map { kv in
+            guard let e = scenarios[i].effectiveValue(kv.key) else { return kv }
+            let asked = (try? DurationText.parse(kv.value, bareUnit: Time.s)).map { String($0 / Time.s) } ?? kv.value
+            return (kv.key, asked == e ? kv.value : e)
+        }
+    }
+
+    /// Whether Patroni ran setting `i` other than asked.
+    public func adjusted(_ i: Int) -> Bool { zip(points[i], effective(i)).contains { $0.value != $1.value } }
     public var name: String { scenarios.first?.name ?? "" }
 
     /// The stored form of setting `i`: `{"patroni.ttl":"20"}`.
@@ -109,7 +124,8 @@ public enum Sweeper {
             let p = r.job.scenario
             let meta = RunMeta(scenarioFile: plan.scenarioPath, scenarioSHA256: plan.scenarioSHA256,
                                overrides: plan.grid.fixed.map(splitOverride) + plan.points[p].map { ($0.key, $0.value) },
-                               simctlVersion: simctlVersion, sweepID: row.id, point: plan.points[p].map { ($0.key, $0.value) })
+                               simctlVersion: simctlVersion, sweepID: row.id, point: plan.points[p].map { ($0.key, $0.value) },
+                               scenarioText: plan.scenarioText, hosts: RunStory.hosts(plan.scenarios[p]))
             try store.save(r.run, r.findings, meta: meta)
             finished += 1
             progress(finished, jobs.count)
@@ -126,14 +142,41 @@ public enum Sweeper {
     /// it follow, sorted).
     public static func table(store: Store, sweep: Int64, order: [String] = []) throws -> [SettingStats] {
         let runs = try store.storedRuns(sweep: sweep)
-        var byPoint: [String: [RunSummary]] = [:]
-        for r in runs { byPoint[r.point, default: []].append(r.summary) }
+        var byPoint: [String: [StoredRun]] = [:]
+        for r in runs { byPoint[r.point, default: []].append(r) }
         let rest = byPoint.keys.filter { !order.contains($0) }.sorted()
-        return (order + rest).compactMap { p in byPoint[p].map { SettingStats(point: p, runs: $0) } }
+        return (order + rest).compactMap { p in byPoint[p].map { SettingStats(point: p, runs: $0.map(\.summary), runIDs: $0.map(\.runID)) } }
     }
 }
 
 func splitOverride(_ o: String) -> (String, String) {
     guard let eq = o.firstIndex(of: "=") else { return (o, "") }
     return (String(o[..<eq]), String(o[o.index(after: eq)...]))
+}
+
+extension Sweeper {
+    /// The objective's pick, as Patroni would run it.
+    public struct Recommendation: Sendable {
+        public var setting: SettingStats?
+        /// Said when the best setting is one Patroni adjusts at start-up.
+        public var note: String?
+    }
+
+    /// The best setting by the objective, never one Patroni would not run as written: if the
+    /// winner is adjusted (ttl 10 runs as ttl 20), the setting that asks for what Patroni ran
+    /// is recommended instead when the sweep has it, and the adjustment is said either way.
+    public static func recommend(_ obj: Objective, _ stats: [SettingStats], _ plan: SweepPlan) -> Recommendation {
+        guard let best = obj.best(stats), let i = plan.points.indices.first(where: { plan.pointJSON($0) == best.point }) else {
+            return Recommendation(setting: nil, note: nil)
+        }
+        guard plan.adjusted(i) else { return Recommendation(setting: best, note: nil) }
+        let eff = plan.effective(i)
+        let ran = eff.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let asked = plan.points[i].map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        if let j = plan.points.indices.first(where: { j in !plan.adjusted(j) && plan.effective(j).map(\.value) == eff.map(\.value) }),
+           let other = stats.first(where: { $0.point == plan.pointJSON(j) }) {
+            return Recommendation(setting: other, note: "the best figures came from \(asked), which Patroni runs as \(ran): set \(ran)")
+        }
+        return Recommendation(setting: best, note: "Patroni runs \(asked) as \(ran) (its timeout rules): set \(ran), not \(asked)")
+    }
 }

@@ -24,6 +24,8 @@ struct RaceContext {
     var checkLag: Bool
     var formerLeader: Int?
     var myWal: Int64
+    /// When the polls went out (the race's log says how long they took).
+    var started: Nanos = 0
 }
 
 extension PatroniNode {
@@ -101,7 +103,7 @@ extension PatroniNode {
         }
         if config.checkTimeline, v.timeline < cluster.timeline { return notHealthiest(env) }
         let peers = members.filter { m in m != node && !(cluster.member(m)?.nofailover ?? oldCluster?.member(m)?.nofailover ?? false) }
-        raceContext = RaceContext(members: peers, checkLag: checkLag, formerLeader: formerLeader, myWal: myWal)
+        raceContext = RaceContext(members: peers, checkLag: checkLag, formerLeader: formerLeader, myWal: myWal, started: env.now)
         if peers.isEmpty { return raceDecided(env) }
         startPolls(peers, .get(.patroni, lag: nil), then: .raceStatuses, env)
         return .waiting
@@ -134,13 +136,22 @@ extension PatroniNode {
                 }
             }
         }
+        // "Request failed to db1: GET http://…/patroni": members that gave no answer, and how
+        // long the polls took (their 2 s timeout when one does not answer).
+        let silent = restCalls.filter { ctx.members.contains($0.peer) && $0.status == nil }.map { JSON.string(env.nodeName($0.peer)) }
         restCalls.removeAll()
-        return raceWon(env)
+        return raceWon(env, polled: ctx.members.count, silent: silent, pollNs: env.now - ctx.started)
     }
 
     /// Healthiest: race for the key (`acquire_lock`).
-    mutating func raceWon(_ env: PatroniEnv) -> Outcome {
-        log(env, "race", .object([("result", "healthiest; trying to acquire the leader key")]))
+    mutating func raceWon(_ env: PatroniEnv, polled: Int = 0, silent: [JSON] = [], pollNs: Nanos = 0) -> Outcome {
+        var d: [(String, JSON)] = [("result", "healthiest; trying to acquire the leader key")]
+        if polled > 0 {
+            d.append(("polled", .int(Int64(polled))))
+            d.append(("no_answer", .array(silent)))
+            d.append(("poll_ms", .int(pollNs / Time.ms)))
+        }
+        log(env, "race", .object(d))
         awaitDCS(.acquire, .acquired, env)
         return .waiting
     }

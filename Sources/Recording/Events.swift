@@ -13,8 +13,8 @@ public enum Detail {
     }
 
     /// A load balancer marked a server UP or DOWN, with the check results that decided it.
-    public static func serverState(frontend: String, server: String, up: Bool, checks: String) -> JSON {
-        .object([("frontend", .string(frontend)), ("server", .string(server)), ("up", .bool(up)), ("checks", .string(checks))])
+    public static func serverState(backend: String, server: String, up: Bool, checks: String) -> JSON {
+        .object([("backend", .string(backend)), ("server", .string(server)), ("up", .bool(up)), ("checks", .string(checks))])
     }
 
     /// Promotion finished: the instance is out of recovery on a new timeline.

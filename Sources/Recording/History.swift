@@ -31,6 +31,12 @@ public enum Kind {
     public static let leaseReset = "leases_reset"
     // The leader key (observed in etcd's applied state)
     public static let leaderKey = "leader_key"
+    /// The leader key's lease renewed by etcd's primary lessor (it now expires ttl later).
+    public static let leaderLease = "leader_lease"
+    /// A member key written or gone (what `patronictl list` reads).
+    public static let memberKey = "member_key"
+    /// The `/sync` key written (its leader and synchronous standbys).
+    public static let syncKey = "sync_key"
     // Patroni
     public static let patroni = "patroni"
     public static let promoteStarted = "promote_started"

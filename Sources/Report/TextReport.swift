@@ -31,17 +31,33 @@ public struct TextReport {
                                         "switchover", "failover"]
 
     public func render(run: RunRecord, findings f: Findings, scenario: Scenario, runID: Int64?, store: String?) -> String {
+        render(RunStory(run: run, findings: f, scenario: scenario, file: scenario.file, overrides: [], runID: runID), scenario: scenario, store: store)
+    }
+
+    /// The report of a run. `scenario`: the scenario as it was run (its description and
+    /// Patroni's adjustments), nil when the store no longer has its text.
+    public func render(_ run: RunStory, scenario: Scenario?, store: String?) -> String {
+        let f = run.findings
+        let runID = run.runID
         var out = ""
         func line(_ s: String = "") { out += s + "\n" }
         let rate = run.wallSeconds > 0 ? Double(run.events) / run.wallSeconds : 0
         let factor = run.wallSeconds > 0 ? Time.seconds(run.durationNs) / run.wallSeconds : 0
         line(bold("\(run.scenario)") + " — seed \(run.seed), \(DurationText.format(run.durationNs)) simulated in \(String(fixed: run.wallSeconds, decimals: 3))s")
         line("  \(run.events) events (\(Self.millions(rate)) M events/s, \(Int(factor.rounded()))× real time), trace \(run.traceHash)")
-        if !scenario.description.isEmpty { line("  " + scenario.description.split(separator: "\n").joined(separator: " ")) }
-        for w in scenario.warnings { line("  " + paint("warning: \(w.path): \(w.message)", "33")) }
+        if let scenario {
+            if !scenario.description.isEmpty { line("  " + scenario.description.split(separator: "\n").joined(separator: " ")) }
+            for w in scenario.warnings {
+                if w.path.hasPrefix("patroni") {
+                    line("  " + paint("Patroni adjusted \(w.path): \(w.message)", "33"))
+                } else {
+                    line("  " + paint("warning: \(w.path): \(w.message)", "33"))
+                }
+            }
+        }
         line()
         line(bold("What happened"))
-        let events = run.timeline.filter { Self.headline.contains($0.kind) && !(($0.kind == Kind.serverState) && $0.detail["frontend"]?.stringValue == "read") }
+        let events = run.timeline.filter { Self.headline.contains($0.kind) && !(($0.kind == Kind.serverState) && $0.detail["backend"]?.stringValue == "read") }
         for e in events.prefix(timelineLimit) { line("  \(Self.clock(e.timeNs))  \(Self.describe(e))") }
         if events.count > timelineLimit { line("  … \(events.count - timelineLimit) more (the timeline table has all \(run.timeline.count) entries)") }
         if events.isEmpty { line("  (no role changes, elections or faults recorded)") }
@@ -50,6 +66,11 @@ public struct TextReport {
         if run.faults.isEmpty { line("  no faults in this scenario") }
         for fault in run.faults {
             var s = "  fault \(fault.index) \(fault.kind) \(fault.resolved.isEmpty ? fault.target : fault.resolved) at \(Self.clock(fault.startNs))"
+            if let r = f.rto.first(where: { $0.faultIndex == fault.index }), let first = r.sameOutageAs {
+                s += ": started with fault \(first), one outage (see there)"
+                line(s)
+                continue
+            }
             if let r = f.rto.first(where: { $0.faultIndex == fault.index }) {
                 if !r.outage { s += ": writes never stopped (RTO 0s)" } else if let v = r.rtoNs {
                     let parts = r.phases.compactMap { p in p.durationNs.map { "\(Self.secs($0)) \(p.name)" } }
@@ -62,7 +83,10 @@ public struct TextReport {
             }
             line(s)
             if let r = f.rto.first(where: { $0.faultIndex == fault.index }), r.outage {
-                for p in r.phases { line("      \(p.name): \(p.atNs.map(Self.clock) ?? "—")  \(p.detail)") }
+                for p in r.phases {
+                    line("      \(p.name): \(p.atNs.map(Self.clock) ?? "—")  \(p.detail)")
+                    if !p.cause.isEmpty { line("          why: \(p.cause)") }
+                }
             }
         }
         if let r = f.rpo {
@@ -86,7 +110,10 @@ public struct TextReport {
         } else {
             line("  Split brain: not measured")
         }
-        if let w = f.writes { line("  Writes: \(w.total) sent, \(w.ok) acknowledged, \(w.failed) failed, \(w.indeterminate) indeterminate") }
+        if let w = f.writes {
+            let blocked = w.blocked > 0 ? " (\(w.blocked) of them blocked over \(DurationText.format(Analyzer.stallNs)) before it)" : ""
+            line("  Writes: \(w.total) sent, \(w.ok) acknowledged\(blocked), \(w.failed) failed, \(w.indeterminate) indeterminate")
+        }
         if let s = f.staleReads { line("  Reads: \(s.reads), \(s.stale) stale") }
         if !f.violations.isEmpty {
             line(bad("  Invariant violations: \(f.violations.count)"))
@@ -104,7 +131,7 @@ public struct TextReport {
             }
             line()
         }
-        let ok = f.ok && run.aborted == nil
+        let ok = run.ok
         var last = ok ? good("ok") : bad("FAILED")
         if let id = runID, let st = store { last += " — run \(id) stored in \(st)" }
         line(last)
@@ -130,7 +157,14 @@ public struct TextReport {
             return "\(who)PostgreSQL \(w ? "accepts writes" : "stops accepting writes") (timeline \(d["timeline"]?.intValue ?? 0); \(d["why"]?.stringValue ?? ""))"
         case Kind.serverState:
             let up = d["up"]?.boolValue ?? false
-            return "\(who)marks \(d["server"]?.stringValue ?? "") \(up ? "UP" : "DOWN") in the \(d["frontend"]?.stringValue ?? "") frontend (\(d["checks"]?.stringValue ?? ""))"
+            // In each balancer's own words: HAProxy logs "Server write/db1 is DOWN"; Envoy a
+            // cluster's host health; a cloud load balancer a target group's target.
+            let b = d["backend"]?.stringValue ?? "", srv = d["server"]?.stringValue ?? "", checks = d["checks"]?.stringValue ?? ""
+            switch e.component {
+            case "envoy": return "\(who)cluster \(b): host \(srv) is \(up ? "healthy" : "unhealthy") (\(checks))"
+            case "lb": return "\(who)target group \(b): target \(srv) is \(up ? "healthy" : "unhealthy") (\(checks))"
+            default: return "\(who)Server \(b)/\(srv) is \(up ? "UP" : "DOWN") (\(checks))"
+            }
         default:
             var s = "\(who)\(e.component): \(e.kind)"
             if case .object(let kv) = d, !kv.isEmpty {

@@ -240,3 +240,20 @@ public struct Expectation: Sendable, Equatable {
     public var name: String
     public var line: Int
 }
+
+extension Scenario {
+    /// The keys whose value Patroni may change at start-up (`_validate_and_adjust_timeouts`),
+    /// and what the run used for them: a sweep shows these beside what was asked for.
+    public static let adjustedKeys = ["patroni.ttl", "patroni.loop_wait", "patroni.retry_timeout"]
+
+    /// The value a setting ran with, in the form the scenario writes it, for keys Patroni
+    /// adjusts; nil for any other key (it runs as written).
+    public func effectiveValue(_ key: String) -> String? {
+        switch key {
+        case "patroni.ttl": return String(patroni.ttl)
+        case "patroni.loop_wait": return String(patroni.loopWait)
+        case "patroni.retry_timeout": return String(patroni.retryTimeout)
+        default: return nil
+        }
+    }
+}

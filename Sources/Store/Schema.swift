@@ -81,5 +81,21 @@ enum Schema {
         ALTER TABLE runs ADD COLUMN failed_expectations INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX runs_point ON runs(sweep_id, point, seed);
         """,
+        // 3: what `simctl show`, `list`, `history` and the HTML report read back: the scenario
+        // texts (once each), and per run its findings, hosts, faults and client write series.
+        """
+        CREATE TABLE scenario_texts (
+            sha256 TEXT PRIMARY KEY,
+            text   TEXT NOT NULL
+        );
+        CREATE TABLE run_reports (
+            run_id   INTEGER PRIMARY KEY REFERENCES runs(run_id),
+            findings TEXT NOT NULL,   -- JSON: the findings exactly as the report shows them
+            hosts    TEXT NOT NULL,   -- JSON: [{name, services}]
+            faults   TEXT NOT NULL,   -- JSON: [{index, kind, target, resolved, start_ns, end_ns, disrupts}]
+            series   TEXT NOT NULL,   -- JSON: the clients' writes per second (acknowledged, failed by cause, latency)
+            aborted  TEXT
+        );
+        """,
     ]
 }

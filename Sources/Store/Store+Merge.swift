@@ -17,6 +17,7 @@ extension Store {
         ("timeline", ["t_s", "host", "component", "kind", "detail"]),
         ("findings", ["kind", "fault_index", "start_s", "end_s", "value", "unit", "detail"]),
         ("metrics", ["name", "value"]),
+        ("run_reports", ["findings", "hosts", "faults", "series", "aborted"]),
     ]
 
     /// Copies every sweep and run of the store at `path` into this one, in one transaction.
@@ -52,6 +53,7 @@ extension Store {
                     stats.sweeps += 1
                 }
             }
+            try db.exec("INSERT OR IGNORE INTO scenario_texts (sha256, text) SELECT sha256, text FROM src.scenario_texts")
             let cols = Self.runColumns.joined(separator: ", ")
             let srcRuns = try db.prepare("""
                 SELECT run_id, sweep_id, scenario_sha256, seed, overrides, trace_hash, simctl_version, point, wall_seconds

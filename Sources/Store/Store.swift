@@ -12,14 +12,20 @@ public struct RunMeta: Sendable {
     public var sweepID: Int64?
     /// The sweep setting the run belongs to (key, value), in the grid's order.
     public var point: [(String, String)]
+    /// The scenario's text (stored once per digest), so that the run can be shown later.
+    public var scenarioText: String?
+    /// The hosts and their services.
+    public var hosts: [RunStory.Host]
     public init(scenarioFile: String, scenarioSHA256: String, overrides: [(String, String)], simctlVersion: String,
-                sweepID: Int64? = nil, point: [(String, String)] = []) {
+                sweepID: Int64? = nil, point: [(String, String)] = [], scenarioText: String? = nil, hosts: [RunStory.Host] = []) {
         self.scenarioFile = scenarioFile
         self.scenarioSHA256 = scenarioSHA256
         self.overrides = overrides
         self.simctlVersion = simctlVersion
         self.sweepID = sweepID
         self.point = point
+        self.scenarioText = scenarioText
+        self.hosts = hosts
     }
 
     public var pointJSON: JSON { .object(point.map { ($0.0, .string($0.1)) }) }
@@ -68,6 +74,7 @@ public final class Store {
             try insertTimeline(runID, run)
             try insertFindings(runID, run, f)
             try insertMetrics(runID, run, f)
+            try insertReport(runID, run, f, meta)
             return runID
         }
     }

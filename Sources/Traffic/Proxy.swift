@@ -297,7 +297,7 @@ public struct Proxy {
         backends[b].servers[s] = srv
         if srv.up != wasUp {
             env.recorder.log(env.now, name, kindName, Recording.Kind.serverState,
-                             Detail.serverState(frontend: backends[b].name, server: env.nodeName(srv.node), up: srv.up, checks: srv.recent.joined(separator: ", ")))
+                             Detail.serverState(backend: backends[b].name, server: env.nodeName(srv.node), up: srv.up, checks: srv.recent.joined(separator: ", ")))
             if !srv.up && shutsDownSessions { killSessions(backend: b, server: s, env) }
         }
         env.trafficTimer(proc, after: nextInterval(srv), .check(backend: UInt8(b), server: UInt8(s)))

@@ -11,9 +11,8 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Regression-check scenarios: expectations on every seed, RTO percentiles and lost writes against a baseline.",
         discussion: """
-        Fails (exit 1) when an expectation fails on any seed, or when a scenario's p50 or p95 RTO moved
-        (either way) beyond the baseline's tolerance (default: 10% or 1 s, whichever is larger), or its
-        lost writes grew. Update the baseline on purpose with --update-baseline and commit it.
+        Fails (exit 1) when an expectation fails on any seed, or when a scenario's p50 or p95 RTO moved (either way) beyond the baseline's tolerance (default: 10% or 1 s, whichever is larger), or its lost writes grew. A scenario the baseline does not have is reported and passes, unless --strict. Update the baseline on purpose with --update-baseline and commit it.
+
         Example: simctl check Scenarios/ --junit Reports/check.xml
         """
     )
@@ -37,24 +36,35 @@ struct CheckCommand: ParsableCommand {
     var junit: String?
 
     @Option(help: "Parallel runs (default: the number of cores).")
-    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    var workers: Int?
 
     @Option(help: "Also record every run in this SQLite store.")
     var db: String?
 
+    @Flag(help: "Fail when a scenario has no baseline entry, or its entry was measured over other seeds.")
+    var strict = false
+
     func run() throws {
         guard seeds >= 1 else { throw InputError(message: "--seeds \(seeds): need at least one seed") }
-        let files = collectFiles(paths.isEmpty ? ["Scenarios"] : paths)
-        if files.isEmpty { throw InputError(message: "no scenario files in \(paths.joined(separator: " "))") }
+        let (files, missing) = collectFiles(paths.isEmpty ? ["Scenarios"] : paths)
         var inputs: [Checker.Input] = []
-        var bad = false
+        // Bad input is reported (and, with --junit, written as error test cases): nothing runs.
+        var problems: [(file: String, message: String)] = missing.map { ($0, "\($0): no such scenario file or folder") }
+        for m in problems { printErr(m.message) }
+        if files.isEmpty && missing.isEmpty { problems.append((paths.joined(separator: " "), "no scenario files in \(paths.joined(separator: " "))")); printErr(problems.last!.message) }
         for f in files {
-            do {
-                let (s, text, path) = try loadScenario(f, overrides: [])
-                inputs.append(Checker.Input(path: path, text: text, scenario: s))
-            } catch { bad = true }
+            switch loadScenarioQuietly(f) {
+            case .success(let (s, text, path)): inputs.append(Checker.Input(path: path, text: text, scenario: s))
+            case .failure(let p):
+                for l in p.lines { printErr(l) }
+                problems.append((f, p.lines.joined(separator: "\n")))
+            }
         }
-        if bad { throw ExitCode(2) }
+        if !problems.isEmpty {
+            if let junit { try writeJUnit(Checker.junitErrors(problems), to: junit) }
+            printErr("\(problems.count) problem\(problems.count == 1 ? "" : "s") in the input; nothing was run")
+            throw ExitCode(2)
+        }
         let names = inputs.map(\.name)
         if let dup = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
             throw InputError(message: "two scenario files are named \(dup): the baseline keys scenarios by file name")
@@ -68,7 +78,15 @@ struct CheckCommand: ParsableCommand {
         let store = try db.map(openStore)
         var bar = ProgressBar(label: "check")
         let t0 = wallSeconds()
-        let results = try Checker.run(inputs, seeds: seeds, firstSeed: firstSeed, workers: max(1, workers),
+        if let base, !updateBaseline {
+            for inp in inputs {
+                guard let e = base.entry(inp.name) else { continue }
+                if e.seeds != seeds || e.firstSeed != firstSeed {
+                    printErr("warning: \(inp.name): the baseline was measured over \(e.seeds) seeds from \(e.firstSeed); this check runs \(seeds) from \(firstSeed): its percentiles are not comparable\(strict ? "" : " (compared anyway; --strict fails)")")
+                }
+            }
+        }
+        var results = try Checker.run(inputs, seeds: seeds, firstSeed: firstSeed, workers: try workerCount(workers),
                                       baseline: updateBaseline ? nil : base, store: store, simctlVersion: Simctl.version,
                                       wallClock: wallSeconds, shouldStop: interruptRequested) { done, total in bar.update(done, total) }
         bar.finish()
@@ -77,14 +95,25 @@ struct CheckCommand: ParsableCommand {
             throw ExitCode(Signals.exitCode)
         }
         let elapsed = wallSeconds() - t0
+        if strict && !updateBaseline {
+            for i in results.indices {
+                if !results[i].inBaseline { results[i].strictFailures.append("not in the baseline \(baseline) (--strict)") }
+                if let e = base?.entry(results[i].name), e.seeds != seeds || e.firstSeed != firstSeed {
+                    results[i].strictFailures.append("the baseline was measured over \(e.seeds) seeds from \(e.firstSeed), this check over \(seeds) from \(firstSeed) (--strict)")
+                }
+            }
+        }
         for r in results { print(line(r)) }
         let failed = results.filter { !$0.ok }
         print("\n\(results.count) scenario\(results.count == 1 ? "" : "s") × \(seeds) seeds in \(String(fixed: elapsed, decimals: 1)) s: "
               + (failed.isEmpty ? "all passed" : "\(failed.count) failed (\(failed.map(\.name).joined(separator: ", ")))"))
+        let unbased = results.filter { !$0.inBaseline }
+        if !updateBaseline && !unbased.isEmpty && !strict {
+            print("note: \(unbased.count) scenario\(unbased.count == 1 ? " is" : "s are") not in \(baseline) and \(unbased.count == 1 ? "was" : "were") not compared: \(unbased.map(\.name).joined(separator: ", ")) (add with --update-baseline; --strict fails on this)")
+        }
         if let junit {
-            guard FileManager.default.createFile(atPath: junit, contents: Data(Checker.junit(results).utf8)) else {
-                throw InputError(message: "--junit \(junit): cannot write this file")
-            }
+            try writeJUnit(Checker.junit(results), to: junit)
+            print("JUnit written: \(junit)")
         }
         if updateBaseline {
             var b = base ?? Baseline()
@@ -115,25 +144,35 @@ struct CheckCommand: ParsableCommand {
         var s = "\(mark) \(r.name): \(rto.isEmpty ? "no outage measured" : rto); lost writes mean \(String(trimmed: r.entry.lostWritesMean, decimals: 2)) max \(r.entry.lostWritesMax)"
         if !r.inBaseline && !updateBaseline { s += " (not in the baseline)" }
         for m in r.moved { s += "\n    moved: \(m)" }
+        for m in r.strictFailures { s += "\n    failed: \(m)" }
         for f in r.failedExpectations.prefix(10) { s += "\n    failed: \(f)" }
         if r.failedExpectations.count > 10 { s += "\n    … \(r.failedExpectations.count - 10) more failed expectations" }
         return s
     }
 
-    /// Files as given, and the `.yml` files of folders (sorted).
-    func collectFiles(_ items: [String]) -> [String] {
-        var out: [String] = []
+    /// Files as given, and the `.yml` files of folders (sorted); and what does not exist.
+    func collectFiles(_ items: [String]) -> (files: [String], missing: [String]) {
+        var out: [String] = [], missing: [String] = []
         let fm = FileManager.default
         for item in items {
             var isDir: ObjCBool = false
-            let resolved = resolvePath(item) ?? item
-            if fm.fileExists(atPath: resolved, isDirectory: &isDir), isDir.boolValue {
+            if let resolved = resolvePath(item), fm.fileExists(atPath: resolved, isDirectory: &isDir), isDir.boolValue {
                 let entries = (try? fm.contentsOfDirectory(atPath: resolved)) ?? []
                 out += entries.filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted().map { (resolved as NSString).appendingPathComponent($0) }
-            } else {
+            } else if resolveScenarioPath(item) != nil {
                 out.append(item)
+            } else {
+                missing.append(item)
             }
         }
-        return out
+        return (out, missing)
+    }
+
+    func writeJUnit(_ xml: String, to path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        guard FileManager.default.createFile(atPath: path, contents: Data(xml.utf8)) else {
+            throw InputError(message: "--junit \(path): cannot write this file")
+        }
     }
 }

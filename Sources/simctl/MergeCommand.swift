@@ -7,9 +7,8 @@ struct MergeCommand: ParsableCommand {
         commandName: "merge",
         abstract: "Combine stores (the shards of a sweep, runs from several machines) into one.",
         discussion: """
-        Sweeps are matched by their key, so the shards of one sweep become one sweep again; runs already
-        present are skipped, so merging twice changes nothing. Then run the sweep command again with
-        --resume --db INTO to print its table (and run anything still missing).
+        Sweeps are matched by their key, so the shards of one sweep become one sweep again; runs already present are skipped, so merging twice changes nothing. Then run the sweep command again with --resume --db INTO to print its table (and run anything still missing).
+
         Example: simctl merge shard1.sqlite shard2.sqlite --into Reports/simctl.sqlite
         """
     )

@@ -13,6 +13,7 @@ struct RunCommand: ParsableCommand {
         abstract: "Run one scenario, print what happened, and record it in the store.",
         discussion: """
         Exit status: 0 when every expectation held, 1 when one failed, 2 on bad input.
+
         Example: simctl run scenarios/partition.yml --seed 7 --set patroni.ttl=20
         """
     )
@@ -26,8 +27,8 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a scenario value: key.path=value (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
 
-    @Option(help: "The SQLite store to record the run in.")
-    var db: String = "Reports/simctl.sqlite"
+    @Option(help: "The SQLite store to record the run in (default: Reports/simctl.sqlite).")
+    var db: String?
 
     @Flag(help: "Do not record the run in the store.")
     var noStore = false
@@ -35,27 +36,40 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of the human summary.")
     var json = false
 
-    @Option(help: "Write every processed event as JSON lines to this file.")
+    @Option(help: "Write every processed event as JSON lines to this file (time, host, component, event, its fields).")
     var trace: String?
+
+    @Option(help: ArgumentHelp("Keep only matching events in --trace: host=H, component=C, event=PREFIX, comma-separated (one key repeated: either value).", valueName: "filter"))
+    var traceFilter: String?
 
     @Option(help: "Write every client write (sent, done, outcome, error, where it committed) as CSV to this file.")
     var writes: String?
 
+    @Option(help: "Write the run's HTML report (one self-contained file: timeline, findings) here.")
+    var html: String?
+
     func run() throws {
+        if noStore, let db { throw InputError(message: "--db \(db) with --no-store: --no-store records nothing; give one or the other") }
+        let db = self.db ?? defaultStore
         var (scenario, text, path) = try loadScenario(file, overrides: overrides)
         if let seed { scenario.seed = seed }
         var writer: LineWriter? = nil
+        let filter: TraceFilter?
+        do { filter = try traceFilter.map { f throws(TraceFilter.ParseError) in try TraceFilter.parse(f) } } catch { throw InputError(message: error.description) }
+        if traceFilter != nil && trace == nil { throw InputError(message: "--trace-filter needs --trace FILE") }
         if let trace {
             guard let w = LineWriter(path: trace) else { throw InputError(message: "--trace \(trace): cannot write this file") }
             writer = w
         }
+        if let html { try checkWritable(html, option: "--html") }
         // Open the store before running, so that an unusable --db fails fast; write after.
         let store = noStore ? nil : try openStore(db)
         let sim = Simulation(scenario: scenario)
         sim.shouldStop = interruptRequested
         if let w = writer {
-            sim.traceSink = { t, target, event in
-                w.write(JSON.object([("t_ns", .int(t)), ("target", .string(target)), ("event", .string(event))]).text)
+            sim.traceSink = { [unowned sim] t, target, event in
+                sim.appendTraceLine(t, target: target, event, filter: filter, to: &w.bytes)
+                w.flushIfFull()
             }
         }
         let record = sim.run(wallClock: wallSeconds)
@@ -80,13 +94,16 @@ struct RunCommand: ParsableCommand {
         var runID: Int64? = nil
         if let store {
             let meta = RunMeta(scenarioFile: path, scenarioSHA256: SHA256.hex(Array(text.utf8)), overrides: overridePairs(overrides),
-                               simctlVersion: Simctl.version)
+                               simctlVersion: Simctl.version, scenarioText: text, hosts: RunStory.hosts(scenario))
             runID = try store.save(record, findings, meta: meta)
         }
+        let story = RunStory(run: record, findings: findings, scenario: scenario, file: path, overrides: overridePairs(overrides), runID: runID)
+        if let html { try writeHTML(story, scenario: scenario, to: html) }
+        defer { if let html, !json { print("HTML report written: \(html)") } }
         if json {
-            print(Summary.json(record, findings, runID: runID).pretty)
+            print(Summary.json(story).pretty)
         } else {
-            print(TextReport(color: isTerminal(1)).render(run: record, findings: findings, scenario: scenario, runID: runID, store: store == nil ? nil : db), terminator: "")
+            print(TextReport(color: isTerminal(1)).render(story, scenario: scenario, store: store == nil ? nil : db), terminator: "")
         }
         if !(findings.ok && record.aborted == nil) { throw ExitCode(1) }
     }

@@ -17,10 +17,8 @@ struct SwarmCommand: ParsableCommand {
         commandName: "swarm",
         abstract: "Run random valid scenarios (every fault kind, random topologies and settings) and check every run's properties.",
         discussion: """
-        Properties: the run ends (virtual time advances), RTO and its phases are never negative and add up,
-        no model invariant is violated (Raft safety, one leader-key holder, no synchronous commit lost),
-        and lost-write counts agree between the findings, the JSON and the store's summary.
-        Failing scenarios are written to --out as ordinary scenario files that `simctl run` replays.
+        Properties: the run ends (virtual time advances), RTO and its phases are never negative and add up, no model invariant is violated (Raft safety, one leader-key holder, no synchronous commit lost), and lost-write counts agree between the findings, the JSON and the store's summary. Failing scenarios are written to --out as ordinary scenario files that `simctl run` replays.
+
         Example: simctl self-check swarm --runs 3000 --seed 1
         """
     )
@@ -35,14 +33,14 @@ struct SwarmCommand: ParsableCommand {
     var first: Int = 0
 
     @Option(help: "Parallel runs (default: the number of cores).")
-    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    var workers: Int?
 
     @Option(help: "Folder for the failing scenarios.")
     var out: String = "Reports/swarm"
 
     func run() throws {
         guard runs >= 1 else { throw InputError(message: "--runs \(runs): need at least one run") }
-        guard workers >= 1 else { throw InputError(message: "--workers \(workers): need at least one worker") }
+        let workers = try workerCount(self.workers)
         guard first >= 0 else { throw InputError(message: "--first \(first): must not be negative") }
         var bar = ProgressBar(label: "swarm \(seed)")
         let t0 = wallSeconds()

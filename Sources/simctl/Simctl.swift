@@ -11,7 +11,8 @@ struct Simctl: ParsableCommand {
         commandName: "simctl",
         abstract: "Simulate a Patroni / etcd / PostgreSQL / HAProxy cluster under faults and score RTO, RPO and split brain.",
         version: version,
-        subcommands: [RunCommand.self, ValidateCommand.self, SweepCommand.self, CheckCommand.self, MergeCommand.self, BenchCommand.self, SelfCheckCommand.self]
+        subcommands: [RunCommand.self, ShowCommand.self, ListCommand.self, HistoryCommand.self, ValidateCommand.self, SweepCommand.self, CheckCommand.self,
+                      MergeCommand.self, BenchCommand.self, SelfCheckCommand.self]
     )
 }
 

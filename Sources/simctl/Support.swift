@@ -47,6 +47,21 @@ func loadScenario(_ typed: String, overrides: [String]) throws -> (Scenario, tex
     }
 }
 
+/// Like `loadScenario`, but returns the messages instead of printing them (for `check`, which
+/// reports every bad file and writes them to JUnit).
+func loadScenarioQuietly(_ typed: String) -> Result<(Scenario, String, String), LoadProblem> {
+    guard let path = resolveScenarioPath(typed) else { return .failure(LoadProblem(lines: ["\(typed): no such scenario file"])) }
+    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        return .failure(LoadProblem(lines: ["\(path): cannot read the file as UTF-8 text"]))
+    }
+    switch ScenarioLoader.load(text: text, file: path, overrides: []) {
+    case .success(let s): return .success((s, text, path))
+    case .failure(let e): return .failure(LoadProblem(lines: e.diagnostics.map(\.description)))
+    }
+}
+
+struct LoadProblem: Error { var lines: [String] }
+
 /// Opens (creating its folder) the store at `path`; a path that cannot hold a database is bad input.
 func openStore(_ path: String) throws -> Store {
     let dir = (path as NSString).deletingLastPathComponent
@@ -77,26 +92,38 @@ func wallSeconds() -> Double {
 
 func isTerminal(_ fd: Int32) -> Bool { isatty(fd) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
 
-/// Buffered line writer for `--trace`.
+/// Buffered line writer for `--trace` and `--writes`.
 final class LineWriter {
     let file: UnsafeMutablePointer<FILE>
-    var buffer = ""
+    /// Bytes not yet written; `--trace` appends whole lines to it directly.
+    var bytes: [UInt8] = []
     init?(path: String) {
         guard let f = fopen(path, "w") else { return nil }
         file = f
-        buffer.reserveCapacity(1 << 16)
+        bytes.reserveCapacity(1 << 17)
     }
     func write(_ line: String) {
-        buffer += line
-        buffer += "\n"
-        if buffer.utf8.count > 1 << 16 { flush() }
+        bytes.append(contentsOf: line.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        flushIfFull()
     }
+    func flushIfFull() { if bytes.count > 1 << 16 { flush() } }
     func flush() {
-        fputs(buffer, file)
-        buffer.removeAll(keepingCapacity: true)
+        bytes.withUnsafeBufferPointer { _ = fwrite($0.baseAddress, 1, $0.count, file) }
+        bytes.removeAll(keepingCapacity: true)
     }
     func close() {
         flush()
         fclose(file)
     }
 }
+
+/// `--workers`: the number of cores unless given; at least one.
+func workerCount(_ given: Int?) throws -> Int {
+    guard let n = given else { return max(1, ProcessInfo.processInfo.activeProcessorCount) }
+    guard n >= 1 else { throw InputError(message: "--workers \(n): need at least one worker") }
+    return n
+}
+
+/// Where runs are recorded unless `--db` says otherwise.
+let defaultStore = "Reports/simctl.sqlite"

@@ -5,17 +5,15 @@ import Recording
 import Scenario
 import Store
 import Experiments
+import Report
 
 struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract: "Run a scenario over a grid of settings × many seeds and compare the settings.",
         discussion: """
-        Every combination of the listed values runs with seeds first-seed … first-seed+seeds−1; seed k is
-        the same in every setting (common random numbers). Each finished run is stored at once, so an
-        interrupted sweep keeps its runs and --resume continues it. --shard i/n runs the i-th of n disjoint
-        slices (for a batch system); `simctl merge` combines the stores, and the same sweep command with
-        --resume on the merged store prints the combined table.
+        Every combination of the listed values runs with seeds first-seed … first-seed+seeds−1; seed k is the same in every setting (common random numbers). Each finished run is stored at once, so an interrupted sweep keeps its runs and --resume continues it. --shard i/n runs the i-th of n disjoint slices (for a batch system); `simctl merge` combines the stores, and the same sweep command with --resume on the merged store prints the combined table.
+
         Examples:
           simctl sweep Scenarios/primary-crash.yml --set patroni.ttl=20,30,45 --set patroni.loop_wait=5,10 --seeds 100
           simctl sweep Scenarios/lagging-replicas.yml --set patroni.maximum_lag_on_failover=0..16MB/4MB --seeds 200 \\
@@ -36,7 +34,7 @@ struct SweepCommand: ParsableCommand {
     var firstSeed: UInt64 = 1
 
     @Option(help: "Parallel runs (default: the number of cores).")
-    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    var workers: Int?
 
     @Option(help: "The SQLite store.")
     var db: String = "Reports/simctl.sqlite"
@@ -59,9 +57,12 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Also write the table as CSV to this file.")
     var csv: String?
 
+    @Option(help: "Write an HTML page of the sweep here: RTO distributions, lost writes and split brain per setting, a heatmap for a 2-D grid.")
+    var html: String?
+
     func run() throws {
         guard seeds >= 1 else { throw InputError(message: "--seeds \(seeds): need at least one seed") }
-        guard workers >= 1 else { throw InputError(message: "--workers \(workers): need at least one worker") }
+        let workers = try workerCount(self.workers)
         if let m = maxRuns, m < 0 { throw InputError(message: "--max-runs \(m): must not be negative") }
         let shardSpec = try parseShard(shard)
         let grid: Grid
@@ -80,6 +81,8 @@ struct SweepCommand: ParsableCommand {
             printErr("\(path): \(e.diagnostics.count) problem(s) in the sweep's settings; nothing was run or stored")
             throw ExitCode(2)
         }
+        if let html { try checkWritable(html, option: "--html") }
+        if let csv { try checkWritable(csv, option: "--csv") }
         let labels = shortLabels(plan)
         // Patroni's own adjustments (ttl 20 with loop_wait 10 runs as loop_wait 1...): say so,
         // or two settings that Patroni runs alike look like a finding.
@@ -113,14 +116,19 @@ struct SweepCommand: ParsableCommand {
         let elapsed = wallSeconds() - t0
         let order = plan.points.indices.map(plan.pointJSON)
         let stats = try Sweeper.table(store: store, sweep: row.id, order: order)
-        let best = obj?.best(stats)
+        let pick = obj.map { Sweeper.recommend($0, stats, plan) }
+        let best = pick?.setting
         if let csv {
             guard FileManager.default.createFile(atPath: csv, contents: Data(csvText(plan, stats).utf8)) else {
                 throw InputError(message: "--csv \(csv): cannot write this file")
             }
         }
+        if let html {
+            let page = SweepHTML.render(htmlInput(plan, stats, labels: labels, objective: obj?.text, best: best))
+            guard FileManager.default.createFile(atPath: html, contents: Data(page.utf8)) else { throw InputError(message: "--html \(html): cannot write this file") }
+        }
         if json {
-            print(jsonSummary(plan, row, stats, best, obj, ran: ran, elapsed: elapsed).pretty)
+            print(jsonSummary(plan, row, stats, pick, obj, ran: ran, elapsed: elapsed).pretty)
             return
         }
         let stored = stats.reduce(0) { $0 + $1.runs }
@@ -129,15 +137,55 @@ struct SweepCommand: ParsableCommand {
         if let s = shardSpec { print("shard \(s.0)/\(s.1): the table shows the runs in this store") }
         print()
         print(table(stats, labels: labels))
-        if let obj {
-            if let b = best {
+        print(worstRuns(plan, stats, labels: labels))
+        if let obj, let pick {
+            if let b = pick.setting {
                 let v = b.metric(obj.metric)
                 let shown = obj.metric.hasPrefix("rto.p") || obj.metric == "rto.max" ? secondsText(v) : v.map { String(trimmed: $0, decimals: 6) } ?? "—"
                 print("\nbest (\(obj.text)): \(labels[b.point] ?? b.point) — \(obj.metric) \(shown)")
+                if let note = pick.note { print("  \(note)") }
             } else {
                 print("\nbest (\(obj.text)): no setting meets the conditions")
             }
         }
+        if let html { print("\nHTML written: \(html)") }
+    }
+
+    func replay(_ plan: SweepPlan, _ i: Int, seed: UInt64) -> String {
+        let sets = (plan.grid.fixed + plan.points[i].map { "\($0.key)=\($0.value)" }).map { "--set " + shellQuote($0) }.joined(separator: " ")
+        return "simctl run \(shellQuote(plan.scenarioPath)) --seed \(seed)\(sets.isEmpty ? "" : " " + sets)"
+    }
+
+    func worstText(_ w: SettingStats.RunPoint) -> String {
+        var what: [String] = []
+        if let r = w.rto { what.append(r.isInfinite ? "never recovered" : "RTO \(secondsText(r))") }
+        if w.lostWrites > 0 { what.append("\(w.lostWrites) lost") }
+        if w.splitBrain { what.append("split brain") }
+        return "seed \(w.seed), \(what.isEmpty ? "no outage" : what.joined(separator: ", "))" + (w.runID.map { " (run \($0))" } ?? "")
+    }
+
+    func htmlInput(_ plan: SweepPlan, _ stats: [SettingStats], labels: [String: String], objective: String?, best: SettingStats?) -> SweepHTML.Input {
+        let rows: [SweepHTML.Row] = stats.compactMap { s in
+            guard let i = plan.points.indices.first(where: { plan.pointJSON($0) == s.point }) else { return nil }
+            return SweepHTML.Row(label: labels[s.point] ?? s.point, adjusted: plan.adjusted(i), rtos: s.rtos, runs: s.runs, lostMean: s.lostWritesMean,
+                                 lostMax: s.lostWritesMax, runsWithLoss: s.runsWithLoss, splitBrainRuns: s.splitBrainRuns, failedRuns: s.failedRuns,
+                                 worst: s.worst.map { (worstText($0), replay(plan, i, seed: $0.seed)) }, values: plan.points[i].map(\.value))
+        }
+        return SweepHTML.Input(title: plan.name, file: plan.scenarioPath, seeds: plan.seeds, axes: plan.grid.axes.map { ($0.key, $0.values) }, rows: rows,
+                               objective: objective, best: best.flatMap { labels[$0.point] })
+    }
+
+    /// Each setting's worst runs, each with the command that replays it.
+    func worstRuns(_ plan: SweepPlan, _ stats: [SettingStats], labels: [String: String]) -> String {
+        var lines = ["", "worst runs (replay one with the command shown; simctl show RUN prints its report):"]
+        for s in stats {
+            guard let i = plan.points.indices.first(where: { plan.pointJSON($0) == s.point }) else { continue }
+            for w in s.worst {
+                lines.append("  \(labels[s.point] ?? s.point): \(worstText(w))")
+                lines.append("      " + replay(plan, i, seed: w.seed))
+            }
+        }
+        return lines.joined(separator: "\n")
     }
 
     func parseShard(_ s: String?) throws -> (Int, Int)? {
@@ -156,7 +204,11 @@ struct SweepCommand: ParsableCommand {
         let short = Set(last).count == last.count
         var out: [String: String] = [:]
         for (i, p) in plan.points.enumerated() {
-            out[plan.pointJSON(i)] = p.isEmpty ? "(as written)" : p.enumerated().map { j, kv in "\(short ? last[j] : kv.key)=\(kv.value)" }.joined(separator: " ")
+            let eff = plan.effective(i)
+            out[plan.pointJSON(i)] = p.isEmpty ? "(as written)" : p.enumerated().map { j, kv in
+                let name = short ? last[j] : kv.key
+                return eff[j].value == kv.value ? "\(name)=\(kv.value)" : "\(name)=\(kv.value)→\(eff[j].value)"
+            }.joined(separator: " ")
         }
         return out
     }
@@ -183,10 +235,11 @@ struct SweepCommand: ParsableCommand {
 
     func csvText(_ plan: SweepPlan, _ stats: [SettingStats]) -> String {
         let keys = plan.grid.axes.map(\.key)
-        var lines = [(keys + SettingStats.metricNames).joined(separator: ",")]
+        var lines = [(keys + keys.map { "\($0) (effective)" } + SettingStats.metricNames).joined(separator: ",")]
         for s in stats {
             let i = plan.points.indices.first { plan.pointJSON($0) == s.point }
-            let values = i.map { plan.points[$0].map(\.value) } ?? Array(repeating: "", count: keys.count)
+            let values = (i.map { plan.points[$0].map(\.value) } ?? Array(repeating: "", count: keys.count))
+                + (i.map { plan.effective($0).map(\.value) } ?? Array(repeating: "", count: keys.count))
             let metrics = SettingStats.metricNames.map { m in s.metric(m).map { $0.isInfinite ? "inf" : String(trimmed: $0, decimals: 6) } ?? "" }
             lines.append((values.map(csvField) + metrics).joined(separator: ","))
         }
@@ -197,12 +250,17 @@ struct SweepCommand: ParsableCommand {
         v.contains(",") || v.contains("\"") ? "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : v
     }
 
-    func jsonSummary(_ plan: SweepPlan, _ row: SweepRow, _ stats: [SettingStats], _ best: SettingStats?, _ obj: Objective?, ran: Int, elapsed: Double) -> JSON {
+    func jsonSummary(_ plan: SweepPlan, _ row: SweepRow, _ stats: [SettingStats], _ pick: Sweeper.Recommendation?, _ obj: Objective?, ran: Int, elapsed: Double) -> JSON {
         func num(_ v: Double?) -> JSON { v.map { $0.isFinite ? .double($0) : .string("never") } ?? .null }
         func setting(_ s: SettingStats) -> JSON {
             let i = plan.points.indices.first { plan.pointJSON($0) == s.point }
             return .object([
                 ("setting", .object((i.map { plan.points[$0] } ?? []).map { ($0.key, .string($0.value)) })),
+                ("effective", .object((i.map { plan.effective($0) } ?? []).map { ($0.key, .string($0.value)) })),
+                ("worst", .array(s.worst.map { w in
+                    .object([("seed", .int(Int64(bitPattern: w.seed))), ("run_id", w.runID.map { .int($0) } ?? .null), ("rto_seconds", num(w.rto)),
+                             ("lost_writes", .int(Int64(w.lostWrites))), ("split_brain", .bool(w.splitBrain))])
+                })),
                 ("runs", .int(Int64(s.runs))),
                 ("rto_seconds", .object([("p50", num(s.p50)), ("p95", num(s.p95)), ("p99", num(s.p99)), ("max", num(s.max)),
                                          ("never_recovered", .int(Int64(s.unrecovered)))])),
@@ -217,7 +275,8 @@ struct SweepCommand: ParsableCommand {
             ("seeds", .int(Int64(plan.seeds))), ("first_seed", .int(Int64(bitPattern: plan.firstSeed))),
             ("runs_now", .int(Int64(ran))), ("wall_seconds", .double(elapsed)),
             ("settings", .array(stats.map(setting))),
-            ("objective", obj.map { .string($0.text) } ?? .null), ("best", best.map(setting) ?? .null),
+            ("objective", obj.map { .string($0.text) } ?? .null), ("best", pick?.setting.map(setting) ?? .null),
+            ("best_note", pick?.note.map(JSON.string) ?? .null),
         ])
     }
 }

@@ -21,14 +21,14 @@ struct AnalyzerTests {
         #expect(f0 == 0 && f1 == 1)
         rec.log(0, "db1", "etcd", Kind.leaderKey, Detail.leaderKey(holder: "db1", cause: "acquired", revision: 2))
         rec.log(0, "db1", "postgres", Kind.pgWritable, Detail.pgWritable(true, fork: 0, timeline: 1, why: "started as primary"))
-        rec.log(0, "haproxy1", "haproxy", Kind.serverState, Detail.serverState(frontend: "write", server: "db1", up: true, checks: "L7OK"))
+        rec.log(0, "haproxy1", "haproxy", Kind.serverState, Detail.serverState(backend: "write", server: "db1", up: true, checks: "L7OK"))
         rec.faults.append(FaultRecord(index: 0, kind: "crash", target: "db1", resolved: "db1", startNs: 100 * Time.s, endNs: nil, disrupts: true))
         rec.log(100 * Time.s, "db1", "postgres", Kind.pgWritable, Detail.pgWritable(false, fork: 0, timeline: 1, why: "crashed"))
-        rec.log(105 * Time.s, "haproxy1", "haproxy", Kind.serverState, Detail.serverState(frontend: "write", server: "db1", up: false, checks: "L4TOUT"))
+        rec.log(105 * Time.s, "haproxy1", "haproxy", Kind.serverState, Detail.serverState(backend: "write", server: "db1", up: false, checks: "L4TOUT"))
         rec.log(128 * Time.s, "", "etcd", Kind.leaderKey, Detail.leaderKey(holder: nil, cause: "expired", revision: 9))
         rec.log(130 * Time.s, "db2", "etcd", Kind.leaderKey, Detail.leaderKey(holder: "db2", cause: "acquired", revision: 10))
         rec.log(131 * Time.s, "db2", "postgres", Kind.pgWritable, Detail.pgWritable(true, fork: 1, timeline: 2, why: "promoted"))
-        rec.log(135 * Time.s, "haproxy1", "haproxy", Kind.serverState, Detail.serverState(frontend: "write", server: "db2", up: true, checks: "L7OK"))
+        rec.log(135 * Time.s, "haproxy1", "haproxy", Kind.serverState, Detail.serverState(backend: "write", server: "db2", up: true, checks: "L7OK"))
         return rec
     }
 
@@ -119,13 +119,13 @@ struct AnalyzerTests {
         #expect(clean.kinds.first { $0.name == "writable" }?.totalNs == 0)
     }
 
-    @Test("two servers UP in one write frontend at once are a split brain")
-    func frontendOverlap() {
+    @Test("two servers UP in one write backend at once are a split brain")
+    func backendOverlap() {
         let rec = failoverHistory()
-        rec.log(136 * Time.s, "haproxy1", "haproxy", Kind.serverState, Detail.serverState(frontend: "write", server: "db3", up: true, checks: "L7OK"))
-        rec.log(139 * Time.s, "haproxy1", "haproxy", Kind.serverState, Detail.serverState(frontend: "write", server: "db3", up: false, checks: "L7STS"))
+        rec.log(136 * Time.s, "haproxy1", "haproxy", Kind.serverState, Detail.serverState(backend: "write", server: "db3", up: true, checks: "L7OK"))
+        rec.log(139 * Time.s, "haproxy1", "haproxy", Kind.serverState, Detail.serverState(backend: "write", server: "db3", up: false, checks: "L7STS"))
         let sb = try! #require(Analyzer.analyze(record(rec, final: db2Final), scenario: Scenario()).splitBrain)
-        #expect(sb.kinds.first { $0.name == "frontend" }?.totalNs == 3 * Time.s)
+        #expect(sb.kinds.first { $0.name == "backend" }?.totalNs == 3 * Time.s)
     }
 
     @Test("two timelines acknowledging writes at once, with the losing side's acknowledged writes counted")
@@ -242,5 +242,69 @@ struct AnalyzerTests {
         #expect(f.rpo?.lostWrites == 1 && f.rpo?.lostLocalOnly == 1)
         #expect(f.splitBrain?.losingAcks == 1)
         #expect(f.rpo?.causes.contains { $0.contains("cancelled their synchronous-replication wait") } == true)
+    }
+}
+
+@Suite("Findings: simultaneous faults, unrecovered outages, causes, the findings document")
+struct AnalyzerIssue12Tests {
+    let base = AnalyzerTests()
+
+    @Test("two faults at one instant share one outage: each gets all of it, the later points to the first")
+    func simultaneousFaults() {
+        let rec = base.failoverHistory()
+        rec.faults.append(FaultRecord(index: 1, kind: "kill", target: "etcd1/etcd", resolved: "etcd1", startNs: 100 * Time.s, endNs: nil, disrupts: true))
+        base.write(rec, sent: 100.5, done: 110, .failed)
+        base.write(rec, sent: 136, done: 136.2, .ok, fork: 1, lsn: 6000, host: 1)
+        let f = Analyzer.analyze(base.record(rec, final: base.db2Final), scenario: Scenario())
+        let a = f.rto.first { $0.faultIndex == 0 }!, b = f.rto.first { $0.faultIndex == 1 }!
+        #expect(a.rtoNs == ns(36.2) && b.rtoNs == ns(36.2))
+        #expect(a.sameOutageAs == nil && b.sameOutageAs == 0)
+    }
+
+    @Test("an outage that never recovers has no 'first acknowledged write' phase end")
+    func unrecoveredClientsPhase() {
+        let rec = base.failoverHistory()
+        base.write(rec, sent: 100.5, done: 110, .failed)
+        let f = Analyzer.analyze(base.record(rec, final: base.db2Final), scenario: Scenario())
+        let r = f.rto.first!
+        #expect(r.rtoNs == nil)
+        let clients = r.phases.first { $0.name == "clients" }!
+        #expect(clients.atNs == nil)
+        #expect(clients.detail == "no acknowledged write by the end of the run")
+    }
+
+    @Test("detection's cause names the last lease refresh and ttl")
+    func detectionCause() {
+        let rec = base.failoverHistory()
+        rec.log(97_500 * Time.ms, "db1", "etcd", Kind.leaderLease, .object([("holder", "db1"), ("ttl_s", 30)]))
+        base.write(rec, sent: 100.5, done: 110, .failed)
+        base.write(rec, sent: 136, done: 136.2, .ok, fork: 1, lsn: 6000, host: 1)
+        let f = Analyzer.analyze(base.record(rec, final: base.db2Final), scenario: Scenario())
+        let d = f.rto.first!.phases.first { $0.name == "detection" }!
+        #expect(d.cause == "the leader key expired 28 s after the crash = its last refresh 2.5 s before it + ttl 30 s + 0.5 s to the lessor's next 500 ms scan")
+    }
+
+    @Test("the findings document round-trips exactly")
+    func documentRoundTrip() throws {
+        let rec = base.failoverHistory()
+        base.write(rec, sent: 99, done: 99.01, .ok, lsn: 4900)
+        base.write(rec, sent: 100.5, done: 110, .failed)
+        base.write(rec, sent: 136, done: 136.2, .ok, fork: 1, lsn: 6000, host: 1)
+        let f = Analyzer.analyze(base.record(rec, final: base.db2Final), scenario: Scenario())
+        let text = f.document.text
+        let back = try Findings(document: try JSON.parse(text))
+        #expect(back.document.text == text)
+        #expect(back.rto.first?.phases.map(\.name) == ["detection", "election", "promotion", "traffic", "clients"])
+    }
+
+    @Test("JSON text parses back as written: key order, integers exact, escapes")
+    func jsonParse() throws {
+        let v: JSON = .object([("b", 1), ("a", .array([.int(9_007_199_254_740_993), .double(1.5), .null, true])),
+                               ("s", .string("q\"\\\n\u{1}é😀"))])
+        #expect(try JSON.parse(v.text) == v)
+        #expect(try JSON.parse(" [ 1 , {\"x\" : -2.5e3} ] ") == .array([.int(1), .object([("x", .double(-2500))])]))
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "tru", "\"open", "1 2", "{\"a\":1}}"] {
+            #expect(throws: JSON.ParseError.self) { try JSON.parse(bad) }
+        }
     }
 }

@@ -151,7 +151,8 @@ struct CLITests {
         #expect(FileManager.default.fileExists(atPath: baseline))
         let ok = try simctl(["check", dir, "--seeds", "4", "--baseline", baseline, "--junit", junit])
         #expect(ok.code == 0, "\(ok.out)\(ok.err)")
-        #expect(try String(contentsOfFile: junit, encoding: .utf8).contains("<testcase classname=\"Scenarios\" name=\"crash\""))
+        let cls = dir.split(separator: "/").joined(separator: ".")
+        #expect(try String(contentsOfFile: junit, encoding: .utf8).contains("<testcase classname=\"\(cls)\" name=\"crash\" file=\"\(dir)/crash.yml\""))
         // A longer ttl moves failover timing: the check fails and says what moved.
         try writeFile(dir + "/crash.yml", quick.replacingOccurrences(of: "topology: etcd-separate", with: "topology: etcd-separate\npatroni: { ttl: 45 }"))
         let moved = try simctl(["check", dir, "--seeds", "4", "--baseline", baseline, "--junit", junit])
@@ -172,7 +173,7 @@ struct CLITests {
         #expect(r.out.contains("ttl=30"))
         #expect(r.out.contains("best (min rto.p95"))
         let csvText = try String(contentsOfFile: csv, encoding: .utf8)
-        #expect(csvText.hasPrefix("patroni.ttl,rto.p50,"))
+        #expect(csvText.hasPrefix("patroni.ttl,patroni.ttl (effective),rto.p50,"))
         #expect(csvText.split(separator: "\n").count == 3)
         let again = try simctl(["sweep", file, "--set", "patroni.ttl=20,30", "--seeds", "3", "--db", db])
         #expect(again.code == 2)

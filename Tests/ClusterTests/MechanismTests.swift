@@ -19,7 +19,7 @@ struct MechanismTests {
 
     func writeDown(_ o: Outcome, after t: Nanos, server: String = "db1") -> TimelineEntry? {
         o.first(Kind.serverState, after: t) {
-            $0.detail["frontend"]?.stringValue == "write" && $0.detail["server"]?.stringValue == server && $0.detail["up"]?.boolValue == false
+            $0.detail["backend"]?.stringValue == "write" && $0.detail["server"]?.stringValue == server && $0.detail["up"]?.boolValue == false
         }
     }
 

@@ -107,7 +107,7 @@ struct HAProxyTimingTests {
         let o = try simulate(Self.base + "\nfaults: [ { at: 40s, jitter: 10s, \(fault) } ]\n", seed: seed)
         let t0 = o.fault(0).startNs
         let down = o.first(Kind.serverState, after: t0) {
-            $0.detail["frontend"]?.stringValue == "write" && $0.detail["server"]?.stringValue == "db1" && $0.detail["up"]?.boolValue == false
+            $0.detail["backend"]?.stringValue == "write" && $0.detail["server"]?.stringValue == "db1" && $0.detail["up"]?.boolValue == false
         }
         let d = try #require(down)
         return seconds(d.timeNs - t0)
