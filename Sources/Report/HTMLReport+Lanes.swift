@@ -86,7 +86,8 @@ extension HTMLReport {
             g.y += lh + HTMLReport.gap
 
             let initialPrimary = keys.first?.detail["holder"]?.stringValue
-            for host in s.hosts {
+            // Hosts that only run clients or scrapers: their part is the clients lane.
+            for host in s.hosts where host.services.contains(where: { !["clients", "monitor"].contains($0) }) {
                 drawHost(host, s, initialPrimary: initialPrimary, into: &g)
             }
             drawClients(s, into: &g)

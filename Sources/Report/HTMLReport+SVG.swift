@@ -69,7 +69,7 @@ extension HTMLReport {
 
         func document() -> String {
             let height = y + 8
-            let w = HTMLReport.labelW + HTMLReport.plotW + 10
+            let w = HTMLReport.labelW + HTMLReport.plotW + 30
             var out = "<svg id=\"tl\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Self.n(w)) \(Self.n(height))\" data-l=\"\(Self.n(HTMLReport.labelW))\" data-w=\"\(Self.n(HTMLReport.plotW))\" data-d=\"\(Self.s(duration))\">\n"
             out += "<defs><clipPath id=\"plot\"><rect x=\"\(Self.n(HTMLReport.labelW))\" y=\"0\" width=\"\(Self.n(HTMLReport.plotW))\" height=\"\(Self.n(height))\"/></clipPath></defs>\n"
             out += axis(height: height) + "\n"
