@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["SimCore", "Recording", "Scenario"]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "Store", dependencies: ["CSQLite", "SimCore", "Recording", "Analysis", "Scenario"]),
-        .target(name: "Report", dependencies: ["SimCore", "Recording", "Analysis", "Scenario"]),
+        .target(name: "Report", dependencies: ["SimCore", "Recording", "Analysis", "Scenario", "Patroni"]),
         // Many runs at once: sweeps over settings and seeds, regression checks, merges.
         .target(name: "Experiments", dependencies: ["SimCore", "Recording", "Scenario", "Cluster", "Analysis", "Store"]),
         .executableTarget(name: "simctl", dependencies: [

@@ -16,7 +16,7 @@ extension Simulation {
         dbNames = topo.dbHosts
         etcdShared = EtcdShared(config: scenario.etcd, names: etcdNames, recorder: rec)
         pValues = PatroniValues(names: dbNames)
-        keys = ClusterKeys(keys: etcdShared.keys, scope: "batman", members: dbNames)
+        keys = ClusterKeys(keys: etcdShared.keys, prefix: scenario.patroni.keyPrefix, members: dbNames)
         etcdShared.observedKey = keys.leader
         let values = pValues!
         etcdShared.valueName = { values.holderName($0) }
@@ -30,25 +30,28 @@ extension Simulation {
 
     func addModel(_ svc: Service, host: Int, proc: UInt32) -> Int {
         let name = hosts.count < scenario.topology.hosts.count ? scenario.topology.hosts[host].name : ""
+        let streamName = scenario.topology.streamName(host)
         switch svc {
         case .etcd:
             let slot = etcd.count
-            etcd.append(EtcdMember(slot: slot, shared: etcdShared, rng: streams.stream("host/\(name)/etcd")))
+            etcd.append(EtcdMember(slot: slot, shared: etcdShared, rng: streams.stream("host/\(streamName)/etcd")))
             etcdProc.append(proc)
             return slot
         case .postgres:
             let n = pg.count
-            pg.append(PgInstance(node: n, config: scenario.postgresql, rng: streams.stream("host/\(name)/postgres")))
+            pg.append(PgInstance(node: n, config: scenario.postgresql, rng: streams.stream("host/\(streamName)/postgres")))
             pgProc.append(proc)
             dbHost.append(host)
             return n
         case .patroni:
             let n = patroni.count
-            let client = EtcdClient(proc: proc, members: Array(etcdNames.indices), retryTimeoutNs: scenario.patroni.retryTimeoutNs,
-                                    ttlSeconds: scenario.patroni.ttl, rng: streams.stream("host/\(name)/patroni/etcd-client"))
+            // `etcd3.hosts`: what the client reloads its member list from (`_load_machines_cache`).
+            let configured = scenario.patroni.etcdHosts[name].map { hs in hs.compactMap { etcdNames.firstIndex(of: $0) } }
+            let client = EtcdClient(proc: proc, members: Array(etcdNames.indices), configured: configured, retryTimeoutNs: scenario.patroni.retryTimeoutNs,
+                                    ttlSeconds: scenario.patroni.ttl, rng: streams.stream("host/\(streamName)/patroni/etcd-client"))
             let dcs = PatroniDCS(client: client, shared: etcdShared, keys: keys, values: pValues, me: n, config: scenario.patroni)
             patroni.append(PatroniNode(node: n, name: name, members: Array(dbNames.indices), config: scenario.patroni, dcs: dcs,
-                                       values: pValues, rng: streams.stream("host/\(name)/patroni")))
+                                       values: pValues, rng: streams.stream("host/\(streamName)/patroni")))
             patroniProc.append(proc)
             return n
         default:

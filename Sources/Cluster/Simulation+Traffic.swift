@@ -10,7 +10,8 @@ import Traffic
 extension Simulation {
     func addTrafficModel(_ svc: Service, host: Int, proc: UInt32) -> Int {
         let name = scenario.topology.hosts[host].name
-        let rng = streams.stream("host/\(name)/\(svc.rawValue)")
+        let streamName = scenario.topology.streamName(host)
+        let rng = streams.stream("host/\(streamName)/\(svc.rawValue)")
         switch svc {
         case .haproxy, .envoy, .lb:
             let kind: Proxy.Kind = svc == .haproxy ? .haproxy : svc == .envoy ? .envoy : .cloudLB
@@ -82,7 +83,7 @@ extension Simulation {
         }
         for i in clientModels.indices {
             clientModels[i] = Clients(proc: clientHosts[i].0, cfg: w, writers: writers[i], readers: readers[i],
-                                      rng: streams.stream("workload/\(hosts[clientHosts[i].1].name)"))
+                                      rng: streams.stream("workload/\(scenario.topology.streamName(clientHosts[i].1))"))
         }
     }
 

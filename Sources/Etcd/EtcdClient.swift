@@ -124,10 +124,12 @@ public struct EtcdClient {
         var answer: EtcdResponse? = nil
     }
 
-    public init(proc: UInt32, members: [Int], retryTimeoutNs: Nanos, ttlSeconds: Int = 30, rng: Rng) {
+    /// `members`: the member list the client holds when the run starts; `configured`: the
+    /// hosts of its configuration, which it reloads the list from (nil: every member).
+    public init(proc: UInt32, members: [Int], configured: [Int]? = nil, retryTimeoutNs: Nanos, ttlSeconds: Int = 30, rng: Rng) {
         self.proc = proc
         self.rng = rng
-        configured = members
+        self.configured = configured ?? members
         var m = members
         // `_get_machines_list` shuffles the member list it gets back.
         self.rng.shuffle(&m)
@@ -144,6 +146,8 @@ public struct EtcdClient {
     /// daemon already running when the run starts has its list).
     public func restarted(loadMembers: Bool = true) -> EtcdClient {
         var c = EtcdClient(proc: proc, members: configured, retryTimeoutNs: retryTimeoutNs, rng: rng)
+        // One idle pool per member slot of the cluster, not only of the configured hosts.
+        c.idle = Array(repeating: [], count: idle.count)
         c.machinesCacheTTLNs = machinesCacheTTLNs
         c.updateMachinesCache = loadMembers
         c.nextReq = nextReq

@@ -88,8 +88,8 @@ public struct ClusterKeys: Sendable {
     public let initialize: KeyID
     public let members: [KeyID]
 
-    public init(keys: KeySpace, scope: String, members: [String]) {
-        let p = "/service/\(scope)/"
+    /// `prefix` as `PatroniConfig.keyPrefix` gives it: `/service/batman/`.
+    public init(keys: KeySpace, prefix p: String, members: [String]) {
         prefix = keys.id(p)
         leader = keys.id(p + "leader")
         status = keys.id(p + "status")

@@ -55,8 +55,23 @@ public struct PatroniConfig: Sendable, Equatable {
     public var requestQueueSize = 5
     /// Tags by member (host) name.
     public var tags: [String: Tags] = [:]
+    /// `scope` and `namespace` (local settings): the cluster's keys live under
+    /// `/<namespace>/<scope>/`.
+    public var scope = "batman"
+    public var namespace = "/service/"
+    /// The etcd members each node's etcd3 client is configured with (`etcd3.host`/`hosts`),
+    /// by member name; a node not listed is configured with every member.
+    public var etcdHosts: [String: [String]] = [:]
 
     public init() {}
+
+    /// `AbstractDCS.__init__`: `re.sub('/+', '/', '/'.join(['', namespace, scope]))`, plus the
+    /// trailing `/` every key adds.
+    public var keyPrefix: String {
+        var out = ""
+        for ch in "/" + namespace + "/" + scope where !(ch == "/" && out.hasSuffix("/")) { out.append(ch) }
+        return out + "/"
+    }
 
     public var ttlNs: Nanos { Nanos(ttl) * Time.s }
     public var loopWaitNs: Nanos { Nanos(loopWait) * Time.s }

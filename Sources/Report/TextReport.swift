@@ -1,4 +1,5 @@
 import SimCore
+import Patroni
 import Recording
 import Analysis
 import Scenario
@@ -47,6 +48,12 @@ public struct TextReport {
         line("  \(run.events) events (\(Self.millions(rate)) M events/s, \(Int(factor.rounded()))× real time), trace \(run.traceHash)")
         if let scenario {
             if !scenario.description.isEmpty { line("  " + scenario.description.split(separator: "\n").joined(separator: " ")) }
+            let p = scenario.patroni
+            if p.scope != PatroniConfig().scope || p.namespace != PatroniConfig().namespace || !scenario.importNotes.isEmpty {
+                let notes = scenario.importNotes.count
+                line("  Patroni cluster \(p.scope), keys under \(p.keyPrefix)"
+                     + (notes == 0 ? "" : "; \(notes) setting\(notes == 1 ? "" : "s") of its files not modelled (simctl import lists them, with why)"))
+            }
             for w in scenario.warnings {
                 if w.path.hasPrefix("patroni") {
                     line("  " + paint("Patroni adjusted \(w.path): \(w.message)", "33"))

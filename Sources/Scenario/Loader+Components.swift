@@ -32,7 +32,8 @@ extension ScenarioLoader {
                               "primary_start_timeout", "master_start_timeout", "primary_stop_timeout", "master_stop_timeout",
                               "synchronous_mode", "synchronous_mode_strict", "synchronous_node_count", "failsafe_mode",
                               "check_timeline", "use_pg_rewind", "remove_data_directory_on_rewind_failure",
-                              "remove_data_directory_on_diverged_timelines", "pause", "primary_race_backoff", "watchdog", "tags", "restapi"]
+                              "remove_data_directory_on_diverged_timelines", "pause", "primary_race_backoff", "watchdog", "tags", "restapi",
+                              "scope", "namespace", "etcd_hosts"]
     static let tagKeys = ["nofailover", "failover_priority", "nosync", "noloadbalance", "sync_priority"]
 
     /// Whole seconds as Patroni reads them (`int(value)`); a unit is allowed (`30s`, `1m`).
@@ -98,6 +99,24 @@ extension ScenarioLoader {
         if let an = f["restapi"], let af = r.mapping(an, f.path("restapi"), allowed: ["request_queue_size"]) {
             // The REST server's listen backlog (`RestApiServer.request_queue_size`, default 5).
             r.field(af, "request_queue_size", { r.int($0, $1, min: 0, max: 65535) }) { c.requestQueueSize = Int($0) }
+        }
+        r.field(f, "scope", r.string) { v in
+            if v.isEmpty || v.contains("/") { r.error(f["scope"]!, f.path("scope"), "a scope is the cluster's name: not empty, no '/'") } else { c.scope = v }
+        }
+        r.field(f, "namespace", r.string) { c.namespace = $0 }
+        if let en = f["etcd_hosts"], let ef = r.mapping(en, f.path("etcd_hosts"), allowed: hosts.dbHosts, what: "a mapping of DB host names to the etcd hosts their Patroni is configured with") {
+            for e in ef.entries where hosts.dbHosts.contains(e.key) {
+                let p = ef.path(e.key)
+                guard let items = r.list(e.value, p, what: "etcd host names") else { continue }
+                var list: [String] = []
+                for (i, item) in items.enumerated() {
+                    guard let h = r.string(item, Reader.join(p, i)) else { continue }
+                    if hosts.etcdHosts.contains(h) { list.append(h) } else {
+                        r.error(item, Reader.join(p, i), hosts.host(h) == nil ? unknownHost(h, hosts) : "'\(h)' runs no etcd member")
+                    }
+                }
+                if !list.isEmpty { c.etcdHosts[e.key] = list }
+            }
         }
         if let tn = f["tags"], let tf = r.mapping(tn, f.path("tags"), allowed: hosts.dbHosts, what: "a mapping of DB host names to tags") {
             for e in tf.entries where hosts.dbHosts.contains(e.key) {
@@ -205,10 +224,13 @@ extension ScenarioLoader {
     }
 
     static func readKeepalived(_ n: YNode, _ path: String, _ c: inout KeepalivedConfig, _ r: Reader) {
-        guard let f = r.mapping(n, path, allowed: ["advert_int", "priority", "vrrp_version", "track_script", "nopreempt", "preempt_delay"]) else { return }
+        guard let f = r.mapping(n, path, allowed: ["advert_int", "priority", "priorities", "vrrp_version", "track_script", "nopreempt", "preempt_delay"]) else { return }
         r.field(f, "advert_int", { r.duration($0, $1, bareUnit: Time.s, allowZero: false) }) { c.advertIntNs = $0 }
         r.field(f, "priority", { r.int($0, $1, min: 1, max: 255) }) { c.priority = Int($0) }
         r.field(f, "vrrp_version", { r.int($0, $1, min: 2, max: 3) }) { c.vrrpVersion = Int($0) }
+        if let pn = f["priorities"], let items = r.list(pn, f.path("priorities"), what: "priorities (1–255), one per keepalived node") {
+            c.priorities = items.enumerated().compactMap { i, n in r.int(n, Reader.join(f.path("priorities"), i), min: 1, max: 255).map(Int.init) }
+        }
         r.field(f, "nopreempt", r.bool) { c.nopreempt = $0 }
         r.field(f, "preempt_delay", { r.duration($0, $1, bareUnit: Time.s) }) { c.preemptDelayNs = $0 }
         if let tn = f["track_script"], let tf = r.mapping(tn, f.path("track_script"), allowed: ["interval", "fall", "rise", "weight"]) {

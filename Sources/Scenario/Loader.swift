@@ -3,7 +3,7 @@ import SimCore
 /// Turns scenario YAML into a validated `Scenario`, or every problem found.
 public enum ScenarioLoader {
     static let topKeys = ["name", "description", "seed", "duration", "topology", "patroni", "etcd", "postgresql",
-                          "haproxy", "keepalived", "pgbouncer", "envoy", "lb", "network", "workload", "faults", "expect"]
+                          "haproxy", "keepalived", "pgbouncer", "envoy", "lb", "network", "workload", "faults", "expect", "cluster"]
 
     /// Parses the file's text into a tree (syntax errors only). A sweep parses once and builds
     /// many scenarios from the same tree with different overrides.
@@ -20,15 +20,15 @@ public enum ScenarioLoader {
     }
 
     /// Loads a scenario from text, applying `--set` overrides.
-    public static func load(text: String, file: String, overrides: [String] = []) -> Result<Scenario, ScenarioErrors> {
+    public static func load(text: String, file: String, overrides: [String] = [], files: FileSource = .disk) -> Result<Scenario, ScenarioErrors> {
         switch parse(text: text, file: file) {
         case .failure(let e): return .failure(e)
-        case .success(let root): return build(root, file: file, overrides: overrides)
+        case .success(let root): return build(root, file: file, overrides: overrides, files: files)
         }
     }
 
     /// Builds a scenario from a parsed tree with overrides applied.
-    public static func build(_ tree: YNode, file: String, overrides: [String] = []) -> Result<Scenario, ScenarioErrors> {
+    public static func build(_ tree: YNode, file: String, overrides: [String] = [], files: FileSource = .disk) -> Result<Scenario, ScenarioErrors> {
         var root = tree
         var diags: [Diagnostic] = []
         for raw in overrides {
@@ -46,6 +46,8 @@ public enum ScenarioLoader {
         var s = Scenario()
         s.file = file
         s.overrides = overrides
+        if root.entries != nil { s.importNotes = expandCluster(&root, file: file, files: files, r) }
+        if r.hasErrors { return .failure(ScenarioErrors(diagnostics: r.diagnostics.filter { $0.severity == .error })) }
         read(root, into: &s, r)
         let errors = r.diagnostics.filter { $0.severity == .error }
         if !errors.isEmpty { return .failure(ScenarioErrors(diagnostics: errors)) }

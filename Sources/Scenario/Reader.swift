@@ -14,11 +14,13 @@ final class Reader {
     static func join(_ path: String, _ index: Int) -> String { path + "[\(index)]" }
 
     func error(_ n: YNode, _ path: String, _ message: String) {
-        diagnostics.append(Diagnostic(.error, file: file, line: n.line, column: n.column, path: path, message: message, override: n.override))
+        diagnostics.append(Diagnostic(.error, file: n.origin?.file ?? file, line: n.line, column: n.column,
+                                      path: n.origin?.key ?? path, message: message, override: n.override))
     }
 
     func warning(_ n: YNode, _ path: String, _ message: String) {
-        diagnostics.append(Diagnostic(.warning, file: file, line: n.line, column: n.column, path: path, message: message, override: n.override))
+        diagnostics.append(Diagnostic(.warning, file: n.origin?.file ?? file, line: n.line, column: n.column,
+                                      path: n.origin?.key ?? path, message: message, override: n.override))
     }
 
     // MARK: - Mappings

@@ -30,6 +30,8 @@ public struct Scenario: Sendable {
     public var overrides: [String] = []
     /// The file it came from, as given.
     public var file = ""
+    /// Settings of the real files named by `cluster:` that simctl does not model, with why.
+    public var importNotes: [ImportNote] = []
 
     public init() {}
 }
@@ -69,6 +71,23 @@ public struct Topology: Sendable, Equatable {
     public func host(_ name: String) -> HostSpec? { hosts.first { $0.name == name } }
     public func index(of name: String) -> Int? { hosts.firstIndex { $0.name == name } }
     public var dbHosts: [String] { hosts.filter { $0.runs(.patroni) }.map(\.name) }
+
+    /// The name a host's random streams are keyed by: its kind and ordinal as a preset names
+    /// it (`db2`, `etcd1`, `haproxy1`, `app1`), not its label. Renaming hosts (`node1` for
+    /// `db1`, as an imported cluster does) changes no draw, so an imported cluster replays
+    /// the hand-written scenario of the same layout.
+    public func streamName(_ index: Int) -> String {
+        guard let kind = Self.streamKind(hosts[index]) else { return hosts[index].name }
+        let n = hosts[0...index].filter { Self.streamKind($0) == kind }.count
+        return "\(kind)\(n)"
+    }
+
+    /// A host's kind as presets name it: what it runs first in this order.
+    static func streamKind(_ h: HostSpec) -> String? {
+        for (svc, kind) in [(Service.patroni, "db"), (.etcd, "etcd"), (.haproxy, "haproxy"), (.envoy, "envoy"), (.lb, "lb"), (.clients, "app")]
+        where h.runs(svc) { return kind }
+        return nil
+    }
     public var etcdHosts: [String] { hosts.filter { $0.runs(.etcd) }.map(\.name) }
 }
 

@@ -24,12 +24,23 @@ public struct YNode: Sendable, Equatable {
     public var column: Int
     /// Set on values that came from `--set` rather than the file: the override's text.
     public var override: String?
+    /// Set on values imported from a real configuration file (`patroni.yml`, `haproxy.cfg`):
+    /// problems found later name that file, its line and its own key, not the scenario's.
+    public var origin: Origin?
 
-    public init(_ kind: Kind, line: Int = 0, column: Int = 0, override: String? = nil) {
+    public struct Origin: Sendable, Equatable {
+        public var file: String
+        /// The setting in the real file's own terms: `bootstrap.dcs.ttl`, `backend pg_primary: inter`.
+        public var key: String
+        public init(file: String, key: String) { self.file = file; self.key = key }
+    }
+
+    public init(_ kind: Kind, line: Int = 0, column: Int = 0, override: String? = nil, origin: Origin? = nil) {
         self.kind = kind
         self.line = line
         self.column = column
         self.override = override
+        self.origin = origin
     }
 
     public var scalar: String? { if case .scalar(let s, _) = kind { return s } else { return nil } }

@@ -28,7 +28,7 @@ public struct Keepalived {
         self.name = name
         self.index = index
         self.cfg = cfg
-        priority = max(1, cfg.priority - index)
+        priority = cfg.priorities.indices.contains(index) ? cfg.priorities[index] : max(1, cfg.priority - index)
         self.rng = rng
     }
 

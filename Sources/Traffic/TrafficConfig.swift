@@ -39,8 +39,10 @@ public struct HAProxyConfig: Sendable, Equatable {
 /// keepalived VRRP for an HAProxy pair (keepalived.conf(5) 2.2.7).
 public struct KeepalivedConfig: Sendable, Equatable {
     public var advertIntNs: Nanos = 1 * Time.s
-    /// Priority of the first (preferred) node; each next node gets one less.
+    /// Priority of the first (preferred) node; each next node gets one less...
     public var priority = 101
+    /// ...unless each node's own `priority` is given, in host order.
+    public var priorities: [Int] = []
     public var vrrpVersion = 2
     /// `vrrp_script` checking the HAProxy process: interval, fall, rise, weight.
     public var trackInterval: Nanos = 1 * Time.s

@@ -92,12 +92,12 @@ struct ListCommand: ParsableCommand {
     func run() throws {
         let t: Nanos
         do { t = try DurationText.parse(at) } catch { throw InputError(message: "--at \(at): expected a duration from the run's start, such as 2m30s or 150s") }
-        let (r, _) = try loadStoredRun(runID, db: db)
+        let (r, scenario) = try loadStoredRun(runID, db: db)
         guard t >= 0, t <= r.story.durationNs else {
             throw InputError(message: "--at \(at): the run lasted \(DurationText.format(r.story.durationNs))")
         }
         print("\(r.story.scenario) — run \(runID), seed \(r.story.seed), at \(TextClock.clock(t))")
-        print(Patronictl.list(r.story, at: t), terminator: "")
+        print(Patronictl.list(r.story, at: t, scope: scenario?.patroni.scope ?? "batman"), terminator: "")
     }
 }
 
@@ -123,17 +123,22 @@ struct HistoryCommand: ParsableCommand {
 
 /// Writes a run's HTML report, atomically (a file either appears whole or not at all).
 func writeHTML(_ story: RunStory, scenario: Scenario?, to path: String) throws {
-    let page = HTMLReport.render(story, scenario: scenario)
+    try writeAtomically(HTMLReport.render(story, scenario: scenario), to: path, option: "--html")
+}
+
+/// Writes `text` to `path` through a temporary file renamed into place: the file either
+/// appears whole or not at all.
+func writeAtomically(_ text: String, to path: String, option: String) throws {
     let tmp = path + ".tmp"
-    guard FileManager.default.createFile(atPath: tmp, contents: Data(page.utf8)) else {
-        throw InputError(message: "--html \(path): cannot write this file")
+    guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else {
+        throw InputError(message: "\(option) \(path): cannot write this file")
     }
     do {
         if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
         try FileManager.default.moveItem(atPath: tmp, toPath: path)
     } catch {
         try? FileManager.default.removeItem(atPath: tmp)
-        throw InputError(message: "--html \(path): cannot write this file (\(error.localizedDescription))")
+        throw InputError(message: "\(option) \(path): cannot write this file (\(error.localizedDescription))")
     }
 }
 

@@ -99,4 +99,45 @@ struct ReadmeTests {
         if !cur.isEmpty { out.append(cur) }
         return out
     }
+
+    @Test("Simulate your own cluster: import, validate and run print what the README shows; a mistyped file prints its errors")
+    func importSection() throws {
+        let text = try Self.readme()
+        let out = tmp("my-cluster.yml")
+        let seed = ["node1.yml", "node2.yml", "node3.yml"].map { "Examples/seed002/" + $0 }
+        let etcd = ["etcd-node1.conf", "etcd-node2.conf", "etcd-node3.conf"].map { "Examples/seed002/" + $0 }
+        let imp = try simctl(["import", "--patroni"] + seed + ["--etcd"] + etcd + ["--haproxy", "Examples/seed002/haproxy.cfg", "-o", out])
+        #expect(imp.code == 0, "\(imp.err)")
+        #expect(imp.err.contains("wrote \(out): 5 hosts, 15 settings not modelled (listed at its end); run it with: simctl run \(out)"), "\(imp.err)")
+        #expect(text.contains("wrote my-cluster.yml: 5 hosts, 15 settings not modelled"))
+        let written = try String(contentsOfFile: out, encoding: .utf8)
+        let yaml = try Self.block(after: "each setting simctl read but does not model, with why:", in: text)
+        for line in yaml where !line.hasSuffix("...") && !line.isEmpty {
+            #expect(written.contains(line + "\n"), "README line not in the imported scenario: \(line)")
+        }
+        #expect(try simctl(["validate", out]).code == 0)
+        let run = try simctl(["run", out, "--no-store", "--set", "faults[0]={at: 2m, crash: primary, for: 3m}"])
+        let rto = try Self.block(after: "The run reports with your names and keys", in: text)
+        #expect(run.out.contains(rto[0]), "\(run.out)")
+        // The mistakes the README shows, made in copies of the same files.
+        let dir = tmp("mistyped")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for f in seed + etcd + ["Examples/seed002/haproxy.cfg"] {
+            var t = try String(contentsOfFile: packageRoot.appendingPathComponent(f).path, encoding: .utf8)
+            if f.hasSuffix("haproxy.cfg") { t = t.replacingOccurrences(of: "default-server inter 3s fall 3 rise 2 on-marked-down shutdown-sessions\n    server node1 {{NODE1_IP}}:5432 maxconn 100 check port 8008\n    server node2 {{NODE2_IP}}:5432 maxconn 100 check port 8008\n    server node3 {{NODE3_IP}}:5432 maxconn 100 check port 8008\n\n# --- FRONTEND: READ", with: "default-server inter 3x fall 3 rise 2 on-marked-down shutdown-sessions\n    server node1 {{NODE1_IP}}:5432 maxconn 100 check port 8008\n    server node2 {{NODE2_IP}}:5432 maxconn 100 check port 8008\n    server node3 {{NODE3_IP}}:5432 maxconn 100 check port 8008\n\n# --- FRONTEND: READ") }
+            if f.hasSuffix("node2.yml") { t = t.replacingOccurrences(of: "loop_wait: 10", with: "loop_wiat: 10") }
+            try writeFile(dir + "/" + (f as NSString).lastPathComponent, t)
+        }
+        let errs = try Self.block(after: "and nothing is written (exit 2):", in: text)
+        let bad = try simctl(["import", "--patroni"] + seed.map { dir + "/" + ($0 as NSString).lastPathComponent }
+                             + ["--haproxy", dir + "/haproxy.cfg", "-o", dir + "/out.yml"])
+        #expect(bad.code == 2 && !FileManager.default.fileExists(atPath: dir + "/out.yml"))
+        for line in errs.prefix(2) { #expect(bad.err.contains(dir + "/" + line), "\(bad.err)") }
+        // The value error shows once the unknown keys are fixed.
+        var t1 = try String(contentsOfFile: dir + "/node1.yml", encoding: .utf8)
+        t1 = t1.replacingOccurrences(of: "ttl: 30", with: "ttl: thirty")
+        try writeFile(dir + "/node1.yml", t1)
+        let bad2 = try simctl(["import", "--patroni", dir + "/node1.yml", "--haproxy", "Examples/seed002/haproxy.cfg"])
+        #expect(bad2.code == 2 && bad2.err.contains(dir + "/" + errs[2]), "\(bad2.err)")
+    }
 }
