@@ -59,6 +59,7 @@ let package = Package(
                     exclude: ["Golden"]),
         // Runs the built `simctl` as a separate process (exit codes, determinism across processes).
         .testTarget(name: "CLITests", dependencies: ["simctl"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Experiments", "Scenario", "SimCore"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
     ]
 )

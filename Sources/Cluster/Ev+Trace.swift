@@ -205,6 +205,14 @@ extension Ev {
             case .timer(let t): t.traceFields(&l)
             case .message(let c, let m): l.conn(c); m.traceFields(&l)
             case .conn(let c, let ev): l.conn(c); l.connEvent(ev)
+            case .control(let c):
+                switch c {
+                case .start(let s, let u): l.bool("standby", s); if u >= 0 { l.int("upstream", Int(u)) }
+                case .stop(let i): l.bool("immediate", i)
+                case .setUpstream(let u): if u >= 0 { l.int("upstream", Int(u)) }
+                case .rewind(let f, _), .reclone(let f): l.int("from", Int(f))
+                case .promote, .reloadSyncNames: break
+                }
             }
         case .pgTool(let n, let t): l.int("node", n); t.traceFields(&l)
         case .patroni(let i):
@@ -260,6 +268,7 @@ extension Ev {
             case .timer(let t): return ("postgres.timer.", t.traceName)
             case .message(_, let m): return ("postgres.message.", m.traceName)
             case .conn(_, let e): return ("postgres.conn.", EnumNames.conn[Int(e.rawValue)])
+            case .control(let c): return ("postgres.control.", c.traceName)
             }
         case .pgTool(_, let t): return ("postgres.tool.", t.traceName)
         case .patroni(let i):

@@ -60,6 +60,7 @@ public enum Ev {
             case .timer(let t): return 9 << 56 | UInt64(truncatingIfNeeded: t.code)
             case .message(let c, let m): return 10 << 56 | m.traceCode ^ UInt64(c.slot) << 40
             case .conn(let c, let e): return 19 << 56 | UInt64(c.slot) << 8 | UInt64(e.rawValue)
+            case .control(let c): return 20 << 56 | c.traceCode
             }
         case .pgTool(let n, let t): return 11 << 56 | UInt64(n) << 40 | UInt64(truncatingIfNeeded: t.code)
         case .patroni(let i): return 12 << 56 | i.code

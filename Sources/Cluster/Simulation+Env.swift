@@ -279,38 +279,51 @@ extension Simulation: PatroniEnv {
                       replication: p.replicationView().map { ($0.standby, $0.streaming, $0.sync, $0.flush) }, syncNames: p.syncNames)
     }
 
+    /// A request from Patroni to the PostgreSQL on its host, delivered as a local message.
+    /// `pg_ctl` forks, execs and signals, a reload is a SIGHUP, pg_rewind a new process: a
+    /// fraction of a millisecond on an idle host (an assumption; no source measures it).
+    static let localRequestNs: Nanos = 200 * Time.us
+
+    func pgRequest(_ n: Int, _ c: PgControl) {
+        kernel.schedule(after: Self.localRequestNs, to: pgProc[n], .pg(.control(c)))
+    }
+
     public func pgStart(_ n: Int, asStandby: Bool, upstream: Int?) {
         let p = pgProc[n]
         if kernel.status(of: p) == .down {
+            // pg_ctl start forks the postmaster: the process exists from now on.
             guard hosts[dbHost[n]].up else { return }
             kernel.start(p)
             fabric.drainAcceptQueue(p)
         }
-        pg[n].start(asStandby: asStandby, upstream: upstream, self)
-        syncListening(n)
+        pgRequest(n, .start(asStandby: asStandby, upstream: Int16(upstream ?? -1)))
     }
 
     public func pgStop(_ n: Int, immediate: Bool) {
+        // Nothing runs: pg_ctl stop answers at once that the server is not running.
         guard isUp(pgProc[n]) else { pgNotify(n, .stopped); return }
-        pg[n].stop(immediate ? .immediate : .fast, self)
-        syncListening(n)
+        pgRequest(n, .stop(immediate: immediate))
     }
 
-    public func pgPromote(_ n: Int) { if isUp(pgProc[n]) { pg[n].promote(self) } }
-    public func pgSetUpstream(_ n: Int, _ u: Int?) { pg[n].setUpstream(u, self) }
-    public func pgSetSyncNames(_ n: Int, _ ssn: SyncStandbyNames) { pg[n].setSyncNames(ssn, self) }
+    public func pgPromote(_ n: Int) { if isUp(pgProc[n]) { pgRequest(n, .promote) } }
+    public func pgSetUpstream(_ n: Int, _ u: Int?) { pgRequest(n, .setUpstream(Int16(u ?? -1))) }
 
+    /// Patroni rewrites the file and reloads; the server reads it back when the reload arrives.
+    public func pgSetSyncNames(_ n: Int, _ ssn: SyncStandbyNames) {
+        configuredSyncNames[n] = ssn
+        pgRequest(n, .reloadSyncNames)
+    }
+
+    public func pgConfiguredSyncNames(_ n: Int) -> SyncStandbyNames { configuredSyncNames[n] }
+
+    /// pg_rewind connects to the source first: an unreachable source fails at once.
     public func pgRewind(_ n: Int, from source: Int) -> Bool {
         guard pathOpen(dbHost[n], dbHost[source]), isUp(pgProc[source]), pg[source].isRunning else { return false }
-        pg[n].rewind(from: source, sourceEnd: pg[source].durablePosition, self)
-        syncListening(n)
+        pgRequest(n, .rewind(from: Int16(source), sourceEnd: pg[source].durablePosition))
         return true
     }
 
-    public func pgReclone(_ n: Int, from source: Int) {
-        pg[n].reclone(from: source, fastCheckpoint: false, self)
-        syncListening(n)
-    }
+    public func pgReclone(_ n: Int, from source: Int) { pgRequest(n, .reclone(from: Int16(source))) }
 
     public func pgNeedsRewind(_ n: Int, leader: Int) -> Bool? {
         guard pathOpen(dbHost[n], dbHost[leader]), isUp(pgProc[leader]), pg[leader].isPrimary, pg[n].hasData else { return nil }

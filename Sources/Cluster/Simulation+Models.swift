@@ -40,6 +40,7 @@ extension Simulation {
         case .postgres:
             let n = pg.count
             pg.append(PgInstance(node: n, config: scenario.postgresql, rng: streams.stream("host/\(streamName)/postgres")))
+            configuredSyncNames.append(.none)
             pgProc.append(proc)
             dbHost.append(host)
             return n
@@ -116,6 +117,7 @@ extension Simulation {
                 pg[info.model].bootRunning(asStandby: info.model != primary, upstream: info.model == primary ? nil : primary, self)
                 if info.model == primary && !initialSync.isEmpty {
                     let ssn = SyncStandbyNames(method: .priority, num: initialSync.count, names: initialSync.map { dbNames[$0] })
+                    configuredSyncNames[info.model] = ssn
                     pg[info.model].setSyncNames(ssn, self)
                 }
             }

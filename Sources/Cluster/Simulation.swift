@@ -57,6 +57,8 @@ public final class Simulation {
     var patroniProc: [UInt32] = []
     var pValues: PatroniValues!
     var keys: ClusterKeys!
+    /// Each server's `synchronous_standby_names` as Patroni last wrote it (its postgresql.conf).
+    var configuredSyncNames: [SyncStandbyNames] = []
     var dcsObserver: DCSObserver!
     var watchdogs: [WatchdogDevice] = []
     var rootFork: UInt32 = 0
@@ -89,6 +91,8 @@ public final class Simulation {
 
     /// Bound on processed events (a model bug must not hang a sweep).
     public var maxEvents: UInt64 = 2_000_000_000
+    /// The wall-time budget of one run, in seconds of the `wallClock` given to `run`.
+    public var maxWallSeconds: Double = 600
     public var traceSink: ((Nanos, UInt32, Ev) -> Void)? = nil
     /// Checked every million events or so: true ends the run early (interrupted).
     public var shouldStop: (() -> Bool)? {
@@ -161,16 +165,27 @@ public final class Simulation {
     // MARK: - Running
 
     /// Runs the scenario to its end and returns what happened.
-    public func run(wallClock: () -> Double = { 0 }) -> RunRecord {
+    public func run(wallClock: @escaping () -> Double = { 0 }) -> RunRecord {
         let started = wallClock()
+        // The wall-time budget, checked with the interrupt at each stall checkpoint.
+        let userStop = kernel.shouldStop
+        let budget = maxWallSeconds
+        var overWall = false
+        kernel.shouldStop = {
+            if wallClock() - started > budget { overWall = true; return true }
+            return userStop?() ?? false
+        }
+        defer { kernel.shouldStop = userStop }
         startAll()
         var handler = Dispatcher(sim: Unmanaged.passUnretained(self), tracing: traceSink != nil)
         let reason = withExtendedLifetime(self) { kernel.run(until: scenario.durationNs, maxEvents: maxEvents, handler: &handler) }
-        let aborted = abortMessage(reason)
+        let aborted = overWall
+            ? "stopped after \(DurationText.seconds3(Nanos(min(budget, 1e9) * 1e9))) s of wall time at \(DurationText.seconds3(kernel.now))s of simulated time (the wall-time budget; raise it with --max-wall)"
+            : abortMessage(reason)
         var record = RunRecord(scenario: scenario.name, seed: streams.seed, durationNs: scenario.durationNs, events: kernel.processed,
                                traceHash: kernel.trace.hex, wallSeconds: wallClock() - started, hosts: hosts.map(\.name),
                                recorder: rec, finalPg: finalPgStates(), aborted: aborted)
-        record.interrupted = reason == .interrupted
+        record.interrupted = reason == .interrupted && !overWall
         return record
     }
 
@@ -180,7 +195,7 @@ public final class Simulation {
         let what: String
         switch reason {
         case .reachedEnd, .queueEmpty: return nil
-        case .eventLimit: what = "stopped after \(kernel.processed) events (the event limit)"
+        case .eventLimit: what = "stopped after \(kernel.processed) events (the event limit; raise it with --max-events)"
         case .stalled:
             what = "virtual time stopped advancing at \(DurationText.seconds3(kernel.now))s: \(kernel.stallEvents) events within \(DurationText.format(kernel.stallWindowNs)) of simulated time (a livelock)"
         case .queueLimit:

@@ -143,7 +143,6 @@ extension EtcdMember {
         if isLeader || !needSync { sendOutbox(env) }
         if needSync {
             busy = true
-            busySince = env.now
             persistingLen = raft.log.count
             persistingTerm = raft.term
             persistingVote = raft.vote

@@ -304,8 +304,6 @@ extension EtcdMember {
         }
     }
 
-    func demoteLessorNeeded() -> Bool { lessorPrimary }
-
     /// Stepping down: every lease's deadline becomes "forever" (`lessor.Demote`).
     mutating func demoteLessor() {
         lessorPrimary = false

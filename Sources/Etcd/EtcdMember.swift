@@ -49,7 +49,6 @@ public struct EtcdMember {
 
     // The raft loop
     var busy = false
-    var busySince: Nanos = 0
     var persistingLen = 1
     var persistingTerm: UInt64 = 0
     var persistingVote = -1

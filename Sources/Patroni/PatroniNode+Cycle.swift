@@ -123,7 +123,6 @@ extension PatroniNode {
                     return .done("failed to start postgres")
                 }
             }
-            crashRecoveryStarted = 0
         }
         if !v.hasData {
             // The data directory is empty (lost disk): stop, drop the watchdog, give up the key,

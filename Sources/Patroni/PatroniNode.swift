@@ -29,7 +29,6 @@ public struct PatroniNode {
     public internal(set) var role: MemberData.Role = .replica
     var pgState: MemberData.State = .running
     var recovering = false
-    var crashRecoveryStarted: Nanos = 0
     var releasedKeyAt: Nanos = -1 << 60
     var lastWalLsn: Int64 = 0
     var startTimeoutAt: Nanos? = nil
@@ -56,7 +55,6 @@ public struct PatroniNode {
     var gen: UInt32 = 0
     var inCycle = false
     var wait: Wait = .none
-    var pendingEventWake = false
     var restCalls: [RestCall] = []
     var nextRest: UInt32 = 0
     /// A manual action requested through the REST API or patronictl.

@@ -8,6 +8,51 @@ public enum PgInput: Sendable {
     /// A connection this server opened (walreceiver, base backup) connected, was refused,
     /// timed out, or was reset.
     case conn(ConnID, ConnEvent)
+    /// A request from the Patroni on the same host (pg_ctl, a reload, pg_rewind): a local
+    /// message, with its own small latency.
+    case control(PgControl)
+}
+
+/// What Patroni asks of its PostgreSQL (`pg_ctl start|stop|promote`, a reload after it
+/// rewrote `primary_conninfo` or `synchronous_standby_names`, pg_rewind, a base backup).
+/// Trivially copyable: node numbers as `Int16` (-1: none).
+public enum PgControl: Sendable, Equatable {
+    case start(asStandby: Bool, upstream: Int16)
+    case stop(immediate: Bool)
+    case promote
+    /// `primary_conninfo` changed: follow another upstream (-1: none).
+    case setUpstream(Int16)
+    /// `synchronous_standby_names` changed in the configuration (read back with
+    /// `PgEnv.pgConfiguredSyncNames` on the reload, as PostgreSQL rereads its file on SIGHUP).
+    case reloadSyncNames
+    /// pg_rewind from `from`, whose WAL ends at `sourceEnd` when it connects.
+    case rewind(from: Int16, sourceEnd: WalPosition)
+    /// A new base backup from `from` (reinit).
+    case reclone(from: Int16)
+
+    public var traceName: String {
+        switch self {
+        case .start: "start"
+        case .stop: "stop"
+        case .promote: "promote"
+        case .setUpstream: "set_upstream"
+        case .reloadSyncNames: "reload"
+        case .rewind: "rewind"
+        case .reclone: "reclone"
+        }
+    }
+
+    public var traceCode: UInt64 {
+        switch self {
+        case .start(let s, let u): return 1 | (s ? 1 << 4 : 0) | UInt64(UInt16(bitPattern: u)) << 8
+        case .stop(let i): return 2 | (i ? 1 << 4 : 0)
+        case .promote: return 3
+        case .setUpstream(let u): return 4 | UInt64(UInt16(bitPattern: u)) << 8
+        case .reloadSyncNames: return 5
+        case .rewind(let f, let e): return 6 | UInt64(UInt16(bitPattern: f)) << 8 | UInt64(truncatingIfNeeded: e.lsn) << 24
+        case .reclone(let f): return 7 | UInt64(UInt16(bitPattern: f)) << 8
+        }
+    }
 }
 
 extension PgInstance {
@@ -16,6 +61,20 @@ extension PgInstance {
         case .timer(let t): timer(t, env)
         case .message(let c, let m): message(c, m, env)
         case .conn(let c, let e): connectionEvent(c, e, env)
+        case .control(let c): control(c, env)
+        }
+    }
+
+    mutating func control(_ c: PgControl, _ env: PgEnv) {
+        let node = { (n: Int16) -> Int? in n < 0 ? nil : Int(n) }
+        switch c {
+        case .start(let standby, let up): start(asStandby: standby, upstream: node(up), env)
+        case .stop(let immediate): stop(immediate ? .immediate : .fast, env)
+        case .promote: promote(env)
+        case .setUpstream(let up): setUpstream(node(up), env)
+        case .reloadSyncNames: setSyncNames(env.pgConfiguredSyncNames(self.node), env)
+        case .rewind(let from, let end): rewind(from: Int(from), sourceEnd: end, env)
+        case .reclone(let from): reclone(from: Int(from), fastCheckpoint: false, env)
         }
     }
 

@@ -108,6 +108,8 @@ public protocol PgEnv: AnyObject {
     func pgNotify(_ node: Int, _ n: PgNotification)
     /// The host name of a node (for the timeline and application_name).
     func pgName(_ node: Int) -> String
+    /// `synchronous_standby_names` as Patroni last wrote it into this server's configuration.
+    func pgConfiguredSyncNames(_ node: Int) -> SyncStandbyNames
 }
 
 extension PgMessage {

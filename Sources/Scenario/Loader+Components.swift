@@ -13,8 +13,9 @@ extension ScenarioLoader {
     static func readEtcd(_ n: YNode, _ path: String, _ c: inout EtcdConfig, _ r: Reader) {
         guard let f = r.mapping(n, path, allowed: etcdKeys) else { return }
         // etcd's flags are in milliseconds: `--heartbeat-interval=100`.
-        r.field(f, "heartbeat_interval", { r.duration($0, $1, bareUnit: Time.ms, allowZero: false) }) { c.heartbeatIntervalNs = $0 }
-        r.field(f, "election_timeout", { r.duration($0, $1, bareUnit: Time.ms, allowZero: false) }) { c.electionTimeoutNs = $0 }
+        // Both flags are whole milliseconds: the resolution of etcd's tick.
+        r.field(f, "heartbeat_interval", { r.duration($0, $1, bareUnit: Time.ms, min: Time.ms, allowZero: false) }) { c.heartbeatIntervalNs = $0 }
+        r.field(f, "election_timeout", { r.duration($0, $1, bareUnit: Time.ms, min: Time.ms, allowZero: false) }) { c.electionTimeoutNs = $0 }
         r.field(f, "version", { r.oneOf($0, $1, EtcdConfig.Version.allCases.map(\.rawValue)) }) {
             c.version = EtcdConfig.Version(rawValue: $0)!
             c.preVote = c.version != .v3_4   // 3.4 shipped with --pre-vote=false
@@ -204,8 +205,8 @@ extension ScenarioLoader {
 
     static func readHAProxy(_ n: YNode, _ path: String, _ c: inout HAProxyConfig, _ r: Reader) {
         guard let f = r.mapping(n, path, allowed: haproxyKeys) else { return }
-        // HAProxy's time unit for bare numbers is the millisecond.
-        let ms = { (n: YNode, p: String) in r.duration(n, p, bareUnit: Time.ms, allowZero: false) }
+        // HAProxy's time unit for bare numbers is the millisecond, and its clock's resolution.
+        let ms = { (n: YNode, p: String) in r.duration(n, p, bareUnit: Time.ms, min: Time.ms, allowZero: false) }
         r.field(f, "inter", ms) { c.interNs = $0 }
         r.field(f, "fastinter", ms) { c.fastinterNs = $0 }
         r.field(f, "downinter", ms) { c.downinterNs = $0 }
@@ -225,7 +226,8 @@ extension ScenarioLoader {
 
     static func readKeepalived(_ n: YNode, _ path: String, _ c: inout KeepalivedConfig, _ r: Reader) {
         guard let f = r.mapping(n, path, allowed: ["advert_int", "priority", "priorities", "vrrp_version", "track_script", "nopreempt", "preempt_delay"]) else { return }
-        r.field(f, "advert_int", { r.duration($0, $1, bareUnit: Time.s, allowZero: false) }) { c.advertIntNs = $0 }
+        // VRRPv3 counts advert_int in centiseconds; keepalived's timers are no finer.
+        r.field(f, "advert_int", { r.duration($0, $1, bareUnit: Time.s, min: 10 * Time.ms, allowZero: false) }) { c.advertIntNs = $0 }
         r.field(f, "priority", { r.int($0, $1, min: 1, max: 255) }) { c.priority = Int($0) }
         r.field(f, "vrrp_version", { r.int($0, $1, min: 2, max: 3) }) { c.vrrpVersion = Int($0) }
         if let pn = f["priorities"], let items = r.list(pn, f.path("priorities"), what: "priorities (1–255), one per keepalived node") {
@@ -234,7 +236,7 @@ extension ScenarioLoader {
         r.field(f, "nopreempt", r.bool) { c.nopreempt = $0 }
         r.field(f, "preempt_delay", { r.duration($0, $1, bareUnit: Time.s) }) { c.preemptDelayNs = $0 }
         if let tn = f["track_script"], let tf = r.mapping(tn, f.path("track_script"), allowed: ["interval", "fall", "rise", "weight"]) {
-            r.field(tf, "interval", { r.duration($0, $1, bareUnit: Time.s, allowZero: false) }) { c.trackInterval = $0 }
+            r.field(tf, "interval", { r.duration($0, $1, bareUnit: Time.s, min: 10 * Time.ms, allowZero: false) }) { c.trackInterval = $0 }
             r.field(tf, "fall", { r.int($0, $1, min: 1, max: 100) }) { c.trackFall = Int($0) }
             r.field(tf, "rise", { r.int($0, $1, min: 1, max: 100) }) { c.trackRise = Int($0) }
             r.field(tf, "weight", { r.int($0, $1, min: -253, max: 253) }) { c.trackWeight = Int($0) }
@@ -256,9 +258,10 @@ extension ScenarioLoader {
     static func readEnvoy(_ n: YNode, _ path: String, _ c: inout EnvoyConfig, _ r: Reader) {
         guard let f = r.mapping(n, path, allowed: ["interval", "timeout", "unhealthy_threshold", "healthy_threshold", "panic_threshold",
                                                   "close_connections_on_host_health_failure", "connect_timeout"]) else { return }
-        r.field(f, "interval", { r.duration($0, $1, allowZero: false) }) { c.intervalNs = $0 }
-        r.field(f, "timeout", { r.duration($0, $1, allowZero: false) }) { c.timeoutNs = $0 }
-        r.field(f, "connect_timeout", { r.duration($0, $1, allowZero: false) }) { c.connectTimeoutNs = $0 }
+        // Envoy's durations: milliseconds at the finest.
+        r.field(f, "interval", { r.duration($0, $1, min: Time.ms, allowZero: false) }) { c.intervalNs = $0 }
+        r.field(f, "timeout", { r.duration($0, $1, min: Time.ms, allowZero: false) }) { c.timeoutNs = $0 }
+        r.field(f, "connect_timeout", { r.duration($0, $1, min: Time.ms, allowZero: false) }) { c.connectTimeoutNs = $0 }
         r.field(f, "unhealthy_threshold", { r.int($0, $1, min: 1, max: 100) }) { c.unhealthyThreshold = Int($0) }
         r.field(f, "healthy_threshold", { r.int($0, $1, min: 1, max: 100) }) { c.healthyThreshold = Int($0) }
         r.field(f, "panic_threshold", { r.double($0, $1, min: 0, max: 100) }) { c.panicThresholdPercent = $0 }
@@ -267,7 +270,8 @@ extension ScenarioLoader {
 
     static func readCloudLB(_ n: YNode, _ path: String, _ c: inout CloudLBConfig, _ r: Reader) {
         guard let f = r.mapping(n, path, allowed: ["check_interval", "check_timeout", "healthy_threshold", "unhealthy_threshold", "check_path"]) else { return }
-        let sec = { (n: YNode, p: String) in r.duration(n, p, bareUnit: Time.s, allowZero: false) }
+        // Cloud APIs take whole seconds.
+        let sec = { (n: YNode, p: String) in r.duration(n, p, bareUnit: Time.s, min: Time.s, allowZero: false) }
         r.field(f, "check_interval", sec) { c.checkIntervalNs = $0 }
         r.field(f, "check_timeout", sec) { c.checkTimeoutNs = $0 }
         r.field(f, "healthy_threshold", { r.int($0, $1, min: 1, max: 30) }) { c.healthyThreshold = Int($0) }
@@ -280,6 +284,8 @@ extension ScenarioLoader {
 
     static let workloadKeys = ["clients", "rate", "write_size", "read_rate", "read_clients", "connect_timeout",
                                "reconnect_backoff", "reconnect_backoff_max", "query_timeout", "direct", "monitor"]
+
+    static let maxClients = 10_000
 
     static func readWorkload(_ n: YNode, _ path: String, _ c: inout WorkloadConfig, _ topo: Topology, _ r: Reader) {
         guard let f = r.mapping(n, path, allowed: workloadKeys) else { return }
@@ -345,5 +351,10 @@ extension ScenarioLoader {
             }
         }
         if c.rate > 0 && c.clients == 0 && c.direct.isEmpty { r.error(f["rate"] ?? n, f.path("rate"), "a write rate needs at least one client") }
+        // Every growing table has a limit: each client is a connection and a model.
+        let total = c.clients + (c.readRate > 0 ? c.readClients : 0) + c.direct.reduce(0) { $0 + $1.clients }
+        if total > Self.maxClients {
+            r.error(n, path, "\(total) clients in all (clients, read_clients and direct): at most \(Self.maxClients)")
+        }
     }
 }

@@ -14,7 +14,9 @@ public enum ScenarioLoader {
             }
             return .success(root)
         } catch {
-            guard case .syntax(let line, let col, let msg) = error else { fatalError() }
+            // `YNode.load` throws only `.syntax` (its typed throw says so).
+            let (line, col, msg): (Int, Int, String)
+            switch error { case .syntax(let l, let c, let m): (line, col, msg) = (l, c, m) }
             return .failure(ScenarioErrors(diagnostics: [Diagnostic(.error, file: file, line: line, column: col, path: "", message: "YAML syntax error: \(msg)")]))
         }
     }
@@ -60,7 +62,7 @@ public enum ScenarioLoader {
         r.field(top, "name", r.string) { s.name = $0 }
         r.field(top, "description", r.string) { s.description = $0 }
         r.field(top, "seed", r.uint64) { s.seed = $0 }
-        r.field(top, "duration", { r.duration($0, $1, allowZero: false) }) { s.durationNs = $0 }
+        r.field(top, "duration", { r.duration($0, $1, max: Scenario.maxDurationNs, allowZero: false) }) { s.durationNs = $0 }
         if let n = top["name"], let name = n.scalar, name.trimmingCharactersInSet().isEmpty { r.error(n, "name", "must not be empty") }
 
         s.topology = readTopology(top["topology"], r)

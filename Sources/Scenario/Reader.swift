@@ -72,16 +72,23 @@ final class Reader {
 
     func string(_ n: YNode, _ path: String) -> String? { scalar(n, path, expected: "a string") }
 
-    func duration(_ n: YNode, _ path: String, bareUnit: Nanos? = nil, min: Nanos = 0, allowZero: Bool = true) -> Nanos? {
+    /// The longest setting any component takes (HAProxy's timers stop at 2^31 ms, 24.8 days):
+    /// anything longer is a typo, and would overflow the clock once multiplied by `fall`.
+    static let maxSetting: Nanos = 30 * Time.d
+
+    func duration(_ n: YNode, _ path: String, bareUnit: Nanos? = nil, min: Nanos = 0, max: Nanos = Reader.maxSetting, allowZero: Bool = true) -> Nanos? {
         let example = bareUnit == Time.s ? "30 (seconds) or 30s" : bareUnit == Time.ms ? "100 (milliseconds) or 100ms" : "30s or 1m30s"
         guard let s = scalar(n, path, expected: "a duration such as \(example)") else { return nil }
         do {
             let v = try DurationText.parse(s, bareUnit: bareUnit)
             if v == 0 && !allowZero { error(n, path, "must be greater than zero, got \"\(s)\""); return nil }
             if v < min { error(n, path, "must be at least \(DurationText.format(min)), got \"\(s)\""); return nil }
+            if v > max { error(n, path, "must be at most \(DurationText.format(max)), got \"\(s)\""); return nil }
             return v
         } catch .negative {
             error(n, path, "a duration cannot be negative, got \"\(s)\"")
+        } catch .overflow {
+            error(n, path, "must be at most \(DurationText.format(max)), got \"\(s)\"")
         } catch .missingUnit {
             error(n, path, "expected a duration with a unit such as 30s or 1m30s, got \"\(s)\"")
         } catch {
@@ -144,7 +151,9 @@ final class Reader {
         return nil
     }
 
-    /// A rate per second: `200/s`, `200`, `12000/m`. Returns events per second.
+    /// A rate per second: `200/s`, `200`, `12000/m`. Returns events per second. Zero is
+    /// allowed (none); otherwise at least one a day (a rarer one sends nothing in any run, and
+    /// its interval would not fit the clock) and at most a million a second.
     func rate(_ n: YNode, _ path: String) -> Double? {
         guard let s = scalar(n, path, expected: "a rate such as 200/s") else { return nil }
         let parts = s.split(separator: "/", maxSplits: 1).map { String($0).trimmingCharactersInSet() }
@@ -152,15 +161,27 @@ final class Reader {
             error(n, path, "expected a rate such as 200/s, got \"\(s)\"")
             return nil
         }
-        if parts.count == 1 { return v }
-        switch parts[1] {
-        case "s": return v
-        case "m", "min": return v / 60
-        case "h": return v / 3600
-        default:
-            error(n, path, "expected a rate such as 200/s, got \"\(s)\"")
+        let perSecond: Double
+        if parts.count == 1 { perSecond = v } else {
+            switch parts[1] {
+            case "s": perSecond = v
+            case "m", "min": perSecond = v / 60
+            case "h": perSecond = v / 3600
+            case "d": perSecond = v / 86400
+            default:
+                error(n, path, "expected a rate such as 200/s, got \"\(s)\"")
+                return nil
+            }
+        }
+        if perSecond > 0 && perSecond < 1.0 / 86400 {
+            error(n, path, "must be 0 or at least 1/d, got \"\(s)\"")
             return nil
         }
+        if perSecond > 1_000_000 {
+            error(n, path, "must be at most 1000000/s, got \"\(s)\"")
+            return nil
+        }
+        return perSecond
     }
 
     /// A byte rate: `100MB/s`, `1GB/s`. Returns bytes per second.

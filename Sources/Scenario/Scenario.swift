@@ -30,6 +30,8 @@ public struct Scenario: Sendable {
     public var overrides: [String] = []
     /// The file it came from, as given.
     public var file = ""
+    /// The longest run: a year and a month of simulated time (a year of background noise).
+    public static let maxDurationNs: Nanos = 400 * Time.d
     /// Settings of the real files named by `cluster:` that simctl does not model, with why.
     public var importNotes: [ImportNote] = []
 

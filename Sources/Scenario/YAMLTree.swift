@@ -85,11 +85,24 @@ extension YNode {
         } catch {
             throw .syntax(line: 1, column: 1, message: String(describing: error))
         }
-        return node.map { convert($0) }
+        guard let node else { return nil }
+        // Aliases share nodes in Yams' tree; expanded, a few lines can stand for billions
+        // ("billion laughs"). A scenario or a configuration file has a few thousand at most.
+        var budget = maxNodes
+        let out = convert(node, budget: &budget)
+        if budget < 0 {
+            throw .syntax(line: 1, column: 1, message: "the file expands to more than \(maxNodes) YAML nodes (anchors and aliases that repeat each other?)")
+        }
+        return out
     }
 
-    static func convert(_ n: Node) -> YNode {
+    /// Every growing table has a limit: the nodes a file may expand to.
+    public static let maxNodes = 200_000
+
+    static func convert(_ n: Node, budget: inout Int) -> YNode {
         let line = n.mark?.line ?? 0, col = n.mark?.column ?? 0
+        budget -= 1
+        if budget < 0 { return YNode(.scalar("", quoted: false), line: line, column: col) }
         switch n {
         case .scalar(let s):
             let quoted = s.style == .singleQuoted || s.style == .doubleQuoted
@@ -98,11 +111,17 @@ extension YNode {
             var entries: [Entry] = []
             for (k, v) in m {
                 let key = k.scalar?.string ?? String(describing: k)
-                entries.append(Entry(key: key, keyLine: k.mark?.line ?? line, keyColumn: k.mark?.column ?? col, value: convert(v)))
+                entries.append(Entry(key: key, keyLine: k.mark?.line ?? line, keyColumn: k.mark?.column ?? col, value: convert(v, budget: &budget)))
+                if budget < 0 { break }
             }
             return YNode(.mapping(entries), line: line, column: col)
         case .sequence(let s):
-            return YNode(.sequence(s.map { convert($0) }), line: line, column: col)
+            var items: [YNode] = []
+            for x in s {
+                items.append(convert(x, budget: &budget))
+                if budget < 0 { break }
+            }
+            return YNode(.sequence(items), line: line, column: col)
         case .alias:
             // Anchors and aliases are not part of the scenario language.
             return YNode(.scalar("*alias", quoted: false), line: line, column: col)

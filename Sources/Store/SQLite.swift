@@ -134,5 +134,17 @@ public final class Database {
         public func double(_ i: Int) -> Double? {
             sqlite3_column_type(st, Int32(i)) == SQLITE_NULL ? nil : sqlite3_column_double(st, Int32(i))
         }
+
+        /// A value a row must have: a store written by another program, or damaged, gets a
+        /// message naming the file and the column instead of a crash.
+        public func reqText(_ i: Int) throws -> String { try required(i, text(i), "text") }
+        public func reqInt(_ i: Int) throws -> Int64 { try required(i, int(i), "an integer") }
+        public func reqDouble(_ i: Int) throws -> Double { try required(i, double(i), "a number") }
+
+        func required<T>(_ i: Int, _ v: T?, _ what: String) throws -> T {
+            if let v { return v }
+            let name = sqlite3_column_name(st, Int32(i)).map { String(cString: $0) } ?? "\(i)"
+            throw Error(message: "\(db.path): a row has no value in column '\(name)' (expected \(what)); this is not a store simctl wrote, or it is damaged")
+        }
     }
 }

@@ -39,10 +39,10 @@ extension Store {
                 """)
             var rows: [SweepRow] = []
             while try srcSweeps.step() {
-                rows.append(SweepRow(id: srcSweeps.int(0)!, key: srcSweeps.text(1)!, scenario: srcSweeps.text(2)!, scenarioFile: srcSweeps.text(3)!,
-                                     scenarioSHA256: srcSweeps.text(4)!, grid: srcSweeps.text(5)!, seeds: Int(srcSweeps.int(6)!),
-                                     firstSeed: UInt64(bitPattern: srcSweeps.int(7)!), simctlVersion: srcSweeps.text(8)!,
-                                     started: srcSweeps.text(9)!, finished: srcSweeps.text(10)))
+                rows.append(SweepRow(id: try srcSweeps.reqInt(0), key: try srcSweeps.reqText(1), scenario: try srcSweeps.reqText(2), scenarioFile: try srcSweeps.reqText(3),
+                                     scenarioSHA256: try srcSweeps.reqText(4), grid: try srcSweeps.reqText(5), seeds: Int(try srcSweeps.reqInt(6)),
+                                     firstSeed: UInt64(bitPattern: try srcSweeps.reqInt(7)), simctlVersion: try srcSweeps.reqText(8),
+                                     started: try srcSweeps.reqText(9), finished: srcSweeps.text(10)))
             }
             for s in rows {
                 if let existing = try sweep(key: s.key) {
@@ -70,8 +70,8 @@ extension Store {
             }
             var pending: [(Int64, Int64?, String, Int64, String, String, String, String, Double)] = []
             while try srcRuns.step() {
-                pending.append((srcRuns.int(0)!, srcRuns.int(1), srcRuns.text(2)!, srcRuns.int(3)!, srcRuns.text(4)!,
-                                srcRuns.text(5)!, srcRuns.text(6)!, srcRuns.text(7)!, srcRuns.double(8)!))
+                pending.append((try srcRuns.reqInt(0), srcRuns.int(1), try srcRuns.reqText(2), try srcRuns.reqInt(3), try srcRuns.reqText(4),
+                                try srcRuns.reqText(5), try srcRuns.reqText(6), try srcRuns.reqText(7), try srcRuns.reqDouble(8)))
             }
             for (srcID, srcSweep, sha, seed, overrides, trace, version, point, wall) in pending {
                 let target = srcSweep.flatMap { sweepMap[$0] }

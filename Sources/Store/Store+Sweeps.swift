@@ -52,9 +52,9 @@ extension Store {
         try st.bind(args)
         var out: [SweepRow] = []
         while try st.step() {
-            out.append(SweepRow(id: st.int(0)!, key: st.text(1)!, scenario: st.text(2)!, scenarioFile: st.text(3)!, scenarioSHA256: st.text(4)!,
-                                grid: st.text(5)!, seeds: Int(st.int(6)!), firstSeed: UInt64(bitPattern: st.int(7)!),
-                                simctlVersion: st.text(8)!, started: st.text(9)!, finished: st.text(10)))
+            out.append(SweepRow(id: try st.reqInt(0), key: try st.reqText(1), scenario: try st.reqText(2), scenarioFile: try st.reqText(3), scenarioSHA256: try st.reqText(4),
+                                grid: try st.reqText(5), seeds: Int(try st.reqInt(6)), firstSeed: UInt64(bitPattern: try st.reqInt(7)),
+                                simctlVersion: try st.reqText(8), started: try st.reqText(9), finished: st.text(10)))
         }
         return out
     }
@@ -80,7 +80,7 @@ extension Store {
         let st = try db.prepare("SELECT point, seed FROM runs WHERE sweep_id = ?")
         try st.bind([.int(id)])
         var out: Set<String> = []
-        while try st.step() { out.insert(Self.runKey(point: st.text(0)!, seed: UInt64(bitPattern: st.int(1)!))) }
+        while try st.step() { out.insert(Self.runKey(point: try st.reqText(0), seed: UInt64(bitPattern: try st.reqInt(1)))) }
         return out
     }
 
@@ -101,12 +101,12 @@ extension Store {
         var out: [StoredRun] = []
         var index: [Int64: Int] = [:]
         while try st.step() {
-            let id = st.int(0)!
+            let id = try st.reqInt(0)
             index[id] = out.count
-            out.append(StoredRun(runID: id, point: st.text(1)!,
-                                 summary: RunSummary(seed: UInt64(bitPattern: st.int(2)!), faults: [], lostWrites: Int(st.int(3)!),
-                                                     lostBytes: st.int(4)!, splitBrainNs: Time.fromSeconds(st.double(5)!),
-                                                     failedExpectations: Int(st.int(6)!), traceHash: st.text(7)!)))
+            out.append(StoredRun(runID: id, point: try st.reqText(1),
+                                 summary: RunSummary(seed: UInt64(bitPattern: try st.reqInt(2)), faults: [], lostWrites: Int(try st.reqInt(3)),
+                                                     lostBytes: try st.reqInt(4), splitBrainNs: Time.fromSeconds(try st.reqDouble(5)),
+                                                     failedExpectations: Int(try st.reqInt(6)), traceHash: try st.reqText(7))))
         }
         let f = try db.prepare("""
             SELECT f.run_id, f.fault_index, f.value FROM findings f JOIN runs r ON r.run_id = f.run_id
@@ -114,8 +114,8 @@ extension Store {
             """)
         try f.bind(args)
         while try f.step() {
-            guard let i = index[f.int(0)!] else { continue }
-            out[i].summary.faults.append(.init(index: Int(f.int(1)!), rtoNs: f.double(2).map(Time.fromSeconds)))
+            guard let i = index[try f.reqInt(0)] else { continue }
+            out[i].summary.faults.append(.init(index: Int(try f.reqInt(1)), rtoNs: f.double(2).map(Time.fromSeconds)))
         }
         return out
     }

@@ -69,13 +69,17 @@ public struct Clients {
             // Open the connection at once; the first transaction comes after a random wait
             // (Poisson arrivals: no client starts at a fixed phase).
             connect(c, env)
-            let first = Nanos(rng.exponential(mean: clients[c].intervalNs))
+            let first = Self.gap(rng.exponential(mean: clients[c].intervalNs))
             clients[c].nextDue = env.now + first
             env.trafficTimer(proc, after: first, .clientDue(UInt16(c)))
         }
     }
 
     public mutating func crash() { clients.removeAll() }
+
+    /// An exponential gap as a time: a draw far in the tail of a rare client (one write a
+    /// day) is capped at a year, past any run's end, rather than overflowing the clock.
+    static func gap(_ ns: Double) -> Nanos { Nanos(min(ns, 365 * 86400e9)) }
 
     /// A graceful stop (the application shuts down): every session is ended and closed.
     public mutating func stop(_ env: TrafficEnv) {
@@ -179,7 +183,7 @@ public struct Clients {
     }
 
     mutating func advanceDue(_ c: Int, _ env: TrafficEnv) {
-        let gap = Nanos(rng.exponential(mean: clients[c].intervalNs))
+        let gap = Self.gap(rng.exponential(mean: clients[c].intervalNs))
         clients[c].nextDue = max(clients[c].nextDue + gap, env.now)
     }
 

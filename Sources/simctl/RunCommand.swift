@@ -27,6 +27,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a scenario value: key.path=value (repeatable).", valueName: "key=value"))
     var overrides: [String] = []
 
+    @Option(name: .customLong("max-events"), help: "End the run, reported as aborted, after this many events.")
+    var maxEvents: UInt64 = 2_000_000_000
+
+    @Option(name: .customLong("max-wall"), help: "End the run, reported as aborted, after this many seconds of wall time.")
+    var maxWall: Double = 600
+
     @Option(help: "The SQLite store to record the run in (default: Reports/simctl.sqlite).")
     var db: String?
 
@@ -64,8 +70,11 @@ struct RunCommand: ParsableCommand {
         if let html { try checkWritable(html, option: "--html") }
         // Open the store before running, so that an unusable --db fails fast; write after.
         let store = noStore ? nil : try openStore(db)
+        guard maxWall > 0, maxEvents > 0 else { throw InputError(message: "--max-wall and --max-events must be greater than zero") }
         let sim = Simulation(scenario: scenario)
         sim.shouldStop = interruptRequested
+        sim.maxEvents = maxEvents
+        sim.maxWallSeconds = maxWall
         if let w = writer {
             sim.traceSink = { [unowned sim] t, target, event in
                 sim.appendTraceLine(t, target: target, event, filter: filter, to: &w.bytes)

@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import SimCore
 import Experiments
+import Scenario
 
 /// `simctl self-check`: simctl checking itself at a larger budget than `swift test` affords.
 struct SelfCheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "self-check",
-        abstract: "Check simctl itself: random valid scenarios (swarm) against the properties every run must have.",
-        subcommands: [SwarmCommand.self]
+        abstract: "Check simctl itself: random valid scenarios (swarm) against the properties every run must have; mutated scenarios (fuzz) against crashes, hangs and messages without a position.",
+        subcommands: [SwarmCommand.self, FuzzCommand.self]
     )
 }
 
@@ -70,5 +71,54 @@ struct SwarmCommand: ParsableCommand {
             print("  \(path): " + f.failures.map(\.description).joined(separator: "; "))
         }
         throw ExitCode(1)
+    }
+}
+
+struct FuzzCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fuzz",
+        abstract: "Feed mutated library scenarios to the loader and a short run: nothing may crash or hang, every message needs a position and a key path.",
+        discussion: """
+        Mutations: deleted, duplicated and swapped keys; values of the wrong type; huge, tiny, zero and negative numbers; anchors and aliases; tabs; control characters and junk. Each case that loads runs 60 s of simulated time with an event and wall budget. Failing cases are written to --out.
+
+        Example: simctl self-check fuzz --cases 20000 --seed 1
+        """
+    )
+
+    @Option(help: "Number of mutated scenarios.")
+    var cases: Int = 2000
+
+    @Option(help: "The fuzzer's seed.")
+    var seed: UInt64 = 1
+
+    @Option(help: "The scenarios to mutate.")
+    var scenarios: String = "Scenarios"
+
+    @Option(help: "Folder for the failing cases.")
+    var out: String = "Reports/fuzz"
+
+    func run() throws {
+        guard cases > 0 else { throw InputError(message: "--cases \(cases): expected at least 1") }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: scenarios)) ?? []).filter { $0.hasSuffix(".yml") }.sorted()
+        let library = names.compactMap { FileSource.disk.read(scenarios + "/" + $0) }
+        guard !library.isEmpty else { throw InputError(message: "--scenarios \(scenarios): no .yml scenario files there") }
+        var fuzzer = ScenarioFuzzer(seed: seed)
+        var problems: [FuzzProblem] = []
+        let started = wallSeconds()
+        for k in 0..<cases {
+            if interruptRequested() { break }
+            let text = fuzzer.mutate(library[k % library.count])
+            let t0 = wallSeconds()
+            var found = FuzzCheck.check(text, index: k, wallClock: wallSeconds)
+            if wallSeconds() - t0 > 10 { found.append(FuzzProblem(caseIndex: k, message: "took \(Int(wallSeconds() - t0)) s", text: text)) }
+            for p in found {
+                printErr(p.description)
+                try? FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try? writeAtomically(p.text, to: "\(out)/case-\(seed)-\(k).yml", option: "--out")
+            }
+            problems += found
+        }
+        print("\(cases) mutated scenarios in \(Int(wallSeconds() - started)) s: \(problems.isEmpty ? "no problem" : "\(problems.count) problem(s), written to \(out)")")
+        if !problems.isEmpty { throw ExitCode(1) }
     }
 }

@@ -75,6 +75,9 @@ final class PgHarness: PgEnv, EventHandler {
     }
     func pgClose(_ c: ConnID) { fabric.close(c) }
     func pgNotify(_ node: Int, _ n: PgNotification) { notes.append((node, n)) }
+    /// The harness sets synchronous_standby_names directly; a reload request rereads this.
+    var configuredSyncNames: [Int: SyncStandbyNames] = [:]
+    func pgConfiguredSyncNames(_ node: Int) -> SyncStandbyNames { configuredSyncNames[node] ?? .none }
     func pgName(_ node: Int) -> String { "pg\(node)" }
 
 
