@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Cluster", dependencies: ["SimCore", "SimNet", "Recording", "Etcd", "Postgres", "Patroni", "Traffic", "Scenario"], swiftSettings: hot),
         .target(name: "Analysis", dependencies: ["SimCore", "Recording", "Scenario"]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        .target(name: "Store", dependencies: ["CSQLite", "SimCore", "Recording", "Analysis", "Scenario"]),
+        .target(name: "Store", dependencies: ["CSQLite", "SimCore", "Recording", "Analysis"]),
         .target(name: "Report", dependencies: ["SimCore", "Recording", "Analysis", "Scenario", "Patroni"]),
         // Many runs at once: sweeps over settings and seeds, regression checks, merges.
         .target(name: "Experiments", dependencies: ["SimCore", "Recording", "Scenario", "Cluster", "Analysis", "Store"]),
@@ -60,6 +60,8 @@ let package = Package(
         // Runs the built `simctl` as a separate process (exit codes, determinism across processes).
         .testTarget(name: "CLITests", dependencies: ["simctl"]),
         .testTarget(name: "FuzzTests", dependencies: ["Experiments", "Scenario", "SimCore"]),
+        .testTarget(name: "PatroniTests", dependencies: ["Patroni", "Etcd", "Postgres", "Recording", "SimCore"]),
+        .testTarget(name: "TrafficTests", dependencies: ["Traffic", "Patroni", "Postgres", "Recording", "SimCore"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
     ]
 )

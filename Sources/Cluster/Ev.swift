@@ -138,17 +138,37 @@ extension Simulation {
         case .etcdctlAnswer(let r, let result): etcdctlAnswered(r, result)
         case .net(let t): fabric.handle(t)
         case .etcdStream(let f, let t, let c, let ev): etcdStreamEvent(from: Int(f), to: Int(t), c, ev)
-        case .etcd(let i): etcd[procs[Int(e.target)].model].handle(i, self)
+        case .etcd(let i):
+            let m = procs[Int(e.target)].model
+            etcd[m].handle(i, self)
+            checkInvariants(etcd[m].invariantViolations, e)
         case .pg(let i):
             let n = procs[Int(e.target)].model
             pg[n].handle(i, self)
             syncListening(n)
+            checkInvariants(pg[n].invariantViolations, e)
         case .pgTool(let n, let t):
             pg[n].handle(.timer(t), self)
             syncListening(n)
-        case .patroni(let i): patroni[procs[Int(e.target)].model].handle(i, self)
+            checkInvariants(pg[n].invariantViolations, e)
+        case .patroni(let i):
+            let m = procs[Int(e.target)].model
+            patroni[m].handle(i, self)
+            checkInvariants(patroni[m].invariantViolations, e)
         case .traffic(let t): traffic(e.target, t)
         }
+    }
+
+    /// Each model's invariants (`+Invariants.swift` beside its type), after every input it
+    /// handled: in debug builds and tests only (release runs rely on the recorded checks).
+    @inline(__always)
+    func checkInvariants(_ violations: @autoclosure () -> [String], _ e: Event<Ev>) {
+        #if DEBUG
+        let v = violations()
+        if !v.isEmpty {
+            fatalError("invariant violated: \(procName(e.target)) at \(DurationText.seconds3(e.time))s after \(e.payload.kindName): \(v.joined(separator: "; "))")
+        }
+        #endif
     }
 }
 

@@ -171,21 +171,24 @@ public final class Simulation {
         let userStop = kernel.shouldStop
         let budget = maxWallSeconds
         var overWall = false
+        var tableLimit: String? = nil
+        let shared = etcdShared!
         kernel.shouldStop = {
             if wallClock() - started > budget { overWall = true; return true }
+            if let l = shared.limitHit { tableLimit = l; return true }
             return userStop?() ?? false
         }
         defer { kernel.shouldStop = userStop }
         startAll()
         var handler = Dispatcher(sim: Unmanaged.passUnretained(self), tracing: traceSink != nil)
         let reason = withExtendedLifetime(self) { kernel.run(until: scenario.durationNs, maxEvents: maxEvents, handler: &handler) }
-        let aborted = overWall
+        let aborted = tableLimit.map { "stopped at \(DurationText.seconds3(kernel.now))s of simulated time: \($0)" } ?? (overWall
             ? "stopped after \(DurationText.seconds3(Nanos(min(budget, 1e9) * 1e9))) s of wall time at \(DurationText.seconds3(kernel.now))s of simulated time (the wall-time budget; raise it with --max-wall)"
-            : abortMessage(reason)
+            : abortMessage(reason))
         var record = RunRecord(scenario: scenario.name, seed: streams.seed, durationNs: scenario.durationNs, events: kernel.processed,
                                traceHash: kernel.trace.hex, wallSeconds: wallClock() - started, hosts: hosts.map(\.name),
                                recorder: rec, finalPg: finalPgStates(), aborted: aborted)
-        record.interrupted = reason == .interrupted && !overWall
+        record.interrupted = reason == .interrupted && !overWall && tableLimit == nil
         return record
     }
 

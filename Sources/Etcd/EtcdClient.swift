@@ -154,6 +154,9 @@ public struct EtcdClient {
         return c
     }
 
+    /// Whether a call with this tag is under way.
+    public func hasCall(tag: UInt32) -> Bool { calls.contains { $0.tag == tag } }
+
     /// `machines_cache`: the current node first, then the rest in cache order.
     public var order: [Int] { (machines.contains(base) ? [base] : []) + machines.filter { $0 != base } }
 

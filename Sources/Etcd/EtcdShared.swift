@@ -44,17 +44,35 @@ public final class EtcdShared {
         memberIDs = names.indices.map { UInt64(0x1000 + $0) }
     }
 
+    /// Every growing table has a limit: the operations, transactions and range answers kept
+    /// for the run (ids are 32-bit), and the committed log and revisions the safety checks
+    /// compare against. A run that reaches it ends, naming it (`limitHit`).
+    public static let tableLimit = 50_000_000
+    public private(set) var limitHit: String? = nil
+
+    func guardLimit(_ count: Int, _ table: String) {
+        if count >= Self.tableLimit && limitHit == nil {
+            limitHit = "etcd's \(table) table reached its limit of \(Self.tableLimit) entries (shorten the run or lower the write rate)"
+        }
+    }
+
     public func newOp(_ op: EntryOp) -> UInt32 {
+        guardLimit(ops.count, "operations")
+        if ops.count >= Int(UInt32.max) { return 0 }
         ops.append(op)
         return UInt32(ops.count - 1)
     }
 
     public func newTxn(_ t: Txn) -> UInt32 {
+        guardLimit(txns.count, "transactions")
+        if txns.count >= Int(UInt32.max) { return 0 }
         txns.append(t)
         return UInt32(txns.count - 1)
     }
 
     func storeRange(_ r: [(KeyID, KVRecord)]) -> UInt32 {
+        guardLimit(rangeResults.count, "range answers")
+        if rangeResults.count >= Int(UInt32.max) { return 0 }
         rangeResults.append(r)
         return UInt32(rangeResults.count - 1)
     }
@@ -81,6 +99,7 @@ public final class EtcdShared {
                                    host: names[slot], component: "etcd")
             }
         } else if index == committedLog.count {
+            guardLimit(committedLog.count, "committed log")
             committedLog.append(entry)
         }
     }
@@ -94,6 +113,7 @@ public final class EtcdShared {
                                    host: names[slot], component: "etcd")
             }
         } else if i == revisionDigest.count {
+            guardLimit(revisionDigest.count, "revisions")
             revisionDigest.append(digest)
         }
     }

@@ -41,6 +41,12 @@ public final class Store {
 
     public init(path: String) throws {
         db = try Database(path: path)
+        // A file SQLite cannot read ("file is not a database") or another program's database
+        // (tables, but no simctl schema version) is refused before anything is written to it.
+        let version = try db.scalarInt("PRAGMA user_version") ?? 0
+        if version == 0, let tables = try db.scalarInt("SELECT count(*) FROM sqlite_master WHERE type = 'table'"), tables > 0 {
+            throw Database.Error(message: "\(path): an SQLite database, but not a simctl store (it has \(tables) table\(tables == 1 ? "" : "s") and no simctl schema version); nothing was written to it")
+        }
         try db.exec("PRAGMA journal_mode=WAL")
         try db.exec("PRAGMA synchronous=NORMAL")
         try db.exec("PRAGMA foreign_keys=ON")

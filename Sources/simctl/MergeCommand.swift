@@ -28,7 +28,10 @@ struct MergeCommand: ParsableCommand {
                 throw InputError(message: "\(s): cannot merge a store into itself")
             }
             let st: MergeStats
-            do { st = try target.merge(from: s) } catch { throw InputError(message: "\(s): \(error)") }
+            do { st = try target.merge(from: s) } catch {
+                let text = "\(error)"
+                throw InputError(message: text.hasPrefix(s) ? text : "\(s): \(text)")
+            }
             print("\(s): \(st.runs) run\(st.runs == 1 ? "" : "s") added, \(st.skipped) already present, \(st.sweeps) new sweep\(st.sweeps == 1 ? "" : "s")")
             total.runs += st.runs
             total.skipped += st.skipped

@@ -109,3 +109,34 @@ struct StoredRunTests {
         #expect(p.terminationStatus == 0, "\(text)")
     }
 }
+
+@Suite("Stores a user feeds in")
+struct ForeignStoreTests {
+    @Test("merge and --db refuse another program's SQLite file and a file that is not SQLite: exit 2, the file named, nothing written to it")
+    func foreignStores() throws {
+        let foreign = tmp("foreign.sqlite"), junk = tmp("junk.sqlite"), into = tmp("into.sqlite")
+        let sh = Process()
+        sh.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        sh.arguments = ["sqlite3", foreign, "create table t(x); insert into t values (1);"]
+        try sh.run()
+        sh.waitUntilExit()
+        try #require(sh.terminationStatus == 0, "sqlite3 is needed for this test")
+        try writeFile(junk, String(repeating: "not a database\n", count: 400))
+        let a = try simctl(["merge", foreign, "--into", into])
+        #expect(a.code == 2 && a.err.contains("\(foreign): an SQLite database, but not a simctl store"), "\(a.err)")
+        let b = try simctl(["merge", junk, "--into", into])
+        #expect(b.code == 2 && b.err.contains(junk) && b.err.contains("not a database"), "\(b.err)")
+        let c = try simctl(["run", "scenarios/partition.yml", "--db", foreign])
+        #expect(c.code == 2 && c.err.contains("not a simctl store"))
+        // Untouched: still one table.
+        let check = Process()
+        let pipe = Pipe()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["sqlite3", foreign, ".tables"]
+        check.standardOutput = pipe
+        try check.run()
+        check.waitUntilExit()
+        let tables = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(tables.trimmingCharacters(in: .whitespacesAndNewlines) == "t")
+    }
+}

@@ -1,0 +1,82 @@
+import Testing
+import SimCore
+import Recording
+import Etcd
+@testable import Patroni
+
+/// One Patroni node driven by its inputs and the clock, its effects asserted: the HA loop's
+/// rules without a network, an etcd or a PostgreSQL (`patroni/ha.py`).
+@Suite("Patroni, one node")
+struct PatroniNodeTests {
+    /// A primary's node whose leader lease was refreshed `loop_wait` before its first cycle.
+    func steadyPrimary(_ config: PatroniConfig = PatroniConfig()) -> PatroniHarness {
+        let h = PatroniHarness(config: config, primary: true)
+        h.node.startSteady(phase: 0, primary: true, lease: LeaseID(1), h)
+        return h
+    }
+
+    @Test("a primary whose every etcd member refuses demotes itself at its next cycle: 'demoted self because DCS is not accessible and I was a leader', a stop request to its PostgreSQL, then a read-only start")
+    func primaryLosesDCS() {
+        let h = steadyPrimary()
+        // Every connection refused: the cycle's leader-key update fails on every member
+        // (`api_execute` over `machines_cache`), is retried until retry_timeout (10 s), and
+        // `_run_cycle` catches the DCSError, before the lock's ttl (30 s) is up.
+        h.run(until: 25 * Time.s)
+        let members = Set(h.effects.compactMap { if case .etcdConnect(let m) = $0 { return m }; return nil })
+        #expect(members == [0, 1, 2])
+        let demote = h.logged("demote").first
+        #expect((demote?.timeNs ?? .max) >= 10 * Time.s)
+        #expect(demote?.detail["mode"]?.stringValue == "offline")
+        #expect(demote?.detail["why"]?.stringValue == "DCS is not accessible and I was a leader")
+        // Offline demotion (`demote('offline')`): stop, then start read-only once stopped.
+        guard let stop = h.effects.firstIndex(where: { if case .pgStop = $0 { return true }; return false }) else {
+            Issue.record("no stop request: \(h.effects)"); return
+        }
+        #expect(h.effects[stop...].contains { if case .pgStart(standby: true, _) = $0 { return true }; return false })
+        // The cycle's result in Patroni's words; the next cycles, as a replica, say only that
+        // the DCS is not accessible.
+        let said = h.logged("patroni").compactMap { $0.detail["msg"]?.stringValue }
+        #expect(said.contains("demoted self because DCS is not accessible and I was a leader"), "\(said)")
+        #expect(h.node.lastMessage == "DCS is not accessible")
+        #expect(!h.node.isLeader(h.now) && h.node.role != .primary)
+    }
+
+    @Test("the same primary with etcd answering keeps its role: no demotion while the DCS works")
+    func dcsUpKeepsRole() {
+        let h = steadyPrimary()
+        h.etcdDown = false   // connections hang (no answer yet): the cycle waits within retry_timeout
+        h.run(until: 5 * Time.s)
+        #expect(h.logged("demote").isEmpty)
+        #expect(!h.effects.contains { if case .pgStop = $0 { return true }; return false })
+    }
+
+    @Test("a replica that cannot reach etcd keeps running: 'DCS is not accessible', no request to its PostgreSQL")
+    func replicaLosesDCS() {
+        let h = PatroniHarness(primary: false)
+        h.node.startSteady(phase: 0, primary: false, lease: LeaseID(2), h)
+        h.run(until: 60 * Time.s)
+        #expect(h.node.lastMessage == "DCS is not accessible")
+        #expect(h.logged("demote").isEmpty)
+        #expect(!h.effects.contains { if case .pgStop = $0 { return true }; if case .pgPromote = $0 { return true }; return false })
+    }
+
+    @Test("a watchdog-armed primary arms its device with ttl − safety_margin when it starts as leader")
+    func watchdogTimeout() {
+        var c = PatroniConfig()
+        c.watchdog.mode = .required
+        c.watchdog.safetyMargin = 5
+        let h = steadyPrimary(c)
+        #expect(h.effects.first == .restListen(true))
+        #expect(h.effects.contains(.watchdogArmed(25)))
+    }
+
+    @Test("a crashed node keeps nothing in memory: no role, no lock, no cycle")
+    func crashForgets() {
+        let h = steadyPrimary()
+        h.node.crash()
+        #expect(!h.node.running && !h.node.isLeader(h.now))
+        let before = h.effects.count
+        h.run(until: 60 * Time.s)
+        #expect(h.effects.count == before)
+    }
+}
