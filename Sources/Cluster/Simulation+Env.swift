@@ -252,6 +252,17 @@ extension Simulation: PgEnv {
 
     public func pgName(_ node: Int) -> String { dbNames[node] }
 
+    /// The record of writes learns where each committed (the model keeps no record itself).
+    public func pgCommitted(_ node: Int, query: UInt32, at: WalPosition) {
+        guard Int(query) < rec.writes.count else { return }
+        rec.writes[Int(query)].committedHost = Int16(node)
+        rec.writes[Int(query)].committedAt = at
+    }
+
+    public func pgSyncConfirmed(query: UInt32) {
+        if Int(query) < rec.writes.count { rec.writes[Int(query)].syncConfirmed = true }
+    }
+
     /// The postmaster accepts connections only in some states: the network learns after each
     /// of its inputs.
     func syncListening(_ n: Int) {
@@ -328,7 +339,7 @@ extension Simulation: PatroniEnv {
     public func pgNeedsRewind(_ n: Int, leader: Int) -> Bool? {
         guard pathOpen(dbHost[n], dbHost[leader]), isUp(pgProc[leader]), pg[leader].isPrimary, pg[n].hasData else { return nil }
         let mine = WalPosition(fork: pg[n].fork, lsn: pg[n].inRecovery ? pg[n].receivedLSN : pg[n].flushLSN)
-        return !rec.contains(pg[leader].durablePosition, mine)
+        return !walHistory.contains(pg[leader].durablePosition, mine)
     }
 
     public func pgUserSyncNames(_ n: Int) -> String { scenario.postgresql.synchronousStandbyNames }

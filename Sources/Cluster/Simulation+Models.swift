@@ -25,7 +25,7 @@ extension Simulation {
         etcdShared.onChange = { observer.changed($0, $1) }
         etcdShared.onLeaseRenew = { observer.renewed($0, $1, ttlSeconds: $2) }
         watchdogs = Array(repeating: WatchdogDevice(), count: topo.hosts.count)
-        rootFork = rec.newFork(parent: nil, switchLsn: 0, timeline: 1, host: topo.initialPrimary, at: 0)
+        rootFork = walHistory.newFork(parent: nil, switchLsn: 0, timeline: 1, host: topo.initialPrimary, at: 0)
     }
 
     func addModel(_ svc: Service, host: Int, proc: UInt32) -> Int {

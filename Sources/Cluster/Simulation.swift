@@ -57,6 +57,8 @@ public final class Simulation {
     var patroniProc: [UInt32] = []
     var pValues: PatroniValues!
     var keys: ClusterKeys!
+    /// Every WAL history the servers have written (their state; recorded at the end).
+    public let walHistory = WalHistory()
     /// Each server's `synchronous_standby_names` as Patroni last wrote it (its postgresql.conf).
     var configuredSyncNames: [SyncStandbyNames] = []
     var dcsObserver: DCSObserver!
@@ -187,7 +189,7 @@ public final class Simulation {
             : abortMessage(reason))
         var record = RunRecord(scenario: scenario.name, seed: streams.seed, durationNs: scenario.durationNs, events: kernel.processed,
                                traceHash: kernel.trace.hex, wallSeconds: wallClock() - started, hosts: hosts.map(\.name),
-                               recorder: rec, finalPg: finalPgStates(), aborted: aborted)
+                               recorder: rec, forks: walHistory.forks, finalPg: finalPgStates(), aborted: aborted)
         record.interrupted = reason == .interrupted && !overWall && tableLimit == nil
         return record
     }

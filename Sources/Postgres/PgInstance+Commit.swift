@@ -199,10 +199,7 @@ extension PgInstance {
         guard state == .running, !inRecovery, !promoting, let i = sessions.firstIndex(where: { $0.id == s }), let q = sessions[i].query else { return }
         insertLSN += Int64(sessions[i].bytes)
         let lsn = insertLSN
-        if Int(q) < env.recorder.writes.count {
-            env.recorder.writes[Int(q)].committedHost = Int16(node)
-            env.recorder.writes[Int(q)].committedAt = WalPosition(fork: fork, lsn: lsn)
-        }
+        env.pgCommitted(node, query: q, at: WalPosition(fork: fork, lsn: lsn))
         if config.synchronousCommit == .off {
             // Acknowledged at once; the WAL writer flushes within a few wal_writer_delay.
             reply(i, q, .ok, lsn, env)
@@ -348,7 +345,7 @@ extension PgInstance {
                 // The promise covers flushed confirmations (`on`, `remote_apply`): a
                 // `remote_write` confirmation is in the standby's page cache, which a host
                 // crash loses.
-                if config.synchronousCommit >= .on, Int(w.query) < env.recorder.writes.count { env.recorder.writes[Int(w.query)].syncConfirmed = true }
+                if config.synchronousCommit >= .on { env.pgSyncConfirmed(query: w.query) }
                 if let si = sessions.firstIndex(where: { $0.id == w.session }) { reply(si, w.query, .ok, w.lsn, env) }
                 continue
             }

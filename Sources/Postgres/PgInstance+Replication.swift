@@ -195,7 +195,7 @@ extension PgInstance {
             return
         }
         let myEnd = WalPosition(fork: fork, lsn: inRecovery ? receivedLSN : flushLSN)
-        guard env.recorder.contains(myEnd, at) else {
+        guard env.walHistory.contains(myEnd, at) else {
             env.pgSend(conn, from: node, .replRefused(epoch: e, reason: .diverged), transmitNs: 0)
             return
         }

@@ -315,7 +315,7 @@ public struct PgInstance {
     /// reused), so that a lost commit can never be mistaken for one that survived.
     mutating func loseMemory(_ env: PgEnv) {
         if !inRecovery && insertLSN > flushLSN {
-            fork = env.recorder.newFork(parent: fork, switchLsn: flushLSN, timeline: timeline, host: env.pgName(node), at: env.now)
+            fork = env.walHistory.newFork(parent: fork, switchLsn: flushLSN, timeline: timeline, host: env.pgName(node), at: env.now)
         }
         insertLSN = flushLSN
         receivedLSN = flushLSN
@@ -361,7 +361,7 @@ public struct PgInstance {
         flushLSN = max(flushLSN, receivedLSN)
         let parent = fork
         timeline += 1
-        fork = env.recorder.newFork(parent: parent, switchLsn: flushLSN, timeline: timeline, host: env.pgName(node), at: env.now)
+        fork = env.walHistory.newFork(parent: parent, switchLsn: flushLSN, timeline: timeline, host: env.pgName(node), at: env.now)
         inRecovery = false
         controlInProduction = true
         insertLSN = flushLSN
@@ -385,7 +385,7 @@ public struct PgInstance {
             env.pgNotify(node, .rewound(ok: false))
             return
         }
-        guard let forkPoint = env.recorder.divergence(WalPosition(fork: fork, lsn: flushLSN), sourceEnd) else {
+        guard let forkPoint = env.walHistory.divergence(WalPosition(fork: fork, lsn: flushLSN), sourceEnd) else {
             env.recorder.log(env.now, env.pgName(node), "postgres", "pg_rewind", .object([("ok", false), ("why", "no common ancestor")]))
             env.pgNotify(node, .rewound(ok: false))
             return
@@ -409,7 +409,7 @@ public struct PgInstance {
                              .object([("timeline", .int(Int64(timeline))), ("from_lsn", .int(src.forkPoint)), ("to_lsn", .int(flushLSN))]))
         }
         fork = src.end.fork
-        timeline = env.recorder.forks.indices.contains(Int(fork)) ? env.recorder.forks[Int(fork)].timeline : timeline
+        timeline = env.walHistory.timeline(of: fork) ?? timeline
         flushLSN = src.end.lsn
         checkpointLSN = src.forkPoint
         cleanShutdown = false  // the rewound cluster replays from the checkpoint before divergence
@@ -485,7 +485,7 @@ public struct PgInstance {
         }
         hasData = true
         fork = end.fork
-        timeline = env.recorder.forks.indices.contains(Int(fork)) ? env.recorder.forks[Int(fork)].timeline : 1
+        timeline = env.walHistory.timeline(of: fork) ?? 1
         flushLSN = end.lsn
         checkpointLSN = end.lsn
         cleanShutdown = true

@@ -110,6 +110,12 @@ public protocol PgEnv: AnyObject {
     func pgName(_ node: Int) -> String
     /// `synchronous_standby_names` as Patroni last wrote it into this server's configuration.
     func pgConfiguredSyncNames(_ node: Int) -> SyncStandbyNames
+    /// Every WAL history of the cluster (this server's timelines among them).
+    var walHistory: WalHistory { get }
+    /// A client's transaction `query` committed here at `at` (for the record of writes).
+    func pgCommitted(_ node: Int, query: UInt32, at: WalPosition)
+    /// A synchronous standby confirmed transaction `query`.
+    func pgSyncConfirmed(query: UInt32)
 }
 
 extension PgMessage {

@@ -217,3 +217,55 @@ public struct FaultRecord: Sendable {
         self.disrupts = disrupts
     }
 }
+
+extension Array where Element == ForkInfo {
+    /// The chain of (fork, last LSN on it) from `end` back to the root history.
+    public func lineage(_ end: WalPosition) -> [(fork: UInt32, limit: Int64)] {
+        var out: [(UInt32, Int64)] = []
+        var fork = end.fork, limit = end.lsn
+        while fork != WalPosition.none.fork, Int(fork) < count, out.count < 10_000 {
+            out.append((fork, limit))
+            guard let parent = self[Int(fork)].parent else { break }
+            limit = Swift.min(limit, self[Int(fork)].switchLsn)
+            fork = parent
+        }
+        return out
+    }
+}
+
+/// Every WAL history the cluster's servers have written: the root, and one per promotion (a
+/// new timeline) or per crash that lost unflushed WAL whose positions new WAL then reuses.
+/// It is the servers' state (what their `pg_wal` and timeline history files say, seen from
+/// above so that two servers' histories can be compared), shared by the PostgreSQL models
+/// through their environment; the recorder copies it into the run's record at the end.
+public final class WalHistory {
+    public private(set) var forks: [ForkInfo] = []
+    /// Every growing table has a limit: a promotion or lossy crash each make one.
+    public static let limit = 1_000_000
+
+    public init() {}
+
+    /// A new history branching off `parent` at `switchLsn`; returns its id.
+    public func newFork(parent: UInt32?, switchLsn: Int64, timeline: Int, host: String, at t: Nanos) -> UInt32 {
+        if forks.count >= Self.limit { return UInt32(forks.count - 1) }
+        let id = UInt32(forks.count)
+        forks.append(ForkInfo(id: id, parent: parent, switchLsn: switchLsn, timeline: timeline, host: host, createdNs: t))
+        return id
+    }
+
+    /// Whether the history ending at `end` contains position `p`.
+    public func contains(_ end: WalPosition, _ p: WalPosition) -> Bool {
+        if p.fork == WalPosition.none.fork { return p.lsn == 0 }
+        return forks.lineage(end).contains { $0.fork == p.fork && p.lsn <= $0.limit }
+    }
+
+    /// The last position two histories share (where they forked), or nil if unrelated.
+    public func divergence(_ a: WalPosition, _ b: WalPosition) -> Int64? {
+        let la = forks.lineage(a), lb = forks.lineage(b)
+        for x in la { if let y = lb.first(where: { $0.fork == x.fork }) { return Swift.min(x.limit, y.limit) } }
+        return nil
+    }
+
+    /// PostgreSQL's timeline number of a history.
+    public func timeline(of fork: UInt32) -> Int? { forks.indices.contains(Int(fork)) ? forks[Int(fork)].timeline : nil }
+}

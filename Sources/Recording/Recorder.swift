@@ -1,13 +1,13 @@
 import SimCore
 
 /// Collects what a run records. Models append to it through their environment; at the end it
-/// becomes a `RunRecord`. Writes are stored in one array indexed by write id (no per-write
+/// becomes a `RunRecord`. It records and holds no model state: the WAL histories are the
+/// PostgreSQL servers' (`WalHistory`), copied into the `RunRecord` when the run ends. Writes are stored in one array indexed by write id (no per-write
 /// allocation beyond the array's growth).
 public final class Recorder {
     public var timeline: [TimelineEntry] = []
     public var writes: [WriteRecord] = []
     public var reads: [ReadRecord] = []
-    public var forks: [ForkInfo] = []
     public var violations: [Violation] = []
     public var faults: [FaultRecord] = []
     /// Counters the models keep (elections, checks, ...), by name; printed in name order.
@@ -25,39 +25,6 @@ public final class Recorder {
     }
 
     public func count(_ name: String, _ by: Double = 1) { counters[name, default: 0] += by }
-
-    /// Registers a new WAL history; returns its id.
-    public func newFork(parent: UInt32?, switchLsn: Int64, timeline: Int, host: String, at t: Nanos) -> UInt32 {
-        let id = UInt32(forks.count)
-        forks.append(ForkInfo(id: id, parent: parent, switchLsn: switchLsn, timeline: timeline, host: host, createdNs: t))
-        return id
-    }
-
-    /// The chain of (fork, last LSN on it) from `end` back to the root history.
-    public func lineage(_ end: WalPosition) -> [(fork: UInt32, limit: Int64)] {
-        var out: [(UInt32, Int64)] = []
-        var fork = end.fork, limit = end.lsn
-        while fork != WalPosition.none.fork, Int(fork) < forks.count, out.count < 10_000 {
-            out.append((fork, limit))
-            guard let parent = forks[Int(fork)].parent else { break }
-            limit = min(limit, forks[Int(fork)].switchLsn)
-            fork = parent
-        }
-        return out
-    }
-
-    /// Whether the history ending at `end` contains position `p`.
-    public func contains(_ end: WalPosition, _ p: WalPosition) -> Bool {
-        if p.fork == WalPosition.none.fork { return p.lsn == 0 }
-        return lineage(end).contains { $0.fork == p.fork && p.lsn <= $0.limit }
-    }
-
-    /// The last position two histories share (where they forked), or nil if unrelated.
-    public func divergence(_ a: WalPosition, _ b: WalPosition) -> Int64? {
-        let la = lineage(a), lb = lineage(b)
-        for x in la { if let y = lb.first(where: { $0.fork == x.fork }) { return min(x.limit, y.limit) } }
-        return nil
-    }
 
     public func newWrite(client: UInt16, directHost: Int16, at t: Nanos, bytes: Int32) -> UInt32 {
         let id = UInt32(writes.count)
@@ -89,7 +56,7 @@ public struct RunRecord: Sendable {
     public var interrupted = false
 
     public init(scenario: String, seed: UInt64, durationNs: Nanos, events: UInt64, traceHash: String, wallSeconds: Double,
-                hosts: [String], recorder: Recorder, finalPg: [FinalPgState], aborted: String?) {
+                hosts: [String], recorder: Recorder, forks: [ForkInfo], finalPg: [FinalPgState], aborted: String?) {
         self.scenario = scenario
         self.seed = seed
         self.durationNs = durationNs
@@ -101,7 +68,7 @@ public struct RunRecord: Sendable {
         timeline = recorder.timeline
         writes = recorder.writes
         reads = recorder.reads
-        forks = recorder.forks
+        self.forks = forks
         violations = recorder.violations
         counters = recorder.counters.keys.sorted().map { ($0, recorder.counters[$0]!) }
         self.finalPg = finalPg
@@ -109,17 +76,7 @@ public struct RunRecord: Sendable {
     }
 
     /// The chain of (fork, last LSN on it) from `end` back to the root history.
-    public func lineage(_ end: WalPosition) -> [(fork: UInt32, limit: Int64)] {
-        var out: [(UInt32, Int64)] = []
-        var fork = end.fork, limit = end.lsn
-        while fork != WalPosition.none.fork, Int(fork) < forks.count, out.count < 10_000 {
-            out.append((fork, limit))
-            guard let parent = forks[Int(fork)].parent else { break }
-            limit = min(limit, forks[Int(fork)].switchLsn)
-            fork = parent
-        }
-        return out
-    }
+    public func lineage(_ end: WalPosition) -> [(fork: UInt32, limit: Int64)] { forks.lineage(end) }
 
     /// Whether the history ending at `end` contains the position `p` (same fork up to `end`,
     /// or an ancestor fork up to the point where the descendant branched off).

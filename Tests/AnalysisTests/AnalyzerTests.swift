@@ -11,14 +11,17 @@ func ns(_ s: Double) -> Nanos { Nanos((s * 1e9).rounded()) }
 
 @Suite("Findings on constructed histories")
 struct AnalyzerTests {
+    /// The WAL histories of the constructed run (the servers' state, not the recorder's).
+    let history = WalHistory()
+
     /// A three-node history: db1 primary on fork 0 (timeline 1), a crash at 100 s, db2's key at
     /// 130 s, db2 writable on fork 1 (timeline 2, branched at LSN 5000) at 131 s, HAProxy UP for
     /// db2 at 135 s.
     func failoverHistory() -> Recorder {
         let rec = Recorder()
-        let f0 = rec.newFork(parent: nil, switchLsn: 0, timeline: 1, host: "db1", at: 0)
-        let f1 = rec.newFork(parent: f0, switchLsn: 5000, timeline: 2, host: "db2", at: 131 * Time.s)
-        #expect(f0 == 0 && f1 == 1)
+        let f0 = history.newFork(parent: nil, switchLsn: 0, timeline: 1, host: "db1", at: 0)
+        let f1 = history.newFork(parent: f0, switchLsn: 5000, timeline: 2, host: "db2", at: 131 * Time.s)
+        #expect(f1 == f0 + 1)
         rec.log(0, "db1", "etcd", Kind.leaderKey, Detail.leaderKey(holder: "db1", cause: "acquired", revision: 2))
         rec.log(0, "db1", "postgres", Kind.pgWritable, Detail.pgWritable(true, fork: 0, timeline: 1, why: "started as primary"))
         rec.log(0, "haproxy1", "haproxy", Kind.serverState, Detail.serverState(backend: "write", server: "db1", up: true, checks: "L7OK"))
@@ -44,7 +47,7 @@ struct AnalyzerTests {
 
     func record(_ rec: Recorder, final: [FinalPgState], duration: Double = 300) -> RunRecord {
         RunRecord(scenario: "t", seed: 1, durationNs: ns(duration), events: 0, traceHash: "0", wallSeconds: 0,
-                  hosts: ["db1", "db2", "db3"], recorder: rec, finalPg: final, aborted: nil)
+                  hosts: ["db1", "db2", "db3"], recorder: rec, forks: history.forks, finalPg: final, aborted: nil)
     }
 
     let db2Final = [FinalPgState(host: "db1", running: false, primary: false, flushed: WalPosition(fork: 0, lsn: 5200), timeline: 1),
@@ -197,7 +200,7 @@ struct AnalyzerTests {
     @Test("confirmed commits whose every copy was destroyed are lost, but no promotion broke the promise")
     func copiesDestroyed() {
         let rec = Recorder()
-        _ = rec.newFork(parent: nil, switchLsn: 0, timeline: 1, host: "db1", at: 0)
+        _ = history.newFork(parent: nil, switchLsn: 0, timeline: 1, host: "db1", at: 0)
         rec.log(0, "db1", "etcd", Kind.leaderKey, Detail.leaderKey(holder: "db1", cause: "acquired", revision: 2))
         write(rec, sent: 50, done: 50.01, .ok, lsn: 5100)
         rec.writes[0].syncConfirmed = true

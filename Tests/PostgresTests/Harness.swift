@@ -30,7 +30,7 @@ final class PgHarness: PgEnv, EventHandler {
     init(n: Int = 2, config: PgConfig = PgConfig(), seed: UInt64 = 1, latency: Latency = Latency(.constant(250 * Time.us))) {
         let streams = RandomStreams(seed: seed)
         fabric = Fabric(network: Network(hostCount: n + 1, defaultLink: LinkSpec(latency: latency)), kernel: kernel, seed: streams.subseed("net"), timer: { .net($0) })
-        let root = recorder.newFork(parent: nil, switchLsn: 0, timeline: 1, host: "pg0", at: 0)
+        let root = walHistory.newFork(parent: nil, switchLsn: 0, timeline: 1, host: "pg0", at: 0)
         for i in 0..<n {
             procs.append(kernel.spawn(host: UInt32(i)))
             var pg = PgInstance(node: i, config: config, rng: streams.stream("pg\(i)"))
@@ -75,6 +75,13 @@ final class PgHarness: PgEnv, EventHandler {
     }
     func pgClose(_ c: ConnID) { fabric.close(c) }
     func pgNotify(_ node: Int, _ n: PgNotification) { notes.append((node, n)) }
+    let walHistory = WalHistory()
+    func pgCommitted(_ node: Int, query: UInt32, at: WalPosition) {
+        guard Int(query) < recorder.writes.count else { return }
+        recorder.writes[Int(query)].committedHost = Int16(node)
+        recorder.writes[Int(query)].committedAt = at
+    }
+    func pgSyncConfirmed(query: UInt32) { if Int(query) < recorder.writes.count { recorder.writes[Int(query)].syncConfirmed = true } }
     /// The harness sets synchronous_standby_names directly; a reload request rereads this.
     var configuredSyncNames: [Int: SyncStandbyNames] = [:]
     func pgConfiguredSyncNames(_ node: Int) -> SyncStandbyNames { configuredSyncNames[node] ?? .none }

@@ -27,7 +27,7 @@ struct CommitTests {
         h.nodes[1].promote(h)
         h.run(for: 2 * Time.s)
         #expect(h.nodes[1].isWritable)
-        #expect(!h.recorder.contains(h.nodes[1].durablePosition, at), "the acknowledged write is gone")
+        #expect(!h.walHistory.contains(h.nodes[1].durablePosition, at), "the acknowledged write is gone")
     }
 
     /// synchronous_commit = on with FIRST 1 (pg1): the primary crashes at a random moment under
@@ -56,7 +56,7 @@ struct CommitTests {
             let end = h.nodes[1].durablePosition
             for (id, res) in h.results where res.1 == .ok {
                 acked += 1
-                #expect(h.recorder.contains(end, res.2), "seed \(seed): acknowledged write \(id) lost")
+                #expect(h.walHistory.contains(end, res.2), "seed \(seed): acknowledged write \(id) lost")
                 #expect(h.recorder.writes[Int(id)].syncConfirmed)
             }
         }
@@ -159,7 +159,7 @@ struct TimelineTests {
         h.nodes[1].promote(h)
         h.run(for: 10 * Time.s)
         #expect(h.nodes[1].timeline == 2)
-        let f = h.recorder.forks[Int(h.nodes[1].fork)]
+        let f = h.walHistory.forks[Int(h.nodes[1].fork)]
         #expect(f.parent == 0 && f.switchLsn == received && f.timeline == 2)
         let promoted = h.recorder.timeline.first { $0.kind == Kind.pgPromoted }!
         // promote = fixed 300 ms + the replay backlog at 10 MB/s
@@ -178,7 +178,7 @@ struct TimelineTests {
         h.fabric.setHostUp(0, false)
         h.nodes[1].promote(h)
         h.run(for: 2 * Time.s)
-        let lost = ids.filter { h.results[$0]?.1 == .ok && !h.recorder.contains(h.nodes[1].durablePosition, h.results[$0]!.2) }
+        let lost = ids.filter { h.results[$0]?.1 == .ok && !h.walHistory.contains(h.nodes[1].durablePosition, h.results[$0]!.2) }
         #expect(!lost.isEmpty)
         // The old primary comes back as a standby of the new one: refused.
         h.fabric.setHostUp(0, true)
@@ -195,7 +195,7 @@ struct TimelineTests {
         h.start(0, standbyOf: 1)
         h.run(for: 5 * Time.s)
         #expect(h.nodes[0].isStreaming && h.nodes[0].timeline == 2)
-        for id in lost { #expect(!h.recorder.contains(h.nodes[0].durablePosition, h.results[id]!.2)) }
+        for id in lost { #expect(!h.walHistory.contains(h.nodes[0].durablePosition, h.results[id]!.2)) }
         #expect(h.recorder.timeline.contains { $0.kind == "wal_discarded" && $0.host == "pg0" })
     }
 
