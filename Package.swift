@@ -27,41 +27,44 @@ let package = Package(
         .target(name: "Recording", dependencies: ["SimCore"]),
         // The component models. Each is a set of value types driven by its own events; they
         // talk to the world through small environment protocols, never to each other directly.
-        .target(name: "Etcd", dependencies: ["SimCore", "Recording"], swiftSettings: hot),
-        .target(name: "Postgres", dependencies: ["SimCore", "Recording"], swiftSettings: hot),
-        .target(name: "Patroni", dependencies: ["SimCore", "Recording", "Etcd", "Postgres"], swiftSettings: hot),
-        .target(name: "Traffic", dependencies: ["SimCore", "Recording", "Postgres", "Patroni"], swiftSettings: hot),
+        // The components' settings, with their real names and defaults: what a scenario sets and
+        // the models run with (no model code, so that the scenario, analysis and report layers
+        // do not link the models).
+        .target(name: "Settings", dependencies: ["SimCore"]),
+        .target(name: "Etcd", dependencies: ["SimCore", "Settings", "Recording"], swiftSettings: hot),
+        .target(name: "Postgres", dependencies: ["SimCore", "Settings", "Recording"], swiftSettings: hot),
+        .target(name: "Patroni", dependencies: ["SimCore", "Settings", "Recording", "Etcd", "Postgres"], swiftSettings: hot),
+        .target(name: "Traffic", dependencies: ["SimCore", "Settings", "Recording", "Postgres", "Patroni"], swiftSettings: hot),
         // YAML → typed scenario with file:line:col diagnostics.
-        .target(name: "Scenario", dependencies: ["SimCore", "Etcd", "Postgres", "Patroni", "Traffic",
-                                                 .product(name: "Yams", package: "Yams")]),
+        .target(name: "Scenario", dependencies: ["SimCore", "Settings", .product(name: "Yams", package: "Yams")]),
         // The world: builds hosts and processes from a scenario and runs them on the kernel.
-        .target(name: "Cluster", dependencies: ["SimCore", "SimNet", "Recording", "Etcd", "Postgres", "Patroni", "Traffic", "Scenario"], swiftSettings: hot),
-        .target(name: "Analysis", dependencies: ["SimCore", "Recording", "Scenario"]),
+        .target(name: "Cluster", dependencies: ["SimCore", "Settings", "SimNet", "Recording", "Etcd", "Postgres", "Patroni", "Traffic", "Scenario"], swiftSettings: hot),
+        .target(name: "Analysis", dependencies: ["SimCore", "Settings", "Recording", "Scenario"]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "Store", dependencies: ["CSQLite", "SimCore", "Recording", "Analysis"]),
-        .target(name: "Report", dependencies: ["SimCore", "Recording", "Analysis", "Scenario", "Patroni"]),
+        .target(name: "Report", dependencies: ["SimCore", "Settings", "Recording", "Analysis", "Scenario"]),
         // Many runs at once: sweeps over settings and seeds, regression checks, merges.
-        .target(name: "Experiments", dependencies: ["SimCore", "Recording", "Scenario", "Cluster", "Analysis", "Store"]),
+        .target(name: "Experiments", dependencies: ["SimCore", "Settings", "Recording", "Scenario", "Cluster", "Analysis", "Store"]),
         .executableTarget(name: "simctl", dependencies: [
-            "SimCore", "Scenario", "Cluster", "Analysis", "Store", "Report", "Experiments",
+            "SimCore", "Settings", "Scenario", "Cluster", "Analysis", "Store", "Report", "Experiments",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "SimCoreTests", dependencies: ["SimCore"]),
         .testTarget(name: "SimNetTests", dependencies: ["SimNet"]),
-        .testTarget(name: "ScenarioTests", dependencies: ["Scenario"]),
-        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "SimNet", "Recording"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "SimNet", "Recording"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Recording", "Scenario", "SimCore"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Analysis", "Recording", "Scenario", "SimCore", "Experiments"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["Settings", "Scenario"]),
+        .testTarget(name: "EtcdTests", dependencies: ["Settings", "Etcd", "SimNet", "Recording"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Settings", "Postgres", "SimNet", "Recording"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Settings", "Analysis", "Recording", "Scenario", "SimCore"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Settings", "Cluster", "Analysis", "Recording", "Scenario", "SimCore", "Experiments"]),
+        .testTarget(name: "StoreTests", dependencies: ["Settings", "Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
         // What users read: golden text (the report, patronictl list and history), the HTML page's SVG.
-        .testTarget(name: "ReportTests", dependencies: ["Report", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"],
+        .testTarget(name: "ReportTests", dependencies: ["Settings", "Report", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"],
                     exclude: ["Golden"]),
         // Runs the built `simctl` as a separate process (exit codes, determinism across processes).
         .testTarget(name: "CLITests", dependencies: ["simctl"]),
-        .testTarget(name: "FuzzTests", dependencies: ["Experiments", "Scenario", "SimCore"]),
-        .testTarget(name: "PatroniTests", dependencies: ["Patroni", "Etcd", "Postgres", "Recording", "SimCore"]),
-        .testTarget(name: "TrafficTests", dependencies: ["Traffic", "Patroni", "Postgres", "Recording", "SimCore"]),
-        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Settings", "Experiments", "Scenario", "SimCore"]),
+        .testTarget(name: "PatroniTests", dependencies: ["Settings", "Patroni", "Etcd", "Postgres", "Recording", "SimCore"]),
+        .testTarget(name: "TrafficTests", dependencies: ["Settings", "Traffic", "Patroni", "Postgres", "Recording", "SimCore"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Settings", "Experiments", "Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
     ]
 )

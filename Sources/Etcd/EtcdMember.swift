@@ -1,4 +1,5 @@
 import SimCore
+import Settings
 import Recording
 
 /// Inputs of an etcd member process.

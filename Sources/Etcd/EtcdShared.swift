@@ -1,4 +1,5 @@
 import SimCore
+import Settings
 import Recording
 
 /// State an etcd cluster's members share because it is immutable once created (proposal

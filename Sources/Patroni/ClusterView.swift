@@ -1,4 +1,5 @@
 import SimCore
+import Settings
 import Etcd
 
 /// What a member publishes in its `/members/<name>` key (Patroni's `touch_member` data).

@@ -1,4 +1,5 @@
 import SimCore
+import Settings
 import Etcd
 
 /// How a high-level DCS operation ended.

@@ -1,42 +1,8 @@
 import SimCore
+import Settings
 import Recording
 import Etcd
 import Postgres
-
-/// The REST endpoints health checks and peers use (api.py `do_GET`).
-public enum RESTPath: UInt8, Sendable {
-    case primary, leader, replica, readOnly, health, sync, async, readOnlySync, liveness, readiness, patroni
-    /// `/metrics` (Prometheus): what a monitoring scraper reads.
-    case metrics
-
-    /// Parses `/primary`, `/master`, `/read-write`, `/`, `/replica?lag=1MB` ...; the lag (bytes)
-    /// as the second value.
-    public static func parse(_ s: String) -> (RESTPath, Int64?)? {
-        let parts = s.split(separator: "?", maxSplits: 1)
-        var lag: Int64? = nil
-        if parts.count == 2 {
-            for kv in parts[1].split(separator: "&") {
-                let p = kv.split(separator: "=", maxSplits: 1)
-                if p.count == 2, p[0] == "lag" { lag = try? ByteText.parse(String(p[1])) }
-            }
-        }
-        switch parts.first.map(String.init) ?? "/" {
-        case "/", "/primary", "/master", "/read-write": return (.primary, lag)
-        case "/leader": return (.leader, lag)
-        case "/replica": return (.replica, lag)
-        case "/read-only": return (.readOnly, lag)
-        case "/health": return (.health, lag)
-        case "/sync", "/synchronous": return (.sync, lag)
-        case "/async", "/asynchronous": return (.async, lag)
-        case "/read-only-sync": return (.readOnlySync, lag)
-        case "/liveness": return (.liveness, lag)
-        case "/readiness": return (.readiness, lag)
-        case "/patroni": return (.patroni, lag)
-        case "/metrics": return (.metrics, lag)
-        default: return nil
-        }
-    }
-}
 
 /// A request to a Patroni REST API, on the connection the caller opened (the answer goes back
 /// on it).

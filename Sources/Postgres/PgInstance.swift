@@ -1,4 +1,5 @@
 import SimCore
+import Settings
 import Recording
 
 public enum PgState: UInt8, Sendable { case stopped, starting, running, stopping }

@@ -1,4 +1,5 @@
 import SimCore
+import Settings
 import Recording
 
 /// Why a server closed a client session.

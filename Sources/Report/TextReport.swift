@@ -1,5 +1,5 @@
 import SimCore
-import Patroni
+import Settings
 import Recording
 import Analysis
 import Scenario

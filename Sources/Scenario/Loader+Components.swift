@@ -1,8 +1,5 @@
 import SimCore
-import Etcd
-import Postgres
-import Patroni
-import Traffic
+import Settings
 
 extension ScenarioLoader {
     // MARK: - etcd

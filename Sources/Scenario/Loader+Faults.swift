@@ -1,5 +1,4 @@
 import SimCore
-import Patroni
 
 extension ScenarioLoader {
     static let faultActions = ["crash", "restart", "kill", "stop", "start", "pause", "resume", "partition", "heal", "isolate",

@@ -49,12 +49,24 @@ public enum ScenarioLoader {
         s.file = file
         s.overrides = overrides
         if root.entries != nil { s.importNotes = expandCluster(&root, file: file, files: files, r) }
-        if r.hasErrors { return .failure(ScenarioErrors(diagnostics: r.diagnostics.filter { $0.severity == .error })) }
+        if r.hasErrors { return .failure(ScenarioErrors(diagnostics: inFileOrder(r.diagnostics.filter { $0.severity == .error }))) }
         read(root, into: &s, r)
         let errors = r.diagnostics.filter { $0.severity == .error }
-        if !errors.isEmpty { return .failure(ScenarioErrors(diagnostics: errors)) }
+        if !errors.isEmpty { return .failure(ScenarioErrors(diagnostics: inFileOrder(errors))) }
         s.warnings = r.diagnostics.filter { $0.severity == .warning }
         return .success(s)
+    }
+
+    /// Problems as a reader meets them in the file: `--set` ones first, then each file's by
+    /// line and column (the scenario's own, then the real files it names, in the order met).
+    static func inFileOrder(_ ds: [Diagnostic]) -> [Diagnostic] {
+        var files: [String] = []
+        for d in ds where !files.contains(d.file) { files.append(d.file) }
+        return ds.enumerated().sorted { a, b in
+            let ka = (a.element.override == nil ? 1 : 0, files.firstIndex(of: a.element.file)!, a.element.line, a.element.column, a.offset)
+            let kb = (b.element.override == nil ? 1 : 0, files.firstIndex(of: b.element.file)!, b.element.line, b.element.column, b.offset)
+            return ka < kb
+        }.map(\.element)
     }
 
     static func read(_ root: YNode, into s: inout Scenario, _ r: Reader) {

@@ -1,8 +1,5 @@
 import SimCore
-import Etcd
-import Postgres
-import Patroni
-import Traffic
+import Settings
 
 /// A scenario: the cluster, its settings, the workload, the fault timeline and the
 /// expectations. Produced by `ScenarioLoader`; every field is validated and typed.

@@ -1,4 +1,5 @@
 import SimCore
+import Settings
 import Recording
 import Postgres
 import Patroni

@@ -1,3 +1,4 @@
+import Settings
 import SimCore
 import SimNet
 import Recording

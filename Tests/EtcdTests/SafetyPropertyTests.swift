@@ -1,4 +1,5 @@
 import Testing
+import Settings
 import SimCore
 import Recording
 @testable import Etcd

@@ -69,4 +69,35 @@ struct GoldenTests {
         let (story, _) = try Golden.story("etcd-leader-loss.yml", seed: 2)
         Golden.check(Patronictl.history(story), "etcd-leader-loss-2.history.txt")
     }
+
+    @Test("the diagnostics of a scenario with a mistake in every section, whole")
+    func scenarioDiagnostics() {
+        let text = """
+        name: broken
+        duration: 10 minutes
+        topology: { preset: etcd-colocted, db_nodes: 12 }
+        patroni: { ttl: 30x, loop_wiat: 10, synchronous_mode: maybe }
+        etcd: { heartbeat_interval: 0.1us }
+        haproxy: { inter: 3s, fall: -1, on_marked_down: shutdown }
+        workload: { clients: 4, rate: 1e-300 }
+        faults:
+          - { at: 2m, crash: db9 }
+          - { at: soon, partition: [[primary], [db2, 1e309]] }
+        expect: { rto: { max: fast } }
+        """
+        guard case .failure(let e) = ScenarioLoader.load(text: text, file: "Scenarios/broken.yml", overrides: ["patroni.retry_timeout=abc"], files: .none) else {
+            Issue.record("the broken scenario loads"); return
+        }
+        Golden.check(e.description + "\n", "broken.diagnostics.txt")
+    }
+
+    @Test("the diagnostics of mistyped real configuration files, whole")
+    func importDiagnostics() {
+        var i = ImportInput()
+        i.patroni = [ConfigFile(path: "node1.yml", text: "scope: demo\nname: node1\nrestapi: { connect_address: 10.0.0.1:8008 }\netcd3: { hosts: [10.0.0.1:2379] }\nbootstrap:\n  dcs: { ttl: 30, loop_wiat: 10 }\ntags: { nofailvoer: true }\n")]
+        i.haproxy = [ConfigFile(path: "haproxy.cfg", text: "defaults\n  timeout connect 5sec\nbackend rw\n  option httpchk GET /prim\n  server node1 10.0.0.1:5432 check inter 3x\n")]
+        i.etcd = [ConfigFile(path: "etcd.conf", text: "ETCD_NAME=node1\nETCD_HEARTBEAT_INTERVL=100\nnot an assignment\n")]
+        let c = ClusterImport.run(i)
+        Golden.check(c.diagnostics.map(\.description).joined(separator: "\n") + "\n", "import.diagnostics.txt")
+    }
 }

@@ -1,5 +1,5 @@
 import SimCore
-import Postgres
+import Settings
 
 /// The real files a cluster runs with, as `simctl import` or a scenario's `cluster:` section
 /// names them.

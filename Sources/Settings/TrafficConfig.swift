@@ -126,3 +126,15 @@ public struct WorkloadConfig: Sendable, Equatable {
             && a.monitor == b.monitor
     }
 }
+
+/// One scrape job (`workload.monitor` entry): Prometheus scraping Patroni's `/metrics`, a
+/// `patronictl list`, a status page. Each scrape is a new connection to the target's REST
+/// port, a GET, and a wait of up to `timeout` (Prometheus's `scrape_timeout`, 10 s).
+public struct MonitorConfig: Sendable, Equatable {
+    public var endpoint = "/metrics"
+    public var intervalNs: Nanos = 15 * Time.s
+    public var timeoutNs: Nanos = 10 * Time.s
+    /// DB host names; empty: every DB host.
+    public var hosts: [String] = []
+    public init() {}
+}

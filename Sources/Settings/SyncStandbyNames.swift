@@ -1,3 +1,4 @@
+import SimCore
 /// `synchronous_standby_names`, parsed as PostgreSQL parses it (syncrep_gram.y):
 /// `FIRST n (a, b)` (priority), `ANY n (a, b)` (quorum), `n (a, b)` (= FIRST n), a bare list
 /// `a, b` (= FIRST 1), `*` matching any standby, names optionally double-quoted; empty means no
