@@ -383,13 +383,12 @@ extension PgTimer {
 
     func traceFields(_ l: inout TraceLine) {
         switch self {
-        case .startupDone(let g), .stopDone(let g), .promoteDone(let g), .rewindDone(let g), .recloneDone(let g), .walFlushDone(let g),
-             .backupTimeout(let g), .backupRetry(let g), .standbyFlushDone(let g):
+        case .walFlushDone(let g), .standbyFlushDone(let g):
             l.int("gen", g)
         case .execDone(let s): l.int("session", s)
         case .applyReached(let lsn): l.lsn("lsn", lsn)
         case .senderCheck(let e), .receiverCheck(let e), .statusInterval(let e), .reconnect(let e), .senderSend(let e): l.int("epoch", e)
-        case .walWriter, .checkpoint: break
+        case .walWriter, .checkpoint, .startupDone, .stopDone, .promoteDone, .rewindDone, .recloneDone, .backupTimeout, .backupRetry: break
         }
     }
 }

@@ -103,7 +103,7 @@ extension PgTimer {
         case .statusInterval(let e): return 14 | Int(e) << 8
         case .reconnect: return 15
         case .backupTimeout: return 16
-        case .backupRetry(let g): return 18 | Int(g) << 8
+        case .backupRetry: return 18
         case .senderSend(let e): return 19 | Int(e) << 8
         }
     }

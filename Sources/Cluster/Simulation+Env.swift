@@ -212,15 +212,18 @@ extension Simulation: EtcdClientEnv {
 extension Simulation: PgEnv {
     public var recorder: Recorder { rec }
 
-    public func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer) {
+    @discardableResult
+    public func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer) -> TimerToken {
         switch t {
         case .rewindDone, .recloneDone, .backupTimeout, .backupRetry:
             // pg_rewind and pg_basebackup run whether the postmaster does or not.
-            kernel.schedule(after: after, to: Kernel<Ev>.world, .pgTool(node: node, t))
+            return kernel.schedule(after: after, to: Kernel<Ev>.world, .pgTool(node: node, t))
         default:
-            kernel.schedule(after: after, to: pgProc[node], .pg(.timer(t)))
+            return kernel.schedule(after: after, to: pgProc[node], .pg(.timer(t)))
         }
     }
+
+    public func pgCancel(_ t: TimerToken) { kernel.cancel(t) }
 
     public func pgSend(_ c: ConnID, from node: Int, _ m: PgMessage, transmitNs: Nanos) {
         let me = pgProc[node]

@@ -81,20 +81,24 @@ extension PgInstance {
 
     mutating func timer(_ t: PgTimer, _ env: PgEnv) {
         switch t {
-        case .startupDone(let g): if g == gen && state == .starting { startupDone(env) }
-        case .stopDone(let g): if g == gen && state == .stopping { stopDone(env) }
-        case .promoteDone(let g): if g == gen && promoting { promoteDone(env) }
-        case .rewindDone(let g): if g == gen { rewindDone(env) }
-        case .recloneDone(let g):
+        // The operation timers: a newer operation cancelled any older one's (`opTimer`).
+        case .startupDone: opTimer = .none; if state == .starting { startupDone(env) }
+        case .stopDone: opTimer = .none; if state == .stopping { stopDone(env) }
+        case .promoteDone: opTimer = .none; if promoting { promoteDone(env) }
+        case .rewindDone: opTimer = .none; rewindDone(env)
+        case .recloneDone:
+            opTimer = .none
             // The copy is done; ask the source where its WAL ends.
-            if g == gen, pendingSource != nil {
+            if pendingSource != nil {
                 env.pgSend(backupConn, from: node, .backupEndRequest(requester: Int16(node)), transmitNs: 0)
-                env.pgTimer(node, after: 30 * Time.s, .backupTimeout(gen))
+                setOpTimer(after: 30 * Time.s, .backupTimeout, env)
             }
-        case .backupTimeout(let g):
-            if g == gen, pendingSource != nil { backupFailed(.sourceLost, env) }
-        case .backupRetry(let g):
-            if g == gen, pendingSource != nil { backupConnect(env) }
+        case .backupTimeout:
+            opTimer = .none
+            if pendingSource != nil { backupFailed(.sourceLost, env) }
+        case .backupRetry:
+            opTimer = .none
+            if pendingSource != nil { backupConnect(env) }
         case .execDone(let s): execDone(s, env)
         case .walFlushDone(let g): if g == flushGen { localFlushDone(env) }
         case .walWriter:

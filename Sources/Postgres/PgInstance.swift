@@ -25,7 +25,9 @@ public struct PgInstance {
     public internal(set) var state: PgState = .stopped { didSet { updateListening() } }
     public internal(set) var inRecovery = false
     public internal(set) var promoting = false
-    var gen: UInt32 = 0
+    /// The pending timer of the current operation (start, stop, promote, rewind, base
+    /// backup); a new operation, a stop or a crash cancels it.
+    var opTimer = TimerToken.none
     var startAsStandby = false
 
     // MARK: On disk
@@ -134,7 +136,7 @@ public struct PgInstance {
     /// Boots the server already running (the run starts in steady state): a primary, or a
     /// standby streaming from `upstream`.
     public mutating func bootRunning(asStandby: Bool, upstream: Int?, _ env: PgEnv) {
-        gen &+= 1
+        cancelOp(env)
         state = .starting
         startAsStandby = asStandby
         self.upstream = upstream
@@ -207,7 +209,7 @@ public struct PgInstance {
     /// shut down cleanly first replays the WAL written since its last checkpoint.
     public mutating func start(asStandby: Bool, upstream: Int?, _ env: PgEnv) {
         guard state == .stopped else { return }
-        gen &+= 1
+        cancelOp(env)
         guard hasData else {
             env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "start failed"), ("why", "data directory is missing")]))
             env.pgNotify(node, .started(ok: false))
@@ -220,7 +222,7 @@ public struct PgInstance {
         env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState,
                          .object([("state", "starting"), ("as", .string(asStandby ? "standby" : "primary")),
                                   ("crash_recovery_s", .double(Time.seconds(recovery)))]))
-        env.pgTimer(node, after: config.startupNs + recovery, .startupDone(gen))
+        setOpTimer(after: config.startupNs + recovery, .startupDone, env)
     }
 
     mutating func startupDone(_ env: PgEnv, checkpointPhase: Nanos? = nil) {
@@ -247,6 +249,17 @@ public struct PgInstance {
 
     public enum StopMode: Sendable { case fast, immediate }
 
+    /// The current operation's timer (a kernel token: setting a new one cancels the old).
+    mutating func setOpTimer(after: Nanos, _ t: PgTimer, _ env: PgEnv) {
+        env.pgCancel(opTimer)
+        opTimer = env.pgTimer(node, after: after, t)
+    }
+
+    mutating func cancelOp(_ env: PgEnv) {
+        env.pgCancel(opTimer)
+        opTimer = .none
+    }
+
     /// `pg_ctl stop -m fast`: sessions are terminated, a shutdown checkpoint is written and
     /// sent to the streaming standbys before the server exits; `-m immediate`: everything
     /// stops at once, as in a crash (recovery at the next start).
@@ -255,14 +268,14 @@ public struct PgInstance {
         case .stopped: env.pgNotify(node, .stopped); return
         case .stopping: return
         case .starting:
-            gen &+= 1
+            cancelOp(env)
             state = .stopped
             env.pgNotify(node, .stopped)
             return
         case .running: break
         }
         let wasWritable = isWritable
-        gen &+= 1
+        cancelOp(env)
         closeSessions(mode == .fast ? .shuttingDown : .crashed, env)
         stopReceiver(env)
         if wasWritable { writableChanged(false, why: mode == .fast ? "fast shutdown" : "immediate shutdown", env) }
@@ -282,7 +295,7 @@ public struct PgInstance {
             flushLSN = insertLSN
             shipWAL(env)
         }
-        env.pgTimer(node, after: config.shutdownCheckpointNs, .stopDone(gen))
+        setOpTimer(after: config.shutdownCheckpointNs, .stopDone, env)
     }
 
     mutating func stopDone(_ env: PgEnv) {
@@ -299,7 +312,7 @@ public struct PgInstance {
     public mutating func crash(_ env: PgEnv) {
         guard state != .stopped else { return }
         let wasWritable = isWritable
-        gen &+= 1
+        cancelOp(env)
         if wasWritable { writableChanged(false, why: "crashed", env) }
         sessions.removeAll()
         // The process is gone: its sockets too (the world resets them for the peers).
@@ -346,14 +359,14 @@ public struct PgInstance {
     public mutating func promote(_ env: PgEnv) {
         guard state == .running, inRecovery, !promoting else { return }
         promoting = true
-        gen &+= 1
+        cancelOp(env)
         stopReceiver(env)
         foldReplay(env.now)
         let backlog = max(0, receivedLSN - replayAt)
         let t = config.promoteNs + Nanos(Double(backlog) / config.replayRateBytesPerS * 1e9)
         env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState,
                          .object([("state", "promoting"), ("replay_backlog_bytes", .int(backlog)), ("takes_s", .double(Time.seconds(t)))]))
-        env.pgTimer(node, after: t, .promoteDone(gen))
+        setOpTimer(after: t, .promoteDone, env)
     }
 
     mutating func promoteDone(_ env: PgEnv) {
@@ -391,7 +404,7 @@ public struct PgInstance {
             env.pgNotify(node, .rewound(ok: false))
             return
         }
-        gen &+= 1
+        cancelOp(env)
         state = .starting  // busy: not startable while pg_rewind runs
         let localBytes = max(0, flushLSN - forkPoint), sourceBytes = max(0, sourceEnd.lsn - forkPoint)
         let recovery = cleanShutdown ? 0 : config.startupNs + Nanos(Double(max(0, flushLSN - checkpointLSN)) / config.replayRateBytesPerS * 1e9)
@@ -399,7 +412,7 @@ public struct PgInstance {
         pendingSource = (source, sourceEnd, forkPoint)
         env.recorder.log(env.now, env.pgName(node), "postgres", "pg_rewind",
                          .object([("from", .string(env.pgName(source))), ("fork_lsn", .int(forkPoint)), ("discards_bytes", .int(localBytes)), ("takes_s", .double(Time.seconds(t)))]))
-        env.pgTimer(node, after: t, .rewindDone(gen))
+        setOpTimer(after: t, .rewindDone, env)
     }
 
     mutating func rewindDone(_ env: PgEnv) {
@@ -426,7 +439,7 @@ public struct PgInstance {
     /// A failed attempt is tried once more after 5 s ("Trying again in 5 seconds").
     public mutating func reclone(from source: Int, fastCheckpoint: Bool, _ env: PgEnv) {
         guard state == .stopped else { env.pgNotify(node, .recloned(ok: false)); return }
-        gen &+= 1
+        cancelOp(env)
         state = .starting
         hasData = false
         backupAttempt = 0
@@ -453,7 +466,7 @@ public struct PgInstance {
         let copy = Nanos(Double(config.dataSizeBytes) / config.bandwidthBytesPerS * 1e9)
         env.recorder.log(env.now, env.pgName(node), "postgres", "basebackup",
                          .object([("from", .string(env.pgName(src.node))), ("checkpoint_s", .double(Time.seconds(checkpoint))), ("copy_s", .double(Time.seconds(copy)))]))
-        env.pgTimer(node, after: checkpoint + copy, .recloneDone(gen))
+        setOpTimer(after: checkpoint + copy, .recloneDone, env)
     }
 
     mutating func backupFailed(_ why: BackupFailure, _ env: PgEnv) {
@@ -464,9 +477,9 @@ public struct PgInstance {
                                   ("attempt", .int(Int64(backupAttempt)))]))
         env.pgClose(backupConn)
         backupConn = .none
-        gen &+= 1   // the attempt's timers are void
+        cancelOp(env)   // the attempt's timers are void
         if backupAttempt < 2 {
-            env.pgTimer(node, after: 5 * Time.s, .backupRetry(gen))
+            setOpTimer(after: 5 * Time.s, .backupRetry, env)
             return
         }
         recloneDone(sourceEnd: nil, env)

@@ -59,11 +59,11 @@ public enum ReplRefusal: UInt8, Sendable {
 }
 
 public enum PgTimer: Sendable, Equatable {
-    case startupDone(UInt32)
-    case stopDone(UInt32)
-    case promoteDone(UInt32)
-    case rewindDone(UInt32)
-    case recloneDone(UInt32)
+    case startupDone
+    case stopDone
+    case promoteDone
+    case rewindDone
+    case recloneDone
     /// A backend finished executing its transaction and reaches COMMIT.
     case execDone(session: UInt32)
     case walFlushDone(UInt32)
@@ -78,9 +78,9 @@ public enum PgTimer: Sendable, Equatable {
     /// The walsender may send its next chunk of WAL (the previous one left the socket).
     case senderSend(epoch: UInt32)
     /// The source of a base backup did not answer in time.
-    case backupTimeout(UInt32)
+    case backupTimeout
     /// The next pg_basebackup attempt, 5 s after a failed one.
-    case backupRetry(UInt32)
+    case backupRetry
 }
 
 /// What a server tells the Patroni on its host (its async jobs wait on these).
@@ -97,7 +97,9 @@ public enum PgNotification: Sendable, Equatable {
 public protocol PgEnv: AnyObject {
     var now: Nanos { get }
     var recorder: Recorder { get }
-    func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer)
+    /// A timer; its token cancels it while pending.
+    @discardableResult func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer) -> TimerToken
+    func pgCancel(_ t: TimerToken)
     /// Sends over a connection this server has: a client session, a replication connection
     /// (either end), a base backup's. `transmitNs`: the time the message occupies it (its size
     /// over the bandwidth).

@@ -1,3 +1,11 @@
+/// A scheduled event's identity, to cancel it while it is pending (`Kernel.cancel`): the
+/// kernel's own token instead of a generation counter kept by hand in every model.
+@frozen public struct TimerToken: Hashable, Sendable {
+    public let seq: UInt64
+    @inlinable public init(seq: UInt64) { self.seq = seq }
+    public static let none = TimerToken(seq: .max)
+}
+
 /// A process's lifecycle state as the kernel sees it.
 public enum ProcessStatus: UInt8, Sendable, Equatable {
     /// Handles its events as they come.
@@ -100,6 +108,7 @@ public final class Kernel<Payload> {
         let waiting = parked[Int(p)]
         parked[Int(p)].removeAll(keepingCapacity: true)
         for var e in waiting {
+            if !cancelled.isEmpty, cancelled.remove(e.seq) != nil { continue }
             e.time = now
             e.seq = nextSeq
             nextSeq &+= 1
@@ -120,18 +129,33 @@ public final class Kernel<Payload> {
 
     // MARK: - Scheduling
 
-    /// Schedules `payload` for process `target` at `time` (never earlier than `now`).
-    @inlinable public func schedule(at time: Nanos, to target: UInt32, _ payload: Payload) {
+    /// Schedules `payload` for process `target` at `time` (never earlier than `now`). The
+    /// token cancels it (`cancel`) while it is pending.
+    @inlinable @discardableResult
+    public func schedule(at time: Nanos, to target: UInt32, _ payload: Payload) -> TimerToken {
         precondition(time >= now, "event scheduled in the past")
         let inc = target == Kernel.world ? 0 : incarnation[Int(target)]
         let e = Event(time: time, seq: nextSeq, target: target, incarnation: inc, payload: payload)
         nextSeq &+= 1
         insert(e)
+        return TimerToken(seq: e.seq)
     }
 
-    @inlinable public func schedule(after delay: Nanos, to target: UInt32, _ payload: Payload) {
+    @inlinable @discardableResult
+    public func schedule(after delay: Nanos, to target: UInt32, _ payload: Payload) -> TimerToken {
         schedule(at: now &+ Swift.max(0, delay), to: target, payload)
     }
+
+    /// Cancels a pending event: it is dropped when it comes up, unprocessed and out of the
+    /// trace. A token whose event already ran (or `.none`) must not be cancelled: the caller
+    /// forgets a token when its event arrives.
+    public func cancel(_ t: TimerToken) {
+        guard t != .none, t.seq < nextSeq else { return }
+        cancelled.insert(t.seq)
+    }
+
+    /// Events cancelled but not yet reached (a set: only membership is asked, never order).
+    @usableFromInline var cancelled: Set<UInt64> = []
 
     @inlinable func insert(_ e: Event<Payload>) {
         if pendingPop {
@@ -180,6 +204,10 @@ public final class Kernel<Payload> {
         var checkpoint = _now
         while let top = queue.min {
             if top.time > end { _now = end; return .reachedEnd }
+            if !cancelled.isEmpty, cancelled.remove(top.seq) != nil {
+                _ = queue.popMin()
+                continue
+            }
             if budget == 0 { return .eventLimit }
             if untilCheck == 0 {
                 if top.time - checkpoint < stallWindowNs { return .stalled }

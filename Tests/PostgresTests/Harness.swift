@@ -62,7 +62,8 @@ final class PgHarness: PgEnv, EventHandler {
     func traceKey(_ p: PEv) -> UInt64 { 0 }
 
     // MARK: PgEnv
-    func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer) { kernel.schedule(after: after, to: procs[node], .pg(.timer(t))) }
+    @discardableResult func pgTimer(_ node: Int, after: Nanos, _ t: PgTimer) -> TimerToken { kernel.schedule(after: after, to: procs[node], .pg(.timer(t))) }
+    func pgCancel(_ t: TimerToken) { kernel.cancel(t) }
     func pgSend(_ c: ConnID, from node: Int, _ m: PgMessage, transmitNs: Nanos) {
         let me = procs[node]
         guard let peer = fabric.peer(c, of: me) else { return }

@@ -42,6 +42,40 @@ struct KernelTests {
         #expect(k.now == 100)
     }
 
+    @Test("a cancelled timer never runs, is not counted and stays out of the trace; a paused process's cancelled timer is dropped at resume")
+    func cancellation() {
+        let k = Kernel<TestPayload>()
+        let w = Kernel<TestPayload>.world
+        let a = k.schedule(at: 5, to: w, .tag(1))
+        k.schedule(at: 6, to: w, .tag(2))
+        let c = k.schedule(at: 7, to: w, .tag(3))
+        k.cancel(a)
+        k.cancel(c)
+        k.cancel(.none)
+        var r = Recorder()
+        k.run(until: 100, handler: &r)
+        #expect(r.log.map(\.2) == [2])
+        #expect(k.processed == 1)
+        let plain = Kernel<TestPayload>()
+        plain.schedule(at: 6, to: w, .tag(2))
+        var r2 = Recorder()
+        plain.run(until: 100, handler: &r2)
+        #expect(plain.trace.hex == k.trace.hex)
+
+        let k3 = Kernel<TestPayload>()
+        let p = k3.spawn(host: 0)
+        k3.start(p)
+        let t = k3.schedule(at: 10, to: p, .tag(7))
+        k3.schedule(at: 11, to: p, .tag(8))
+        k3.pause(p)
+        var r3 = Recorder()
+        k3.run(until: 20, handler: &r3)
+        k3.cancel(t)
+        k3.resume(p)
+        k3.run(until: 40, handler: &r3)
+        #expect(r3.log.map(\.2) == [8])
+    }
+
     @Test("the heap pops exactly the sorted order over thousands of seeds")
     func heapAgainstSort() {
         for seed in 0..<2000 {
