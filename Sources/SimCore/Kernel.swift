@@ -108,7 +108,7 @@ public final class Kernel<Payload> {
         let waiting = parked[Int(p)]
         parked[Int(p)].removeAll(keepingCapacity: true)
         for var e in waiting {
-            if !cancelled.isEmpty, cancelled.remove(e.seq) != nil { continue }
+            if anyCancelled, takeCancelled(e.seq) { continue }
             e.time = now
             e.seq = nextSeq
             nextSeq &+= 1
@@ -152,10 +152,19 @@ public final class Kernel<Payload> {
     public func cancel(_ t: TimerToken) {
         guard t != .none, t.seq < nextSeq else { return }
         cancelled.insert(t.seq)
+        anyCancelled = true
     }
 
     /// Events cancelled but not yet reached (a set: only membership is asked, never order).
     @usableFromInline var cancelled: Set<UInt64> = []
+    /// `!cancelled.isEmpty`, as a plain flag: the run loop asks it for every event.
+    @usableFromInline var anyCancelled = false
+
+    @inlinable func takeCancelled(_ seq: UInt64) -> Bool {
+        guard cancelled.remove(seq) != nil else { return false }
+        if cancelled.isEmpty { anyCancelled = false }
+        return true
+    }
 
     @inlinable func insert(_ e: Event<Payload>) {
         if pendingPop {
@@ -204,7 +213,7 @@ public final class Kernel<Payload> {
         var checkpoint = _now
         while let top = queue.min {
             if top.time > end { _now = end; return .reachedEnd }
-            if !cancelled.isEmpty, cancelled.remove(top.seq) != nil {
+            if anyCancelled, takeCancelled(top.seq) {
                 _ = queue.popMin()
                 continue
             }
