@@ -186,7 +186,7 @@ extension Ev {
         switch self {
         case .fault(let i), .faultUndo(let i): l.int("fault", i)
         case .boot(let h), .powerOn(let h): l.int("host_index", h)
-        case .watchdog(let h, let g): l.int("host_index", h); l.int("gen", g)
+        case .watchdog(let h): l.int("host_index", h)
         case .exited(let p, let c): l.int("process", p); l.bool("crashed", c)
         case .delayedStart(let p): l.int("process", p)
         case .etcdctlAnswer(let r, let res): l.int("req", r); l.str("result", res.traceName)

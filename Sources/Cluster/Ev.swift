@@ -13,8 +13,8 @@ public enum Ev {
     case faultUndo(Int)
     /// Host `h` finished booting: start its services.
     case boot(Int)
-    /// The watchdog on host `h` checks its deadline (`gen` names the ping it was set by).
-    case watchdog(host: Int, gen: UInt32)
+    /// The watchdog on host `h` expires (its last ping's timer; a newer ping cancelled older ones).
+    case watchdog(host: Int)
     /// A process ended itself (graceful exit or panic), applied outside its own handler.
     case exited(UInt32, crashed: Bool)
     /// A host powers on (after a watchdog reset).
@@ -42,7 +42,7 @@ public enum Ev {
         case .fault(let i): return 1 << 56 | UInt64(i)
         case .faultUndo(let i): return 2 << 56 | UInt64(i)
         case .boot(let h): return 3 << 56 | UInt64(h)
-        case .watchdog(let h, let g): return 4 << 56 | UInt64(h) << 32 | UInt64(g)
+        case .watchdog(let h): return 4 << 56 | UInt64(h) << 32
         case .exited(let p, let c): return 5 << 56 | UInt64(p) | (c ? 1 << 40 : 0)
         case .powerOn(let h): return 14 << 56 | UInt64(h)
         case .delayedStart(let p): return 15 << 56 | UInt64(p)
@@ -131,7 +131,7 @@ extension Simulation {
         case .fault(let i): applyFault(i, undoing: false)
         case .faultUndo(let i): applyFault(i, undoing: true)
         case .boot(let h): boot(h)
-        case .watchdog(let h, let g): watchdogCheck(h, g)
+        case .watchdog(let h): watchdogCheck(h)
         case .exited(let p, let crashed): if crashed { killProcess(p) } else { processExited(p) }
         case .powerOn(let h): powerOn(h)
         case .delayedStart(let p): delayedStart(p)

@@ -12,7 +12,8 @@ struct WatchdogDevice {
     var armed = false
     var timeoutNs: Nanos = 0
     var deadline: Nanos = 0
-    var gen: UInt32 = 0
+    /// The pending expiry: each ping cancels it and sets a new one.
+    var expiry = TimerToken.none
 }
 
 /// One direction of rafthttp's transport between two etcd members: the stream, and the
@@ -389,15 +390,17 @@ extension Simulation: PatroniEnv {
     public func watchdogKeepalive(_ node: Int) {
         let h = dbHost[node]
         guard watchdogs[h].armed else { return }
-        watchdogs[h].gen &+= 1
+        kernel.cancel(watchdogs[h].expiry)
         watchdogs[h].deadline = now + watchdogs[h].timeoutNs
-        kernel.schedule(after: watchdogs[h].timeoutNs, to: Kernel<Ev>.world, .watchdog(host: h, gen: watchdogs[h].gen))
+        watchdogs[h].expiry = kernel.schedule(after: watchdogs[h].timeoutNs, to: Kernel<Ev>.world, .watchdog(host: h))
     }
 
     public func watchdogDisable(_ node: Int) {
         let h = dbHost[node]
         if watchdogs[h].armed { rec.log(now, hosts[h].name, "watchdog", "watchdog_disarmed") }
         watchdogs[h].armed = false
+        kernel.cancel(watchdogs[h].expiry)
+        watchdogs[h].expiry = .none
     }
 
     public func patroniExited(_ node: Int) {
@@ -409,8 +412,9 @@ extension Simulation: PatroniEnv {
     func pathOpen(_ a: Int, _ b: Int) -> Bool { fabric.net.pathOpen(a, b) }
 
     /// No ping within the timeout: the kernel resets the host.
-    func watchdogCheck(_ h: Int, _ g: UInt32) {
-        guard watchdogs[h].armed, watchdogs[h].gen == g, now >= watchdogs[h].deadline else { return }
+    func watchdogCheck(_ h: Int) {
+        watchdogs[h].expiry = .none
+        guard watchdogs[h].armed, now >= watchdogs[h].deadline else { return }
         watchdogs[h].armed = false
         rec.log(now, hosts[h].name, "watchdog", Kind.watchdogReset, .object([("why", "no keepalive within the watchdog timeout")]))
         crashHost(h)

@@ -3,6 +3,7 @@ import SimCore
 import Scenario
 import Cluster
 import Analysis
+import Recording
 
 /// Clusters read from their real configuration files (Examples/, from the seed documents)
 /// run, and run as the hand-written library scenarios of the same layout do.
@@ -105,5 +106,24 @@ struct ImportedClusterTests {
         // Fixed as the document meant it (Patroni-managed synchronous replication), it fails over.
         let o4 = try simulate(s004, set: ["postgresql.synchronous_standby_names=", "patroni.synchronous_mode=true"])
         #expect(o4.newPrimaries.count == 2 && o4.findings.rpo?.lostWrites == 0)
+    }
+}
+
+@Suite("The watchdog device")
+struct WatchdogDeviceTests {
+    @Test("a host that loses power runs no watchdog: it stays down until the fault ends, with no watchdog reset")
+    func poweredOffHostIsNotReset() throws {
+        let o = try simulate("""
+        name: wd-crash
+        duration: 6m
+        patroni: { watchdog: { mode: required } }
+        workload: { clients: 2, rate: 20/s }
+        faults:
+          - { at: 1m, crash: primary, for: 3m }
+        """)
+        #expect(o.run.timeline.contains { $0.kind == "watchdog_armed" && $0.host == "db1" })
+        #expect(!o.run.timeline.contains { $0.kind == Kind.watchdogReset })
+        let up = o.run.timeline.first { $0.kind == "host_up" && $0.host == "db1" }
+        #expect(up?.timeNs == 4 * Time.m)
     }
 }
