@@ -23,9 +23,11 @@ extension ScenarioLoader {
             }
             let act = actions[0]
             var at: Nanos = 0, jitter: Nanos = 0, forNs: Nanos? = nil
-            r.field(f, "at", { r.duration($0, $1) }) { at = $0 }
-            r.field(f, "jitter", { r.duration($0, $1) }) { jitter = $0 }
-            r.field(f, "for", { r.duration($0, $1, allowZero: false) }) { forNs = $0 }
+            // Moments and spans of the run: bounded by the longest run, not by a setting's limit.
+            let run = Scenario.maxDurationNs
+            r.field(f, "at", { r.duration($0, $1, max: run) }) { at = $0 }
+            r.field(f, "jitter", { r.duration($0, $1, max: run) }) { jitter = $0 }
+            r.field(f, "for", { r.duration($0, $1, max: run, allowZero: false) }) { forNs = $0 }
             if f.has("for") && !undoable.contains(act.key) {
                 r.error(f["for"]!, f.path("for"), "'\(act.key)' cannot be undone with for:; it applies to \(undoable.sorted().joined(separator: ", "))")
             }
@@ -225,15 +227,15 @@ extension ScenarioLoader {
                     if !s.faults.contains(where: { $0.index == Int(v) }) { r.error(fn, g.path("fault"), "no fault with index \(v)") } else { fault = Int(v) }
                 }
                 let suffix = fault.map { "[\($0)]" } ?? ""
-                if let mn = g["max"], let v = r.duration(mn, g.path("max")) { add(.rtoMax(v, fault: fault), "rto\(suffix).max", mn) }
-                if let mn = g["min"], let v = r.duration(mn, g.path("min")) { add(.rtoMin(v, fault: fault), "rto\(suffix).min", mn) }
+                if let mn = g["max"], let v = r.duration(mn, g.path("max"), max: Scenario.maxDurationNs) { add(.rtoMax(v, fault: fault), "rto\(suffix).max", mn) }
+                if let mn = g["min"], let v = r.duration(mn, g.path("min"), max: Scenario.maxDurationNs) { add(.rtoMin(v, fault: fault), "rto\(suffix).min", mn) }
                 if !g.has("max") && !g.has("min") { r.error(e, p, "expected max and/or min") }
             }
         }
         if let rn = f["rpo"], let g = r.mapping(rn, f.path("rpo"), allowed: ["max_writes", "max_bytes", "max_window"]) {
             if let x = g["max_writes"], let v = r.int(x, g.path("max_writes"), min: 0) { add(.rpoMaxWrites(Int(v)), "rpo.max_writes", x) }
             if let x = g["max_bytes"], let v = r.bytes(x, g.path("max_bytes")) { add(.rpoMaxBytes(v), "rpo.max_bytes", x) }
-            if let x = g["max_window"], let v = r.duration(x, g.path("max_window")) { add(.rpoMaxWindow(v), "rpo.max_window", x) }
+            if let x = g["max_window"], let v = r.duration(x, g.path("max_window"), max: Scenario.maxDurationNs) { add(.rpoMaxWindow(v), "rpo.max_window", x) }
         }
         if let sn = f["split_brain"] {
             if let text = sn.scalar {
@@ -242,7 +244,7 @@ extension ScenarioLoader {
                 case "present", "expected": add(.splitBrainPresent, "split_brain.present", sn)
                 default: r.error(sn, f.path("split_brain"), "expected none, present, or {max: 5s}, got \"\(text)\"")
                 }
-            } else if let g = r.mapping(sn, f.path("split_brain"), allowed: ["max"]), let x = g["max"], let v = r.duration(x, g.path("max")) {
+            } else if let g = r.mapping(sn, f.path("split_brain"), allowed: ["max"]), let x = g["max"], let v = r.duration(x, g.path("max"), max: Scenario.maxDurationNs) {
                 add(.splitBrainMax(v), "split_brain.max", x)
             }
         }

@@ -43,8 +43,16 @@ public final class Store {
         db = try Database(path: path)
         // A file SQLite cannot read ("file is not a database") or another program's database
         // (tables, but no simctl schema version) is refused before anything is written to it.
-        let version = try db.scalarInt("PRAGMA user_version") ?? 0
-        if version == 0, let tables = try db.scalarInt("SELECT count(*) FROM sqlite_master WHERE type = 'table'"), tables > 0 {
+        // One SELECT reads both on one snapshot: a migration commits its tables and the
+        // version together, so a store another process is creating reads as (0, 0) or (n, t).
+        let (version, tables): (Int64, Int64) = try {
+            // Scoped: the statement is finalized (its read transaction ended) before the
+            // journal mode changes.
+            let probe = try db.prepare("SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_master WHERE type = 'table')")
+            _ = try probe.step()
+            return (probe.int(0) ?? 0, probe.int(1) ?? 0)
+        }()
+        if version == 0, tables > 0 {
             throw Database.Error(message: "\(path): an SQLite database, but not a simctl store (it has \(tables) table\(tables == 1 ? "" : "s") and no simctl schema version); nothing was written to it")
         }
         try db.exec("PRAGMA journal_mode=WAL")

@@ -42,10 +42,10 @@ struct PatroniNodeTests {
         #expect(!h.node.isLeader(h.now) && h.node.role != .primary)
     }
 
-    @Test("the same primary with etcd answering keeps its role: no demotion while the DCS works")
-    func dcsUpKeepsRole() {
+    @Test("a primary whose DCS call is still within retry_timeout keeps its role: no demotion, no stop request")
+    func pendingCallKeepsRole() {
         let h = steadyPrimary()
-        h.etcdDown = false   // connections hang (no answer yet): the cycle waits within retry_timeout
+        h.etcdDown = false   // connections get no answer yet: the call is still inside retry_timeout (10 s)
         h.run(until: 5 * Time.s)
         #expect(h.logged("demote").isEmpty)
         #expect(!h.effects.contains { if case .pgStop = $0 { return true }; return false })

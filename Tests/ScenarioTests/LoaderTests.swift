@@ -234,3 +234,20 @@ struct LoaderTests {
         #expect(s.topology.initialPrimary == "pg1")
     }
 }
+
+@Suite("Limits of run-time values")
+struct RunTimeLimitTests {
+    @Test("a fault and an expectation may lie anywhere in a long run; a setting over 30 days may not")
+    func faultsInLongRuns() throws {
+        let text = """
+        name: long
+        duration: 60d
+        faults: [{ at: 40d, crash: primary, for: 2d }]
+        expect: { rto: { max: 35d } }
+        """
+        let s = try load(text).get()
+        #expect(s.faults.first?.atNs == 40 * Time.d)
+        #expect(errors(text + "\npatroni: { ttl: 31d }\n").contains { $0.contains("patroni.ttl: must be at most 30d") })
+        #expect(errors(text.replacingOccurrences(of: "at: 40d", with: "at: 401d")).contains { $0.contains("faults[0].at: must be at most 400d") })
+    }
+}

@@ -29,7 +29,6 @@ public enum ClusterImport {
         var b = TreeBuilder()
         var readers: [FileReader] = []
         func reader(_ f: ConfigFile) -> FileReader { let r = FileReader(file: f.path); readers.append(r); out.sources.append(f.path); return r }
-        defer {}
 
         // Patroni: one file per node, or one template.
         var members: [(name: String, file: PatroniFile, r: FileReader)] = []
@@ -210,8 +209,9 @@ public enum ClusterImport {
     }
 
     static func numbered(_ name: String, _ count: Int) -> [String] {
-        let stem = name.isEmpty ? "db" : String(name.reversed().drop(while: \.isNumber).reversed())
-        return (1...count).map { "\(stem.isEmpty ? "db" : stem)\($0)" }
+        let digitsOff = String(name.reversed().drop(while: \.isNumber).reversed())
+        let stem = digitsOff.isEmpty ? "db" : digitsOff
+        return (1...count).map { "\(stem)\($0)" }
     }
 
     // MARK: - Patroni

@@ -147,10 +147,9 @@ struct HAProxyFile {
                     p.checkPath = Token(text: "/", line: o.line, column: o.column)
                 }
             case "redispatch": p.redispatch = o
-            case "tcplog", "httplog", "dontlognull", "log-health-checks", "tcpka", "clitcpka", "srvtcpka", "http-server-close",
-                 "forwardfor", "abortonclose", "splice-auto", "log-separate-errors", "allbackups", "tcp-check":
-                ignored[where_, default: (kw.line, [])].words.append("option " + o.text)
             default:
+                // tcplog, dontlognull, tcpka, http-server-close, ...: logging and connection
+                // handling that do not change checks or routing.
                 ignored[where_, default: (kw.line, [])].words.append("option " + o.text)
             }
         case "http-check":
