@@ -458,13 +458,14 @@ extension PatroniTimer {
         case .shutdownPoll: "shutdown_poll"
         case .cacheRebuild: "cache_rebuild"
         case .client(let c): "client." + c.traceName
-        case .job: "job"
+        case .jobSleep: "job_sleep"
+        case .jobTimeout: "job_timeout"
         }
     }
 
     func traceFields(_ l: inout TraceLine) {
         switch self {
-        case .loop(let g), .cacheWait(let g), .sleep(let g), .shutdownPoll(let g), .job(let g): l.int("gen", g)
+        case .loop, .cacheWait, .sleep, .jobSleep, .shutdownPoll, .jobTimeout: break
         case .rest(let id), .restRead(let id): l.int("id", id)
         case .cacheRebuild: break
         case .client(let c):
@@ -517,10 +518,9 @@ extension TrafficTimer {
         case .retryConnect(let s): l.int("session", s)
         case .clientDue(let c), .readDue(let c): l.int("client", c)
         case .queryTimeout(let c, let id): l.int("client", c); l.int("id", id)
-        case .masterDown(let g): l.int("gen", g)
         case .scrape(let t): l.int("target", t)
-        case .scrapeTimeout(let t, let g): l.int("target", t); l.int("gen", g)
-        case .advertTick, .trackScript, .loginRetry: break
+        case .scrapeTimeout(let t): l.int("target", t)
+        case .advertTick, .masterDown, .trackScript, .loginRetry: break
         }
     }
 }

@@ -131,7 +131,7 @@ extension Simulation {
         case .fault(let i): applyFault(i, undoing: false)
         case .faultUndo(let i): applyFault(i, undoing: true)
         case .boot(let h): boot(h)
-        case .watchdog(let h): watchdogCheck(h)
+        case .watchdog(let h): if watchdogs[h].expired(self) { watchdogReset(host: h) }
         case .exited(let p, let crashed): if crashed { killProcess(p) } else { processExited(p) }
         case .powerOn(let h): powerOn(h)
         case .delayedStart(let p): delayedStart(p)

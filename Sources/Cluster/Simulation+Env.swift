@@ -6,47 +6,10 @@ import Etcd
 import Postgres
 import Patroni
 
-/// A host's watchdog device (`/dev/watchdog`): armed with a timeout, pinged, disarmed. If a ping
-/// does not come in time, the host is reset.
-struct WatchdogDevice {
-    var armed = false
-    var timeoutNs: Nanos = 0
-    var deadline: Nanos = 0
-    /// The pending expiry: each ping cancels it and sets a new one.
-    var expiry = TimerToken.none
-}
-
-/// One direction of rafthttp's transport between two etcd members: the stream, and the
-/// pipeline that carries messages while the stream is down.
-struct PeerStream {
-    var conn: ConnID = .none
-    var dialing = false
-    var dialStarted: Nanos = 0
-    /// When data on the stream was first held by the network (-1: nothing held).
-    var heldSince: Nanos = -1
-    /// The pipeline's pooled keep-alive connection (HTTP POST per message).
-    var pipe: ConnID = .none
-    var pipeStarted: Nanos = 0
-    /// POSTs whose data the network holds (a cut path): rafthttp's 4 pipeline senders block
-    /// on them and its 64-message buffer fills; past that, messages are dropped.
-    var pipeBlocked = 0
-    /// Messages waiting for the pipeline's connection (at most the 64-message buffer).
-    var pipeQueue: [RaftMessage] = []
-
-    /// rafthttp `connPerPipeline` + `pipelineBufSize`.
-    static let pipelineCapacity = 4 + 64
-}
-
 // MARK: - etcd
 
 extension Simulation: EtcdEnv {
-    /// rafthttp (`peer.pick`): a message goes out on the stream when it is up. While the
-    /// stream is being dialled, or after its writes have been stuck for its 5 s write timeout
-    /// (`ConnWriteTimeout`, then the stream is closed), it goes by the pipeline: an HTTP POST
-    /// on a pooled connection, queued while that connects (64-message buffer), dropped when
-    /// the buffer is full or the connect fails (raft sends again). A stream dial that gets
-    /// nothing within the dial timeout (1 s + election timeout / 5, `PeerDialTimeout`) is
-    /// abandoned at the next send.
+    /// A message to a peer goes by the member's rafthttp transport (`RaftTransport`).
     public func etcdPeerSend(from: Int, to: Int, _ m: RaftMessage) {
         let fp = etcdProc[from], tp = etcdProc[to]
         if m.type == .leaseRenew || m.type == .leaseRenewResp || m.type == .readIndex || m.type == .readIndexResp {
@@ -60,96 +23,12 @@ extension Simulation: EtcdEnv {
                 return
             }
         }
-        let i = from * etcdProc.count + to
-        let now = kernel.now
-        if fabric.isOpen(peerStreams[i].conn) {
-            switch fabric.send(peerStreams[i].conn, from: fp, .etcd(.peer(m))) {
-            case .arrives:
-                peerStreams[i].heldSince = -1
-                return
-            case .held:
-                if peerStreams[i].heldSince < 0 { peerStreams[i].heldSince = now }
-                guard now - peerStreams[i].heldSince >= 5 * Time.s else { return }
-                fabric.close(peerStreams[i].conn)
-                peerStreams[i].conn = .none
-                peerStreams[i].dialing = false
-                peerStreams[i].heldSince = -1
-                return
-            case .dropped:
-                peerStreams[i].conn = .none
-                peerStreams[i].dialing = false
-            }
-        }
-        let dialTimeout = Time.s + scenario.etcd.electionTimeoutNs / 5
-        if !(peerStreams[i].dialing && now - peerStreams[i].dialStarted < dialTimeout && fabric.isConnecting(peerStreams[i].conn)) {
-            if peerStreams[i].dialing { fabric.close(peerStreams[i].conn) }
-            let c = fabric.newConnection(from: fp, to: tp)
-            let f8 = UInt8(from), t8 = UInt8(to)
-            fabric.setResets(c, toA: .etcdStream(from: f8, to: t8, c, .reset), toB: nil)
-            fabric.connect(c, onConnected: .etcdStream(from: f8, to: t8, c, .connected), onRefused: .etcdStream(from: f8, to: t8, c, .refused),
-                           onTimedOut: .etcdStream(from: f8, to: t8, c, .timedOut))
-            peerStreams[i].conn = c
-            peerStreams[i].dialing = true
-            peerStreams[i].dialStarted = now
-            peerStreams[i].heldSince = -1
-        }
-        pipelineSend(i, from: from, to: to, m)
-    }
-
-    /// The pipeline (`pipeline.post`): no read timeout of its own, so a POST on a cut path
-    /// blocks its sender until TCP gives up; a connect is bounded by the dial timeout.
-    func pipelineSend(_ i: Int, from: Int, to: Int, _ m: RaftMessage) {
-        let fp = etcdProc[from]
-        let now = kernel.now
-        if fabric.isOpen(peerStreams[i].pipe) {
-            guard peerStreams[i].pipeBlocked < PeerStream.pipelineCapacity else { return }
-            switch fabric.send(peerStreams[i].pipe, from: fp, .etcd(.peer(m))) {
-            case .arrives: peerStreams[i].pipeBlocked = 0
-            case .held: peerStreams[i].pipeBlocked += 1
-            case .dropped: peerStreams[i].pipe = .none
-            }
-            return
-        }
-        let dialTimeout = Time.s + scenario.etcd.electionTimeoutNs / 5
-        if fabric.isConnecting(peerStreams[i].pipe) {
-            if now - peerStreams[i].pipeStarted < dialTimeout {
-                if peerStreams[i].pipeQueue.count < 64 { peerStreams[i].pipeQueue.append(m) }
-                return
-            }
-            fabric.close(peerStreams[i].pipe)
-        }
-        let c = fabric.newConnection(from: fp, to: etcdProc[to])
-        let f8 = UInt8(from), t8 = UInt8(to)
-        fabric.setResets(c, toA: .etcdStream(from: f8, to: t8, c, .reset), toB: nil)
-        fabric.connect(c, onConnected: .etcdStream(from: f8, to: t8, c, .connected), onRefused: .etcdStream(from: f8, to: t8, c, .refused),
-                       onTimedOut: .etcdStream(from: f8, to: t8, c, .timedOut))
-        peerStreams[i].pipe = c
-        peerStreams[i].pipeStarted = now
-        peerStreams[i].pipeBlocked = 0
-        peerStreams[i].pipeQueue = [m]
+        transports[from].send(to: to, m, self)
     }
 
     /// A stream's or pipeline's hand-shake or reset (delivered to the sending member's process).
     func etcdStreamEvent(from: Int, to: Int, _ c: ConnID, _ e: ConnEvent) {
-        let i = from * etcdProc.count + to
-        if peerStreams[i].conn == c {
-            if e == .connected { peerStreams[i].dialing = false } else {
-                fabric.close(c)
-                peerStreams[i].conn = .none
-                peerStreams[i].dialing = false
-                peerStreams[i].heldSince = -1
-            }
-        } else if peerStreams[i].pipe == c {
-            let queued = peerStreams[i].pipeQueue
-            peerStreams[i].pipeQueue = []
-            if e == .connected {
-                for m in queued { pipelineSend(i, from: from, to: to, m) }
-            } else {
-                // The POSTs fail: raft is told the peer is unreachable; the messages are gone.
-                fabric.close(c)
-                peerStreams[i].pipe = .none
-            }
-        }
+        transports[from].connectionEvent(to: to, c, e, self)
     }
 
     public func etcdTimer(_ member: Int, after: Nanos, _ t: EtcdTimer) {
@@ -180,6 +59,32 @@ extension Simulation: EtcdEnv {
     public func etcdPanicked(_ member: Int, _ message: String) {
         kernel.schedule(after: 0, to: Kernel<Ev>.world, .exited(etcdProc[member], crashed: true))
     }
+}
+
+// MARK: - rafthttp's connections
+
+extension Simulation: RaftTransportEnv {
+    public func peerConnOpen(_ c: ConnID) -> Bool { fabric.isOpen(c) }
+    public func peerConnConnecting(_ c: ConnID) -> Bool { fabric.isConnecting(c) }
+
+    public func peerSend(_ c: ConnID, from: Int, to: Int, _ m: RaftMessage) -> PeerDelivery {
+        switch fabric.send(c, from: etcdProc[from], .etcd(.peer(m))) {
+        case .arrives: .arrives
+        case .held: .held
+        case .dropped: .dropped
+        }
+    }
+
+    public func peerDial(from: Int, to: Int) -> ConnID {
+        let c = fabric.newConnection(from: etcdProc[from], to: etcdProc[to])
+        let f8 = UInt8(from), t8 = UInt8(to)
+        fabric.setResets(c, toA: .etcdStream(from: f8, to: t8, c, .reset), toB: nil)
+        fabric.connect(c, onConnected: .etcdStream(from: f8, to: t8, c, .connected), onRefused: .etcdStream(from: f8, to: t8, c, .refused),
+                       onTimedOut: .etcdStream(from: f8, to: t8, c, .timedOut))
+        return c
+    }
+
+    public func peerClose(_ c: ConnID) { fabric.close(c) }
 }
 
 // MARK: - Patroni's etcd client
@@ -278,22 +183,16 @@ extension Simulation: PgEnv {
 // MARK: - Patroni
 
 extension Simulation: PatroniEnv {
-    public func patroniTimer(_ node: Int, after: Nanos, _ t: PatroniTimer) {
+    @discardableResult
+    public func patroniTimer(_ node: Int, after: Nanos, _ t: PatroniTimer) -> TimerToken {
         kernel.schedule(after: after, to: patroniProc[node], .patroni(.timer(t)))
     }
 
-    public func pgView(_ n: Int) -> PgView {
-        let p = pg[n]
-        let status = kernel.status(of: pgProc[n])
-        let alive = status != .down
-        let now = kernel.now
-        return PgView(reachable: status == .running, running: alive && p.isRunning, starting: alive && p.state == .starting && p.pendingSourceNode == nil,
-                      stopping: alive && p.state == .stopping, hasData: p.hasData, inRecovery: p.inRecovery, promoting: p.promoting,
-                      timeline: p.timeline, lastOperation: p.lastOperation(now), received: p.receivedLSN, replayed: p.replayLSN(now),
-                      streamingFrom: p.streamingFrom, upstream: p.upstream, controlInProduction: p.controlInProduction,
-                      cleanShutdown: p.cleanShutdown, position: p.position,
-                      replication: p.replicationView().map { ($0.standby, $0.streaming, $0.sync, $0.flush) }, syncNames: p.syncNames)
-    }
+    public func patroniCancel(_ t: TimerToken) { kernel.cancel(t) }
+
+    /// Patroni's queries to its local PostgreSQL, answered by the server as it is now (the
+    /// answer takes no simulated time: an assumption, see DESIGN.md).
+    public func pgView(_ n: Int) -> PgView { pg[n].view(kernel.now, status: kernel.status(of: pgProc[n])) }
 
     /// A request from Patroni to the PostgreSQL on its host, delivered as a local message.
     /// `pg_ctl` forks, execs and signals, a reload is a SIGHUP, pg_rewind a new process: a
@@ -343,8 +242,7 @@ extension Simulation: PatroniEnv {
 
     public func pgNeedsRewind(_ n: Int, leader: Int) -> Bool? {
         guard pathOpen(dbHost[n], dbHost[leader]), isUp(pgProc[leader]), pg[leader].isPrimary, pg[n].hasData else { return nil }
-        let mine = WalPosition(fork: pg[n].fork, lsn: pg[n].inRecovery ? pg[n].receivedLSN : pg[n].flushLSN)
-        return !walHistory.contains(pg[leader].durablePosition, mine)
+        return pg[n].needsRewind(from: pg[leader], walHistory)
     }
 
     public func pgUserSyncNames(_ n: Int) -> String { scenario.postgresql.synchronousStandbyNames }
@@ -377,31 +275,15 @@ extension Simulation: PatroniEnv {
         }
     }
 
+    // The watchdog device on the node's host: Patroni's calls go to it as they do to a kernel
+    // driver (an ioctl, no latency).
     public func watchdogActivate(_ node: Int, timeoutS: Int) -> Bool {
-        guard scenario.patroni.watchdog.hasDevice, scenario.patroni.watchdog.mode != .off else { return false }
-        let h = dbHost[node]
-        watchdogs[h].armed = true
-        watchdogs[h].timeoutNs = Nanos(timeoutS) * Time.s
-        rec.log(now, hosts[h].name, "watchdog", "watchdog_armed", .object([("timeout_s", .int(Int64(timeoutS)))]))
-        watchdogKeepalive(node)
-        return true
+        guard scenario.patroni.watchdog.mode != .off else { return false }
+        return watchdogs[dbHost[node]].activate(timeoutS: timeoutS, self)
     }
 
-    public func watchdogKeepalive(_ node: Int) {
-        let h = dbHost[node]
-        guard watchdogs[h].armed else { return }
-        kernel.cancel(watchdogs[h].expiry)
-        watchdogs[h].deadline = now + watchdogs[h].timeoutNs
-        watchdogs[h].expiry = kernel.schedule(after: watchdogs[h].timeoutNs, to: Kernel<Ev>.world, .watchdog(host: h))
-    }
-
-    public func watchdogDisable(_ node: Int) {
-        let h = dbHost[node]
-        if watchdogs[h].armed { rec.log(now, hosts[h].name, "watchdog", "watchdog_disarmed") }
-        watchdogs[h].armed = false
-        kernel.cancel(watchdogs[h].expiry)
-        watchdogs[h].expiry = .none
-    }
+    public func watchdogKeepalive(_ node: Int) { watchdogs[dbHost[node]].keepalive(self) }
+    public func watchdogDisable(_ node: Int) { watchdogs[dbHost[node]].disable(self) }
 
     public func patroniExited(_ node: Int) {
         kernel.schedule(after: 0, to: Kernel<Ev>.world, .exited(patroniProc[node], crashed: false))
@@ -410,15 +292,21 @@ extension Simulation: PatroniEnv {
     public func nodeName(_ node: Int) -> String { dbNames[node] }
 
     func pathOpen(_ a: Int, _ b: Int) -> Bool { fabric.net.pathOpen(a, b) }
+}
 
-    /// No ping within the timeout: the kernel resets the host.
-    func watchdogCheck(_ h: Int) {
-        watchdogs[h].expiry = .none
-        guard watchdogs[h].armed, now >= watchdogs[h].deadline else { return }
-        watchdogs[h].armed = false
-        rec.log(now, hosts[h].name, "watchdog", Kind.watchdogReset, .object([("why", "no keepalive within the watchdog timeout")]))
+// MARK: - Watchdog devices
+
+extension Simulation: WatchdogEnv {
+    public func watchdogTimer(host h: Int, after: Nanos) -> TimerToken {
+        kernel.schedule(after: after, to: Kernel<Ev>.world, .watchdog(host: h))
+    }
+
+    public func watchdogCancel(_ t: TimerToken) { kernel.cancel(t) }
+
+    /// The device reset the host: it goes down at once, and reboots (it answers again once its
+    /// kernel is up, and starts its services).
+    func watchdogReset(host h: Int) {
         crashHost(h)
-        // The machine reboots: it answers again once its kernel is up, and starts its services.
         kernel.schedule(after: 10 * Time.s, to: Kernel<Ev>.world, .powerOn(h))
     }
 }

@@ -193,10 +193,7 @@ extension Simulation {
         fabric.setHostUp(h, false)
         // A machine without power runs no watchdog: the device's timer is gone with it (it
         // would otherwise "reset" the dead host and power it on before the fault ends).
-        if watchdogs[h].armed || watchdogs[h].expiry != .none {
-            kernel.cancel(watchdogs[h].expiry)
-            watchdogs[h] = WatchdogDevice()
-        }
+        watchdogs[h].powerLost(self)
         for (_, p) in hosts[h].procs where kernel.status(of: p) != .down {
             kernel.stop(p)
             crashModel(p)

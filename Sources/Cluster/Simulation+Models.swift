@@ -25,7 +25,9 @@ extension Simulation {
         dcsObserver = observer
         etcdShared.onChange = { observer.changed($0, $1) }
         etcdShared.onLeaseRenew = { observer.renewed($0, $1, ttlSeconds: $2) }
-        watchdogs = Array(repeating: WatchdogDevice(), count: topo.hosts.count)
+        watchdogs = topo.hosts.indices.map { h in
+            WatchdogDevice(host: h, hostName: topo.hosts[h].name, present: scenario.patroni.watchdog.hasDevice)
+        }
         rootFork = walHistory.newFork(parent: nil, switchLsn: 0, timeline: 1, host: topo.initialPrimary, at: 0)
     }
 

@@ -163,9 +163,12 @@ extension Simulation {
 }
 
 extension Simulation: TrafficEnv {
-    public func trafficTimer(_ proc: UInt32, after: Nanos, _ t: TrafficTimer) {
+    @discardableResult
+    public func trafficTimer(_ proc: UInt32, after: Nanos, _ t: TrafficTimer) -> TimerToken {
         kernel.schedule(after: after, to: proc, .traffic(.timer(t)))
     }
+
+    public func trafficCancel(_ t: TimerToken) { kernel.cancel(t) }
 
     public func trafficConnect(from: UInt32, to e: Endpoint) -> ConnID {
         guard let target = resolve(e) else { return .none }  // an unheld VIP: nobody answers

@@ -72,7 +72,8 @@ public final class Simulation {
     var patroniStartRng: Rng
     var pendingEtcdRejoin: Set<UInt32> = []
     /// rafthttp streams, by `from * members + to`.
-    var peerStreams: [PeerStream] = []
+    /// Each etcd member's rafthttp transport to its peers.
+    var transports: [RaftTransport] = []
     /// Processes stopping gracefully that exit once their model says it is done.
     var pendingProcessStop: Set<UInt32> = []
     /// The operator's etcdctl commands awaiting an answer, by request id (1-based).
@@ -134,7 +135,7 @@ public final class Simulation {
             }
             hosts.append(hs)
         }
-        peerStreams = Array(repeating: PeerStream(), count: etcdProc.count * etcdProc.count)
+        transports = etcdProc.indices.map { RaftTransport(member: $0, members: etcdProc.count, electionTimeoutNs: scenario.etcd.electionTimeoutNs) }
         seedSteadyState()
         wireTraffic()
         for (i, f) in scenario.faults.enumerated() {

@@ -7,10 +7,10 @@ import Postgres
 /// What a blocked cycle waits for, and how it continues.
 enum Wait {
     case none
-    case cache(UInt32)
+    case cache
     case dcs(UInt32, K)
     case rest(K)
-    case sleep(UInt32, K)
+    case sleep(K)
     /// A job the cycle runs synchronously (offline demote: stop, then start read-only).
     case job(K)
 }
@@ -57,6 +57,7 @@ extension PatroniNode {
     mutating func beginCycle(_ env: PatroniEnv) {
         inCycle = true
         wait = .none
+        cancelWaitTimer(env)
         // `Etcd3.watch` clears the event when it returns.
         dcs.event = false
         wakeRequested = false
@@ -64,9 +65,8 @@ extension PatroniNode {
             afterLoadCluster(env)
         } else {
             // get_cluster waits up to retry_timeout for the cache.
-            gen &+= 1
-            wait = .cache(gen)
-            env.patroniTimer(node, after: config.retryTimeoutNs, .cacheWait(gen))
+            wait = .cache
+            scheduleWaitTimer(after: config.retryTimeoutNs, .cacheWait, env)
         }
     }
 
@@ -237,9 +237,8 @@ extension PatroniNode {
     }
 
     mutating func sleep(_ d: Nanos, then k: K, _ env: PatroniEnv) {
-        gen &+= 1
-        wait = .sleep(gen, k)
-        env.patroniTimer(node, after: d, .sleep(gen))
+        wait = .sleep(k)
+        scheduleWaitTimer(after: d, .sleep, env)
     }
 
     /// The member key's data (`touch_member`).

@@ -255,9 +255,8 @@ extension PatroniNode {
 
     /// Continues with `k` in a fresh event (no polls were needed).
     mutating func resumeLater(_ k: K, _ env: PatroniEnv) {
-        gen &+= 1
-        wait = .sleep(gen, k)
-        env.patroniTimer(node, after: 0, .sleep(gen))
+        wait = .sleep(k)
+        scheduleWaitTimer(after: 0, .sleep, env)
     }
 
     // MARK: - REST polls

@@ -18,8 +18,8 @@ public struct Job: Sendable {
     }
     public var kind: Kind
     var stage = 0
-    var gen: UInt32 = 0
-    var sleepGen: UInt32 = 0
+    /// The pending sleep (graceful demote) or timeout (promote) of the job.
+    var timer = TimerToken.none
     var dcsTag: UInt32 = 0
     var restIDs: [UInt32] = []
     var started: Nanos = 0
@@ -190,11 +190,11 @@ extension PatroniNode {
     mutating func longActionUnlocked(_ env: PatroniEnv) -> Outcome {
         if !paused, let j = job {
             if case .promote = j.kind, j.stage == 0 {
-                job = nil
+                endJob(env)
                 return .done("lost leader before promote")
             }
             if role == .primary {
-                job = nil
+                endJob(env)
                 demote(.immediateNolock, reason: "lost leader lock during \(j.name)", env)
                 return .done("lost leader lock during \(j.name)")
             }
@@ -225,9 +225,8 @@ extension PatroniNode {
     // MARK: - Jobs
 
     mutating func startJob(_ kind: Job.Kind, _ env: PatroniEnv) {
-        gen &+= 1
+        endJob(env)
         var j = Job(kind: kind)
-        j.gen = gen
         j.started = env.now
         job = j
         log(env, "job", .object([("action", .string(j.name))]))
@@ -237,7 +236,7 @@ extension PatroniNode {
             role = .promoted
             callback("on_role_change", "primary", env)
             // `_wait_promote`: polls for "in production" for up to loop_wait.
-            env.patroniTimer(node, after: config.loopWaitNs, .job(gen))
+            scheduleJobTimer(after: config.loopWaitNs, .jobTimeout, env)
         case .startPrimary:
             env.pgStart(node, asStandby: false, upstream: nil)
         case .startStandby(let up, _):
@@ -249,7 +248,7 @@ extension PatroniNode {
             rewindExecuted = true
             if !env.pgRewind(node, from: from) {
                 rewindState = .failed
-                job = nil
+                endJob(env)
             }
         case .reinit(let from):
             env.pgStop(node, immediate: true)
@@ -259,7 +258,7 @@ extension PatroniNode {
 
     mutating func jobDone(_ env: PatroniEnv) {
         let blocking = job?.blocksLoop ?? false
-        job = nil
+        endJob(env)
         if blocking, case .job(let k) = wait {
             wait = .none
             resume(k, env)
@@ -306,10 +305,8 @@ extension PatroniNode {
             // on_shutdown: give the replicas a second, then release if one has the shutdown
             // checkpoint.
             j.stage = 1
-            gen &+= 1
-            j.sleepGen = gen
             job = j
-            env.patroniTimer(node, after: Time.s, .sleep(gen))
+            scheduleJobTimer(after: Time.s, .jobSleep, env)
         case (.demoteGraceful, .started):
             role = .replica
             callback("on_role_change", "replica", env)
@@ -317,7 +314,7 @@ extension PatroniNode {
         case (.rewind, .rewound(let ok)):
             rewindState = ok ? .success : .failed
             if !ok && config.removeDataDirectoryOnRewindFailure, case .rewind(let from) = j.kind {
-                job = nil
+                endJob(env)
                 startJob(.reinit(from: from), env)
                 return
             }
@@ -393,11 +390,8 @@ extension PatroniNode {
     }
 
     mutating func jobDCSDone(_ r: DCSResult, _ env: PatroniEnv) {
-        guard var j = job else { return }
-        gen &+= 1
-        j.sleepGen = gen
-        job = j
-        env.patroniTimer(node, after: 2 * Time.s, .sleep(gen))
+        // The key is released: "give a time to somebody to take the leader lock".
+        scheduleJobTimer(after: 2 * Time.s, .jobSleep, env)
     }
 
     mutating func jobTimeout(_ env: PatroniEnv) {

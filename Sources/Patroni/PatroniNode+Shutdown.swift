@@ -33,9 +33,12 @@ extension PatroniNode {
         stopping = true
         inCycle = false
         wait = .none
-        gen &+= 1   // no cycle, sleep or poll of the loop's fires again
+        // No cycle, sleep or job of the loop's fires again.
+        env.patroniCancel(loopTimer)
+        loopTimer = .none
+        cancelWaitTimer(env)
         closeRestCalls(env)
-        job = nil
+        endJob(env)
         env.restListen(node, false)
         if paused {
             // "Leader key is not deleted and Postgresql is not stopped due paused state"
@@ -57,20 +60,18 @@ extension PatroniNode {
     /// The touch that announced `nosync` is done: poll `/sync` every 2 s.
     mutating func shutdownTouchedForSync(_ env: PatroniEnv) {
         guard case .leavingSync = shutdownStage else { return }
-        gen &+= 1
-        env.patroniTimer(node, after: 2 * Time.s, .shutdownPoll(gen))
+        scheduleShutdownTimer(after: 2 * Time.s, env)
     }
 
-    mutating func shutdownPolled(_ g: UInt32, _ env: PatroniEnv) {
-        guard g == gen, case .leavingSync(let until) = shutdownStage else { return }
+    mutating func shutdownPolled(_ env: PatroniEnv) {
+        guard case .leavingSync(let until) = shutdownStage else { return }
         let stillSync = dcs.view().sync?.standbys.contains(node) ?? false
         if !stillSync || env.now + 2 * Time.s > until {
             shutdownStopPostgres(env)
             return
         }
         log(env, Kind.patroni, .object([("msg", "Waiting for primary to release us from synchronous standby")]))
-        gen &+= 1
-        env.patroniTimer(node, after: 2 * Time.s, .shutdownPoll(gen))
+        scheduleShutdownTimer(after: 2 * Time.s, env)
     }
 
     mutating func shutdownStopPostgres(_ env: PatroniEnv) {
@@ -84,14 +85,13 @@ extension PatroniNode {
         watchdogDisable(env)
         env.pgStop(node, immediate: false)
         if config.synchronousMode != .off && config.primaryStopTimeout > 0 {
-            gen &+= 1
-            env.patroniTimer(node, after: Nanos(config.primaryStopTimeout) * Time.s, .shutdownPoll(gen))
+            scheduleShutdownTimer(after: Nanos(config.primaryStopTimeout) * Time.s, env)
         }
     }
 
     /// `primary_stop_timeout` ran out in synchronous mode: PostgreSQL gets SIGKILL.
-    mutating func shutdownStopTimedOut(_ g: UInt32, _ env: PatroniEnv) {
-        guard g == gen, shutdownStage == .stoppingPostgres else { return }
+    mutating func shutdownStopTimedOut(_ env: PatroniEnv) {
+        guard shutdownStage == .stoppingPostgres else { return }
         log(env, Kind.patroni, .object([("msg", "primary_stop_timeout ran out: stopping PostgreSQL in immediate mode")]))
         env.pgStop(node, immediate: true)
     }
@@ -103,8 +103,7 @@ extension PatroniNode {
             // on_shutdown: "give replicas some more time to catch up", then
             // is_failover_possible(cluster_lsn=checkpoint location).
             shutdownStage = .onShutdown
-            gen &+= 1
-            env.patroniTimer(node, after: Time.s, .shutdownPoll(gen))
+            scheduleShutdownTimer(after: Time.s, env)
             return
         }
         shutdownTouch(env)
@@ -155,12 +154,11 @@ extension PatroniNode {
     }
 
     /// The shutdown's timer (the sync poll, the on_shutdown second, the stop timeout).
-    mutating func shutdownTimer(_ g: UInt32, _ env: PatroniEnv) {
-        guard g == gen else { return }
+    mutating func shutdownTimerFired(_ env: PatroniEnv) {
         switch shutdownStage {
-        case .leavingSync: shutdownPolled(g, env)
+        case .leavingSync: shutdownPolled(env)
         case .onShutdown: shutdownAfterSecond(env)
-        case .stoppingPostgres: shutdownStopTimedOut(g, env)
+        case .stoppingPostgres: shutdownStopTimedOut(env)
         default: break
         }
     }

@@ -53,7 +53,12 @@ public struct PatroniNode {
 
     // MARK: Loop
     var nextRun: Nanos = 0
-    var gen: UInt32 = 0
+    /// The pending wake-up of the loop (its nap, or "run now"); each new schedule replaces it.
+    var loopTimer = TimerToken.none
+    /// The pending end of the cycle's `wait` (the cache wait, a sleep).
+    var waitTimer = TimerToken.none
+    /// The shutdown's pending timer (the sync poll, the on_shutdown second, the stop timeout).
+    var shutdownTimer = TimerToken.none
     var inCycle = false
     var wait: Wait = .none
     var restCalls: [RestCall] = []
@@ -121,9 +126,8 @@ public struct PatroniNode {
             if config.watchdog.mode != .off { watchdogRunning = env.watchdogActivate(node, timeoutS: config.watchdogTimeoutS) }
         }
         cbCalled = true
-        gen &+= 1
         nextRun = env.now + phase
-        env.patroniTimer(node, after: phase, .loop(gen))
+        scheduleLoop(after: phase, env)
     }
 
     /// The daemon starts: a new etcd client and lease, the KV cache thread, and the first
@@ -134,6 +138,10 @@ public struct PatroniNode {
         stopping = false
         shutdownStage = .none
         env.restListen(node, true)
+        // A new process: whatever the last one had pending died with it.
+        loopTimer = .none
+        waitTimer = .none
+        shutdownTimer = .none
         leaderExpiry = 0
         oldCluster = nil
         job = nil
@@ -145,8 +153,7 @@ public struct PatroniNode {
         recovering = false
         dcs.buildCache(env)
         nextRun = env.now
-        gen &+= 1
-        env.patroniTimer(node, after: 0, .loop(gen))
+        scheduleLoop(after: 0, env)
     }
 
     /// Crash or kill: memory is gone (the lease lives on in etcd until it expires).
@@ -159,6 +166,10 @@ public struct PatroniNode {
         job = nil
         wait = .none
         inCycle = false
+        // The process is gone, and with it its pending timers (the kernel drops them).
+        loopTimer = .none
+        waitTimer = .none
+        shutdownTimer = .none
     }
 
     // MARK: - Inputs
@@ -192,25 +203,36 @@ public struct PatroniNode {
 
     mutating func timer(_ t: PatroniTimer, _ env: PatroniEnv) {
         switch t {
-        case .loop(let g):
-            guard g == gen, !inCycle, !stopping else { return }
+        case .loop:
+            loopTimer = .none
+            guard !inCycle, !stopping else { return }
             beginCycle(env)
-        case .cacheWait(let g):
-            if case .cache(let wg) = wait, wg == g {
+        case .cacheWait:
+            waitTimer = .none
+            if case .cache = wait {
                 wait = .none
                 // get_cluster: "Exceeded retry deadline" → DCSError.
                 proceed(.dcsError, env)
             }
-        case .sleep(let g):
-            if case .sleep(let sg, let k) = wait, sg == g {
+        case .sleep:
+            waitTimer = .none
+            if case .sleep(let k) = wait {
                 wait = .none
                 resume(k, env)
-            } else if let j = job, j.sleepGen == g {
-                jobSleepDone(env)
             }
+        case .jobSleep:
+            guard job != nil else { return }
+            job!.timer = .none
+            jobSleepDone(env)
+        case .jobTimeout:
+            guard job != nil else { return }
+            job!.timer = .none
+            jobTimeout(env)
         case .rest(let id): restTimedOut(id, read: false, env)
         case .restRead(let id): restTimedOut(id, read: true, env)
-        case .shutdownPoll(let g): shutdownTimer(g, env)
+        case .shutdownPoll:
+            shutdownTimer = .none
+            shutdownTimerFired(env)
         case .cacheRebuild:
             dcs.buildCache(env)
             drainDCS(env)
@@ -223,7 +245,6 @@ public struct PatroniNode {
             }
             if let d = dcs.client.timer(ct, env) { dcs.callDone(d.tag, d.outcome, env) }
             drainDCS(env)
-        case .job(let g): if let j = job, j.gen == g { jobTimeout(env) }
         }
     }
 
@@ -251,6 +272,7 @@ public struct PatroniNode {
         }
         if dcs.cacheReady, case .cache = wait {
             wait = .none
+            cancelWaitTimer(env)
             afterLoadCluster(env)
         }
         if !dcs.cacheReady && dcs.cacheTag == nil && !dcs.watchAlive {
@@ -278,8 +300,7 @@ public struct PatroniNode {
         if !inCycle && job?.blocksLoop != true && !stopping {
             dcs.event = false
             nextRun = env.now
-            gen &+= 1
-            env.patroniTimer(node, after: 0, .loop(gen))
+            scheduleLoop(after: 0, env)
         }
     }
 
@@ -293,22 +314,21 @@ public struct PatroniNode {
         dcs.forceLeaseRefreshNextCycle()
         nextRun += config.loopWaitNs
         let nap = nextRun - env.now
-        gen &+= 1
         if nap <= 0 {
             // "Loop time exceeded, rescheduling immediately."
             nextRun = env.now
-            env.patroniTimer(node, after: Time.ms, .loop(gen))
+            scheduleLoop(after: Time.ms, env)
             return
         }
         if dcs.event || wakeRequested {
             dcs.event = false
             wakeRequested = false
             nextRun = env.now
-            env.patroniTimer(node, after: 0, .loop(gen))
+            scheduleLoop(after: 0, env)
             return
         }
         let watchesLeader = job == nil && !cluster.isUnlocked && !hasLockView
-        env.patroniTimer(node, after: nap + (watchesLeader ? 500 * Time.ms : 0), .loop(gen))
+        scheduleLoop(after: nap + (watchesLeader ? 500 * Time.ms : 0), env)
     }
 
     /// `Ha.wakeup()`: an async job finished or a manual action was requested.
@@ -316,8 +336,43 @@ public struct PatroniNode {
         if stopping { return }
         if inCycle { wakeRequested = true; return }
         nextRun = env.now
-        gen &+= 1
-        env.patroniTimer(node, after: 0, .loop(gen))
+        scheduleLoop(after: 0, env)
     }
 
+    // MARK: - Timers
+
+    /// The loop's next wake-up replaces any pending one.
+    mutating func scheduleLoop(after d: Nanos, _ env: PatroniEnv) {
+        env.patroniCancel(loopTimer)
+        loopTimer = env.patroniTimer(node, after: d, .loop)
+    }
+
+    /// Ends the cycle's `wait` on its timer after `d`.
+    mutating func scheduleWaitTimer(after d: Nanos, _ t: PatroniTimer, _ env: PatroniEnv) {
+        env.patroniCancel(waitTimer)
+        waitTimer = env.patroniTimer(node, after: d, t)
+    }
+
+    mutating func cancelWaitTimer(_ env: PatroniEnv) {
+        env.patroniCancel(waitTimer)
+        waitTimer = .none
+    }
+
+    /// The job's sleep or timeout (one at a time).
+    mutating func scheduleJobTimer(after d: Nanos, _ t: PatroniTimer, _ env: PatroniEnv) {
+        guard job != nil else { return }
+        env.patroniCancel(job!.timer)
+        job!.timer = env.patroniTimer(node, after: d, t)
+    }
+
+    /// The job is over: its pending sleep or timeout goes with it.
+    mutating func endJob(_ env: PatroniEnv) {
+        if let j = job { env.patroniCancel(j.timer) }
+        job = nil
+    }
+
+    mutating func scheduleShutdownTimer(after d: Nanos, _ env: PatroniEnv) {
+        env.patroniCancel(shutdownTimer)
+        shutdownTimer = env.patroniTimer(node, after: d, .shutdownPoll)
+    }
 }

@@ -51,71 +51,26 @@ public struct RESTResponse: Sendable {
     }
 }
 
-/// A snapshot of the local PostgreSQL as Patroni's queries and pg_controldata see it.
-public struct PgView: Sendable {
-    public var reachable: Bool       // not paused (a frozen postmaster does not answer queries)
-    public var running: Bool
-    public var starting: Bool
-    public var stopping: Bool
-    public var hasData: Bool
-    public var inRecovery: Bool
-    public var promoting: Bool
-    public var timeline: Int
-    public var lastOperation: Int64
-    public var received: Int64
-    public var replayed: Int64
-    public var streamingFrom: Int?
-    public var upstream: Int?
-    public var controlInProduction: Bool
-    public var cleanShutdown: Bool
-    public var position: WalPosition
-    /// pg_stat_replication: standby, streaming, listed as sync, flush LSN.
-    public var replication: [(standby: Int, streaming: Bool, sync: Bool, flush: Int64)]
-    public var syncNames: SyncStandbyNames
-    public init(reachable: Bool, running: Bool, starting: Bool, stopping: Bool, hasData: Bool, inRecovery: Bool, promoting: Bool,
-                timeline: Int, lastOperation: Int64, received: Int64, replayed: Int64, streamingFrom: Int?, upstream: Int?,
-                controlInProduction: Bool, cleanShutdown: Bool, position: WalPosition,
-                replication: [(standby: Int, streaming: Bool, sync: Bool, flush: Int64)], syncNames: SyncStandbyNames) {
-        self.reachable = reachable
-        self.running = running
-        self.starting = starting
-        self.stopping = stopping
-        self.hasData = hasData
-        self.inRecovery = inRecovery
-        self.promoting = promoting
-        self.timeline = timeline
-        self.lastOperation = lastOperation
-        self.received = received
-        self.replayed = replayed
-        self.streamingFrom = streamingFrom
-        self.upstream = upstream
-        self.controlInProduction = controlInProduction
-        self.cleanShutdown = cleanShutdown
-        self.position = position
-        self.replication = replication
-        self.syncNames = syncNames
-    }
-    public var isPrimary: Bool { running && !inRecovery }
-}
-
 public enum PatroniTimer: Sendable, Equatable {
     /// The HA loop's nap (or wait on the DCS event) ended.
-    case loop(UInt32)
+    case loop
     /// get_cluster waited retry_timeout for the cache.
-    case cacheWait(UInt32)
-    /// A `time.sleep` inside the cycle or a job ended.
-    case sleep(UInt32)
+    case cacheWait
+    /// A `time.sleep` inside the cycle ended.
+    case sleep
+    /// A `time.sleep` inside an async job ended.
+    case jobSleep
     /// A REST call's (race poll, failsafe POST) connect timeout ran out.
     case rest(UInt32)
     /// A REST call's read timeout ran out.
     case restRead(UInt32)
     /// Patroni's graceful shutdown waited for the primary to drop this sync standby
     /// (`while_not_sync_standby` polls every 2 s).
-    case shutdownPoll(UInt32)
+    case shutdownPoll
     case cacheRebuild
     case client(EtcdClientTimer)
-    /// The local PostgreSQL query timed out (a frozen postmaster).
-    case job(UInt32)
+    /// The promote job's wait for "in production" (`_wait_promote`) ran out.
+    case jobTimeout
 }
 
 /// Inputs of a Patroni process.
@@ -150,7 +105,9 @@ public enum OperatorAction: Sendable {
 /// What a Patroni node needs from the world.
 public protocol PatroniEnv: EtcdClientEnv {
     var recorder: Recorder { get }
-    func patroniTimer(_ node: Int, after: Nanos, _ t: PatroniTimer)
+    /// A timer; its token cancels it while pending (and must be forgotten once it fired).
+    @discardableResult func patroniTimer(_ node: Int, after: Nanos, _ t: PatroniTimer) -> TimerToken
+    func patroniCancel(_ t: TimerToken)
     func pgView(_ node: Int) -> PgView
     func pgStart(_ node: Int, asStandby: Bool, upstream: Int?)
     func pgStop(_ node: Int, immediate: Bool)

@@ -19,7 +19,8 @@ public struct Keepalived {
     public let priority: Int
     var peers: [UInt32] = []
     public internal(set) var state: State = .backup
-    var downGen: UInt32 = 0
+    /// The pending master-down timer: each advert from a higher priority re-arms it.
+    var downTimer = TimerToken.none
     var trackFails = 0
     var trackOK = 0
     var rng: Rng
@@ -63,7 +64,10 @@ public struct Keepalived {
         }
     }
 
-    public mutating func crash() { state = .backup }
+    public mutating func crash() {
+        state = .backup
+        downTimer = .none   // gone with the process
+    }
 
     /// A graceful stop: advertise priority 0 so that the backup takes over after its skew.
     public mutating func stop(_ env: TrafficEnv) {
@@ -75,8 +79,8 @@ public struct Keepalived {
     }
 
     mutating func armDownTimer(_ d: Nanos, _ env: TrafficEnv) {
-        downGen &+= 1
-        env.trafficTimer(proc, after: d, .masterDown(downGen))
+        env.trafficCancel(downTimer)
+        downTimer = env.trafficTimer(proc, after: d, .masterDown)
     }
 
     public mutating func handle(_ input: TrafficInput, _ env: TrafficEnv) {
@@ -85,8 +89,9 @@ public struct Keepalived {
             guard state == .master else { return }
             for p in peers { env.vrrpSend(from: proc, to: p, priority: UInt8(priority)) }
             env.trafficTimer(proc, after: cfg.advertIntNs, .advertTick)
-        case .timer(.masterDown(let g)):
-            guard g == downGen, state == .backup else { return }
+        case .timer(.masterDown):
+            downTimer = .none
+            guard state == .backup else { return }
             becomeMaster(env)
         case .timer(.trackScript):
             track(env)

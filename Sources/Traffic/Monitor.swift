@@ -22,7 +22,8 @@ public struct Monitor {
         var intervalNs: Nanos
         var timeoutNs: Nanos
         var conn: ConnID = .none
-        var gen: UInt32 = 0
+        /// The scrape in flight's scrape_timeout.
+        var timeout = TimerToken.none
         var connected = false
         var up = true
     }
@@ -45,20 +46,27 @@ public struct Monitor {
         }
     }
 
-    public mutating func crash() { for t in targets.indices { targets[t].conn = .none } }
+    public mutating func crash() {
+        for t in targets.indices {
+            targets[t].conn = .none
+            targets[t].timeout = .none   // gone with the process
+        }
+    }
 
     public mutating func handle(_ input: TrafficInput, _ env: TrafficEnv) {
         switch input {
         case .timer(.scrape(let t)): scrape(Int(t), env)
-        case .timer(.scrapeTimeout(let t, let g)):
-            guard Int(t) < targets.count, targets[Int(t)].gen == g, !targets[Int(t)].conn.isNone else { return }
+        case .timer(.scrapeTimeout(let t)):
+            guard Int(t) < targets.count else { return }
+            targets[Int(t)].timeout = .none
+            guard !targets[Int(t)].conn.isNone else { return }
             finish(Int(t), ok: false, why: targets[Int(t)].connected ? "timeout (no answer)" : "timeout (connecting)", env)
         case .conn(let c, let e):
             guard let t = targets.firstIndex(where: { $0.conn == c }) else { return }
             switch e {
             case .connected:
                 targets[t].connected = true
-                env.httpGet(c, from: proc, path: targets[t].path, lag: targets[t].lag, id: targets[t].gen)
+                env.httpGet(c, from: proc, path: targets[t].path, lag: targets[t].lag, id: UInt32(t))
             case .refused: finish(t, ok: false, why: "connection refused", env)
             case .timedOut: finish(t, ok: false, why: "connection timed out", env)
             case .reset: finish(t, ok: false, why: "connection reset", env)
@@ -77,13 +85,14 @@ public struct Monitor {
             // The previous scrape is still waiting (its timeout is longer than the interval).
             return
         }
-        targets[t].gen &+= 1
         targets[t].connected = false
         targets[t].conn = env.httpConnect(from: proc, toNode: targets[t].node)
-        env.trafficTimer(proc, after: targets[t].timeoutNs, .scrapeTimeout(UInt16(t), targets[t].gen))
+        targets[t].timeout = env.trafficTimer(proc, after: targets[t].timeoutNs, .scrapeTimeout(UInt16(t)))
     }
 
     mutating func finish(_ t: Int, ok: Bool, why: String, _ env: TrafficEnv) {
+        env.trafficCancel(targets[t].timeout)
+        targets[t].timeout = .none
         env.trafficClose(targets[t].conn)
         targets[t].conn = .none
         env.recorder.count(ok ? "monitor_scrapes_ok" : "monitor_scrapes_failed")

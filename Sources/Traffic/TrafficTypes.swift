@@ -47,13 +47,13 @@ public enum TrafficTimer: Sendable, Equatable {
     case readDue(UInt16)
     /// keepalived: advert interval, master-down timer, track script.
     case advertTick
-    case masterDown(UInt32)
+    case masterDown
     case trackScript
     /// PgBouncer: server_login_retry ended.
     case loginRetry
     /// A monitoring scrape of a target is due, or its scrape_timeout ran out.
     case scrape(UInt16)
-    case scrapeTimeout(UInt16, UInt32)
+    case scrapeTimeout(UInt16)
 
     var code: Int {
         switch self {
@@ -66,11 +66,11 @@ public enum TrafficTimer: Sendable, Equatable {
         case .queryTimeout(let c, let q): return 6 | Int(c) << 8 | Int(q) << 24
         case .readDue(let c): return 7 | Int(c) << 8
         case .advertTick: return 8
-        case .masterDown(let g): return 9 | Int(g) << 8
+        case .masterDown: return 9
         case .trackScript: return 10
         case .loginRetry: return 11
         case .scrape(let t): return 13 | Int(t) << 8
-        case .scrapeTimeout(let t, let g): return 14 | Int(t) << 8 | Int(g) << 24
+        case .scrapeTimeout(let t): return 14 | Int(t) << 8
         }
     }
 }
@@ -92,7 +92,9 @@ public enum Endpoint: Sendable, Equatable {
 public protocol TrafficEnv: AnyObject {
     var now: Nanos { get }
     var recorder: Recorder { get }
-    func trafficTimer(_ proc: UInt32, after: Nanos, _ t: TrafficTimer)
+    /// A timer; its token cancels it while pending (and must be forgotten once it fired).
+    @discardableResult func trafficTimer(_ proc: UInt32, after: Nanos, _ t: TrafficTimer) -> TimerToken
+    func trafficCancel(_ t: TimerToken)
     /// Opens a TCP connection to an endpoint (a VIP resolves to its holder now); the outcome
     /// comes back as `.conn(c, event)`. `.none` when the address has no owner at all (nothing
     /// ever answers: the caller's connect timeout decides).

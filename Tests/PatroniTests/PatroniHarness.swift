@@ -48,9 +48,19 @@ final class PatroniHarness: PatroniEnv {
         node = PatroniNode(node: 0, name: members[0], members: Array(members.indices), config: config, dcs: dcs, values: values, rng: Rng(seed: 2))
     }
 
-    func schedule(after: Nanos, _ i: PatroniInput) {
+    @discardableResult
+    func schedule(after: Nanos, _ i: PatroniInput) -> TimerToken {
         seq += 1
         pending.append((now + max(0, after), seq, i))
+        return TimerToken(seq: UInt64(seq))
+    }
+
+    /// Timers cancelled by the node (a cancelled one is dropped unprocessed, as the kernel does).
+    var cancelledTimers = 0
+    func cancel(_ t: TimerToken) {
+        guard let i = pending.firstIndex(where: { UInt64($0.seq) == t.seq }) else { return }
+        pending.remove(at: i)
+        cancelledTimers += 1
     }
 
     /// Feeds the node its inputs in time order until `t`.
@@ -68,7 +78,8 @@ final class PatroniHarness: PatroniEnv {
 
     // MARK: - PatroniEnv
 
-    func patroniTimer(_ node: Int, after: Nanos, _ t: PatroniTimer) { schedule(after: after, .timer(t)) }
+    func patroniTimer(_ node: Int, after: Nanos, _ t: PatroniTimer) -> TimerToken { schedule(after: after, .timer(t)) }
+    func patroniCancel(_ t: TimerToken) { cancel(t) }
     func pgView(_ node: Int) -> PgView { pg }
     /// PostgreSQL comes up a second later, in recovery when asked to start as a standby.
     func pgStart(_ node: Int, asStandby: Bool, upstream: Int?) {

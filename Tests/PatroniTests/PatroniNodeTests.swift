@@ -71,6 +71,24 @@ struct PatroniNodeTests {
         #expect(h.effects.contains(.watchdogArmed(25)))
     }
 
+    @Test("the loop keeps one wake-up pending at a time: each new schedule cancels the last (kernel tokens, no generation counters)")
+    func oneLoopTimer() {
+        let h = PatroniHarness(primary: false)
+        h.node.startSteady(phase: 0, primary: false, lease: LeaseID(2), h)
+        var most = 0
+        for step in 1...600 {
+            h.run(until: Nanos(step) * 100 * Time.ms)
+            let loops = h.pending.filter { if case .timer(.loop) = $0.input { return true }; return false }.count
+            let waits = h.pending.filter { if case .timer(.sleep) = $0.input { return true }; if case .timer(.cacheWait) = $0.input { return true }; return false }.count
+            most = max(most, loops)
+            #expect(waits <= 1)
+        }
+        #expect(most == 1)
+        // It kept cycling (every loop_wait, each ending "DCS is not accessible").
+        #expect(h.node.lastMessage == "DCS is not accessible")
+        #expect(h.cancelledTimers > 0)
+    }
+
     @Test("a crashed node keeps nothing in memory: no role, no lock, no cycle")
     func crashForgets() {
         let h = steadyPrimary()

@@ -25,7 +25,13 @@ final class ProxyHarness: TrafficEnv {
                       hap: hap, envoy: EnvoyConfig(), lb: CloudLBConfig(), rng: Rng(seed: 3))
     }
 
-    func schedule(after: Nanos, _ i: TrafficInput) { seq += 1; pending.append((now + after, seq, i)) }
+    @discardableResult
+    func schedule(after: Nanos, _ i: TrafficInput) -> TimerToken {
+        seq += 1
+        pending.append((now + after, seq, i))
+        return TimerToken(seq: UInt64(seq))
+    }
+    func trafficCancel(_ t: TimerToken) { pending.removeAll { UInt64($0.seq) == t.seq } }
     func run(until t: Nanos) {
         while let k = pending.indices.min(by: { (pending[$0].t, pending[$0].seq) < (pending[$1].t, pending[$1].seq) }), pending[k].t <= t {
             let e = pending.remove(at: k)
@@ -40,7 +46,7 @@ final class ProxyHarness: TrafficEnv {
             && $0.detail["backend"]?.stringValue == "write" && $0.detail["up"]?.boolValue == up }
     }
 
-    func trafficTimer(_ proc: UInt32, after: Nanos, _ t: TrafficTimer) { schedule(after: after, .timer(t)) }
+    func trafficTimer(_ proc: UInt32, after: Nanos, _ t: TrafficTimer) -> TimerToken { schedule(after: after, .timer(t)) }
     func trafficConnect(from: UInt32, to: Endpoint) -> ConnID { nextConn += 1; return ConnID(slot: nextConn, gen: 1) }
     func trafficSend(_ c: ConnID, from: UInt32, _ m: PgMessage) {}
     func trafficClose(_ c: ConnID) {}

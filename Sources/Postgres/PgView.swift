@@ -1,0 +1,72 @@
+import SimCore
+import Settings
+import Recording
+
+/// What Patroni's queries to its PostgreSQL (`pg_is_in_recovery()`, the WAL positions,
+/// `pg_stat_replication`, `SHOW synchronous_standby_names`) and `pg_controldata` answer.
+public struct PgView: Sendable {
+    public var reachable: Bool       // not paused (a frozen postmaster does not answer queries)
+    public var running: Bool
+    public var starting: Bool
+    public var stopping: Bool
+    public var hasData: Bool
+    public var inRecovery: Bool
+    public var promoting: Bool
+    public var timeline: Int
+    public var lastOperation: Int64
+    public var received: Int64
+    public var replayed: Int64
+    public var streamingFrom: Int?
+    public var upstream: Int?
+    public var controlInProduction: Bool
+    public var cleanShutdown: Bool
+    public var position: WalPosition
+    /// pg_stat_replication: standby, streaming, listed as sync, flush LSN.
+    public var replication: [(standby: Int, streaming: Bool, sync: Bool, flush: Int64)]
+    public var syncNames: SyncStandbyNames
+    public init(reachable: Bool, running: Bool, starting: Bool, stopping: Bool, hasData: Bool, inRecovery: Bool, promoting: Bool,
+                timeline: Int, lastOperation: Int64, received: Int64, replayed: Int64, streamingFrom: Int?, upstream: Int?,
+                controlInProduction: Bool, cleanShutdown: Bool, position: WalPosition,
+                replication: [(standby: Int, streaming: Bool, sync: Bool, flush: Int64)], syncNames: SyncStandbyNames) {
+        self.reachable = reachable
+        self.running = running
+        self.starting = starting
+        self.stopping = stopping
+        self.hasData = hasData
+        self.inRecovery = inRecovery
+        self.promoting = promoting
+        self.timeline = timeline
+        self.lastOperation = lastOperation
+        self.received = received
+        self.replayed = replayed
+        self.streamingFrom = streamingFrom
+        self.upstream = upstream
+        self.controlInProduction = controlInProduction
+        self.cleanShutdown = cleanShutdown
+        self.position = position
+        self.replication = replication
+        self.syncNames = syncNames
+    }
+    public var isPrimary: Bool { running && !inRecovery }
+}
+
+extension PgInstance {
+    /// The server as Patroni's queries see it at `now`. `status`: the postmaster process as the
+    /// host's kernel sees it (a frozen one does not answer; a dead one leaves only its files).
+    public func view(_ now: Nanos, status: ProcessStatus) -> PgView {
+        let alive = status != .down
+        return PgView(reachable: status == .running, running: alive && isRunning, starting: alive && state == .starting && pendingSourceNode == nil,
+                      stopping: alive && state == .stopping, hasData: hasData, inRecovery: inRecovery, promoting: promoting,
+                      timeline: timeline, lastOperation: lastOperation(now), received: receivedLSN, replayed: replayLSN(now),
+                      streamingFrom: streamingFrom, upstream: upstream, controlInProduction: controlInProduction,
+                      cleanShutdown: cleanShutdown, position: position,
+                      replication: replicationView().map { ($0.standby, $0.streaming, $0.sync, $0.flush) }, syncNames: syncNames)
+    }
+
+    /// pg_rewind's check (Patroni's `Rewind._check_timeline_and_lsn`, over a replication
+    /// connection to the leader): did this server write past the point where the leader's
+    /// history forked from its own? Asked of a leader that is a running primary.
+    public func needsRewind(from leader: PgInstance, _ history: WalHistory) -> Bool {
+        !history.contains(leader.durablePosition, position)
+    }
+}
