@@ -37,29 +37,13 @@ extension EtcdMember {
                 digest(revision, [(k, old, true)], now: now, replay: replay)
             }
         case .txn(let t):
-            let txn = shared.txns[Int(t)]
-            let ok = txn.compares.allSatisfy(holds)
-            let ops = ok ? txn.success : txn.failure
-            if !ops.isEmpty {
-                var changes: [(KeyID, KVRecord, Bool)] = []
-                var bumped = false
-                for o in ops {
-                    switch o {
-                    case .put(let k, let v, let lease):
-                        if lease != 0 && !leases.contains(where: { $0.id == lease }) { continue }
-                        if !bumped { revision += 1; bumped = true }
-                        putKey(k, v, lease: lease, now: now, replay: replay, env: env)
-                        changes.append((k, kv[Int(k)]!, false))
-                    case .delete(let k):
-                        guard let old = value(k) else { continue }
-                        if !bumped { revision += 1; bumped = true }
-                        deleteKey(k, now: now, replay: replay, env: env)
-                        changes.append((k, old, true))
-                    }
-                }
-                if bumped { digest(revision, changes, now: now, replay: replay) }
-            }
-            result = .txn(succeeded: ok)
+            // The whole transaction, nested one included, is one revision (etcd's `applyTxn`).
+            var changes: [(KeyID, KVRecord, Bool)] = []
+            var bumped = false
+            var nested = false
+            let ok = applyTxn(shared.txns[Int(t)], depth: 0, &changes, &bumped, &nested, now: now, replay: replay, env: env)
+            if bumped { digest(revision, changes, now: now, replay: replay) }
+            result = .txn(succeeded: ok, nested: nested)
         case .leaseGrant(let id, let ttl):
             if leases.contains(where: { $0.id == id }) { result = .error(.leaseNotFound) } else {
                 let expiry = lessorPrimary && !replay ? now + ttl * Time.s : Nanos.max
@@ -108,6 +92,33 @@ extension EtcdMember {
             if !replay { shared.recorder.log(now, name, "etcd", "etcd_member_removed", .object([("member", .string(shared.names[s]))])) }
         }
         if !replay, let env { completeProposal(gid: e.gid, result, env) }
+    }
+
+    /// Runs the branch the compares pick; returns whether they held. A nested transaction's
+    /// outcome goes to `nested` (etcd allows one level inside Patroni's requests; deeper ones
+    /// are not sent by any client simulated here and are ignored).
+    mutating func applyTxn(_ txn: Txn, depth: Int, _ changes: inout [(KeyID, KVRecord, Bool)], _ bumped: inout Bool, _ nested: inout Bool,
+                           now: Nanos, replay: Bool, env: EtcdEnv?) -> Bool {
+        let ok = txn.compares.allSatisfy(holds)
+        for o in ok ? txn.success : txn.failure {
+            switch o {
+            case .put(let k, let v, let lease):
+                if lease != 0 && !leases.contains(where: { $0.id == lease }) { continue }
+                if !bumped { revision += 1; bumped = true }
+                putKey(k, v, lease: lease, now: now, replay: replay, env: env)
+                changes.append((k, kv[Int(k)]!, false))
+            case .delete(let k):
+                guard let old = value(k) else { continue }
+                if !bumped { revision += 1; bumped = true }
+                deleteKey(k, now: now, replay: replay, env: env)
+                changes.append((k, old, true))
+            case .txn(let inner):
+                guard depth == 0 else { continue }
+                var deeper = false
+                nested = applyTxn(shared.txns[Int(inner)], depth: 1, &changes, &bumped, &deeper, now: now, replay: replay, env: env) || nested
+            }
+        }
+        return ok
     }
 
     func holds(_ c: Compare) -> Bool {

@@ -35,7 +35,9 @@ import SimCore
         case ok
         /// Index into `EtcdShared.rangeResults`.
         case range(UInt32)
-        case txn(succeeded: Bool)
+        /// `succeeded`: the compares held (the success branch ran). `nested`: a transaction
+        /// nested in the branch that ran succeeded (`responses[0].response_txn.succeeded`).
+        case txn(succeeded: Bool, nested: Bool)
         case leaseGranted(LeaseID, ttlSeconds: Int64)
         /// TTL 0 means the lease is gone (etcd answers that, not an error).
         case keepAlive(ttlSeconds: Int64)

@@ -59,6 +59,9 @@ public struct Compare: Sendable, Equatable {
 public enum TxnOp: Sendable, Equatable {
     case put(KeyID, ValueID, lease: LeaseID)
     case delete(KeyID)
+    /// A nested transaction (etcd's `RequestOp_RequestTxn`), by index into the cluster's
+    /// transaction table; its outcome comes back as the response's `nested`.
+    case txn(UInt32)
 }
 
 public struct Txn: Sendable, Equatable {

@@ -155,11 +155,16 @@ public struct PatroniDCS {
             case .updateLeader(_, _, let leaderLease):
                 guard let l = lease else { finish(.ok(false)); return }
                 if leaderLease == l { finishUpdateLeader(tag, env); return }
-                // The key carries another lease id: re-put it (if it still names us), or create it.
+                // `Etcd3._update_leader`: the key carries another lease id (a new lease after the
+                // old one expired): re-put it if it still names us, or else, in a nested
+                // transaction, create it if nobody holds it (a primary that froze past its ttl
+                // and whose key nobody took keeps its role).
                 let me = values.intern(.leader(self.me))
+                let create = shared.newTxn(Txn(compares: [Compare(key: keys.leader, .createRevision(0))],
+                                               success: [.put(keys.leader, me, lease: l)]))
                 let t = shared.newTxn(Txn(compares: [Compare(key: keys.leader, .value(me))],
                                                  success: [.put(keys.leader, me, lease: l)],
-                                                 failure: []))
+                                                 failure: [.txn(create)]))
                 client.call(.txn(t), tag: o.tag, retry: true, env)
             case .acquire:
                 guard let l = lease else { finish(.ok(false)); return }
@@ -264,10 +269,11 @@ public struct PatroniDCS {
             switch o.request {
             case .updateLeader:
                 guard let r = resp else { finish(.error); return }
-                if case .txn(let ok) = r.result, ok { finishUpdateLeader(tag, env) } else { finish(.ok(false)) }
+                // `ret.succeeded or ret.responses[0].response_txn.succeeded`
+                if case .txn(let ok, let nested) = r.result, ok || nested { finishUpdateLeader(tag, env) } else { finish(.ok(false)) }
             case .acquire:
                 guard let r = resp else { finish(.error); return }
-                if case .txn(let ok) = r.result {
+                if case .txn(let ok, _) = r.result {
                     finish(.ok(ok))
                 } else if case .error(.leaseNotFound) = r.result, o.stage != .retryAcquire {
                     // "Our lease disappeared from Etcd. Will try to get a new one and retry attempt"
@@ -277,11 +283,11 @@ public struct PatroniDCS {
                 } else { finish(.ok(false)) }
             case .cas:
                 guard let r = resp else { finish(.error); return }
-                if case .txn(let ok) = r.result, ok { finish(.revision(r.revision)) } else { finish(.revision(nil)) }
+                if case .txn(let ok, _) = r.result, ok { finish(.revision(r.revision)) } else { finish(.revision(nil)) }
             case .casDelete, .delete, .deleteLeader, .put, .touch:
                 guard let r = resp else { finish(.ok(false)); return }
                 if case .error = r.result { finish(.ok(false)); return }
-                if case .txn(let ok) = r.result { finish(.ok(ok)); return }
+                if case .txn(let ok, _) = r.result { finish(.ok(ok)); return }
                 finish(.ok(true))
             case .refreshLease:
                 finish(.ok(lease != nil))
@@ -309,11 +315,11 @@ public struct PatroniDCS {
         switch (req, stage, r.result) {
         case (.put(let k, let v, _), .main, .ok): put(k, v, lease: 0)
         case (.touch(let d), .main, .ok): if let l = lease { put(keys.members[me], .member(d), lease: l) }
-        case (.acquire, .main, .txn(true)), (.updateLeader, .main, .txn(true)):
+        case (.acquire, .main, .txn(true, _)), (.updateLeader, .main, .txn(true, _)), (.updateLeader, .main, .txn(false, true)):
             if let l = lease { put(keys.leader, .leader(me), lease: l) }
-        case (.cas(let k, let v, _), .main, .txn(true)): put(k, v, lease: 0)
-        case (.casDelete(let k, _), .main, .txn(true)), (.delete(let k), .main, .ok): delete(k)
-        case (.deleteLeader, .main, .txn(true)): delete(keys.leader)
+        case (.cas(let k, let v, _), .main, .txn(true, _)): put(k, v, lease: 0)
+        case (.casDelete(let k, _), .main, .txn(true, _)), (.delete(let k), .main, .ok): delete(k)
+        case (.deleteLeader, .main, .txn(true, _)): delete(keys.leader)
         default: break
         }
     }

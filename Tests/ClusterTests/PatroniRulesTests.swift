@@ -37,6 +37,31 @@ struct PatroniRulesTests {
         #expect(seconds(rto) > 20 && seconds(rto) < 45)
     }
 
+    /// `Etcd3._update_leader` (patroni/dcs/etcd3.py): after a freeze longer than ttl the
+    /// primary's Patroni gets a new lease, and since the key it last saw carries the old one it
+    /// sends a transaction that re-puts the key if it still names it, or else (nested) creates it
+    /// if nobody holds it. Nobody could take it here (both replicas are `nofailover`), so the
+    /// primary keeps its role: no demotion, no new timeline.
+    @Test("a frozen primary whose key expired and that nobody took retakes the free lock and stays primary (Etcd3._update_leader)",
+          arguments: 1...8)
+    func frozenPrimaryRetakesFreeLock(seed: UInt64) throws {
+        let o = try simulate(Self.separate + """
+
+            patroni: { watchdog: { mode: off }, tags: { db2: { nofailover: true }, db3: { nofailover: true } } }
+            faults: [ { at: 60s, jitter: 10s, pause: db1/patroni, for: 50s } ]
+            """, seed: seed)
+        let pause = o.fault(0).startNs
+        let expired = try #require(o.keyChanges.first { $0.t > pause && $0.holder == nil })
+        #expect(expired.cause == "expired")
+        let back = try #require(o.keyChanges.first { $0.t > expired.t && $0.holder != nil })
+        #expect(back.holder == "db1")
+        #expect(o.newPrimaries == ["db1"])
+        #expect(o.entries(Kind.demote).isEmpty, "\(o.entries(Kind.demote).map(\.detail))")
+        #expect(o.entries(Kind.pgPromoted).isEmpty)
+        // It retook the key as soon as it woke (its first cycle after the pause).
+        #expect(seconds(back.t - (pause + 50 * Time.s)) < 1)
+    }
+
     @Test("with the etcd leader on the crashed host, the new etcd leader resets the lease to ttl + election timeout",
           arguments: 1...6)
     func etcdLeaderCrash(seed: UInt64) throws {

@@ -40,6 +40,29 @@ struct LeaseTests {
         }
     }
 
+    @Test("Patroni's update_leader transaction: re-put when the key still names us; else, nested, create it when nobody holds it; else nothing")
+    func updateLeaderTxn() {
+        let h = EtcdHarness(seed: 3)
+        _ = h.awaitLeader()
+        let leader = h.key("/leader"), me: ValueID = 11, other: ValueID = 12
+        let g = h.call(.leaseGrant(ttlSeconds: 30))
+        let lease = h.await(g)!.leaseID!
+        func updateLeader() -> EtcdResponse.Result? {
+            let create = h.shared.newTxn(Txn(compares: [Compare(key: leader, .createRevision(0))], success: [.put(leader, me, lease: lease)]))
+            let t = h.shared.newTxn(Txn(compares: [Compare(key: leader, .value(me))], success: [.put(leader, me, lease: lease)], failure: [.txn(create)]))
+            return h.await(h.call(.txn(t)))?.response?.result
+        }
+        // The key is gone (its old lease expired and nobody took it): the nested create runs.
+        #expect(updateLeader() == .txn(succeeded: false, nested: true))
+        #expect(h.members[h.leader()!].value(leader)?.value == me)
+        // It names us: the plain re-put.
+        #expect(updateLeader() == .txn(succeeded: true, nested: false))
+        // Someone else holds it: neither branch writes.
+        _ = h.await(h.call(.put(leader, other, lease: 0)))
+        #expect(updateLeader() == .txn(succeeded: false, nested: false))
+        #expect(h.members[h.leader()!].value(leader)?.value == other)
+    }
+
     @Test("etcd raises a TTL under its minimum (2 s with defaults)")
     func minimumTTL() {
         let h = EtcdHarness()
