@@ -22,6 +22,7 @@ indirect enum K {
     case startingLock
     case recoverLock
     case recoverFailoverPossible
+    case startingFailoverPossible
     case healthyLock
     case leaderFailoverPossible
     case acquired
@@ -165,6 +166,7 @@ extension PatroniNode {
         case .manualFailoverPossible: proceed(manualFailoverPossibleChecked(env), env)
         case .leaderFailoverPossible: proceed(leaderFailoverPossibleChecked(env), env)
         case .recoverFailoverPossible: proceed(recoverFailoverPossibleChecked(env), env)
+        case .startingFailoverPossible: proceed(startingFailoverPossibleChecked(env), env)
         case .failsafeChecked: proceed(failsafeChecked(env), env)
         case .sync(let s): proceed(syncStep(s, nil, env), env)
         case .offlineDemoted: proceed(.done("demoted self because DCS is not accessible and I was a leader"), env)

@@ -203,13 +203,15 @@ extension PatroniNode {
     }
 
     /// `handle_starting_instance`: a primary still starting keeps its key, up to
-    /// primary_start_timeout.
+    /// primary_start_timeout (counted from when the start began, `time_in_state`); past it, it
+    /// gives the key up if a failover candidate exists.
     mutating func handleStartingInstance(_ v: PgView, _ env: PatroniEnv) -> Outcome? {
         guard v.starting, !paused else {
             startTimeoutAt = nil
             return nil
         }
         guard hasLockView else { return nil }
+        if startTimeoutAt == nil { startTimeoutAt = env.now + Nanos(config.primaryStartTimeout) * Time.s }
         return updateLock(.startingLock, status: false, env)
     }
 
@@ -219,7 +221,19 @@ extension PatroniNode {
             demote(.immediateNolock, reason: "Lost lock while starting up", env)
             return .done("stopped PostgreSQL while starting up because leader key was lost")
         }
-        return .done("PostgreSQL is still starting up")
+        let timeLeft = (startTimeoutAt ?? env.now) - env.now
+        if timeLeft <= 0 {
+            return startFailoverPossibleCheck(candidates: failoverCandidates(excludeCandidate: false), clusterLsn: 0, k: .startingFailoverPossible, env)
+        }
+        if let o = processManualFailoverFromLeader(env) { return o }
+        return .done("PostgreSQL is still starting up, \(Int((Time.seconds(timeLeft)).rounded())) seconds until timeout")
+    }
+
+    mutating func startingFailoverPossibleChecked(_ env: PatroniEnv) -> Outcome {
+        guard failoverPossible() else { return .done("primary start has timed out, but continuing to wait because failover is not possible") }
+        log(env, Kind.patroni, .object([("msg", "Demoting self because primary startup is taking too long")]))
+        demote(.immediate, reason: "primary startup is taking too long", env)
+        return .done("stopped PostgreSQL because of startup timeout")
     }
 
     // MARK: - Jobs
@@ -239,6 +253,9 @@ extension PatroniNode {
             scheduleJobTimer(after: config.loopWaitNs, .jobTimeout, env)
         case .startPrimary:
             env.pgStart(node, asStandby: false, upstream: nil)
+            // `postgresql.start(timeout=primary_start_timeout)` waits that long for the server to
+            // accept connections; then the job ends and `handle_starting_instance` takes over.
+            if let at = startTimeoutAt { scheduleJobTimer(after: max(0, at - env.now), .jobTimeout, env) }
         case .startStandby(let up, _):
             env.pgStart(node, asStandby: true, upstream: up)
         case .demoteOffline, .demoteGraceful, .restart:
@@ -396,6 +413,10 @@ extension PatroniNode {
 
     mutating func jobTimeout(_ env: PatroniEnv) {
         guard let j = job else { return }
-        if case .promote = j.kind { jobDone(env) }  // `_wait_promote` gave up waiting; role stays "promoted"
+        switch j.kind {
+        case .promote: jobDone(env)        // `_wait_promote` gave up waiting; role stays "promoted"
+        case .startPrimary: jobDone(env)   // still starting: the next cycles count primary_start_timeout
+        default: break
+        }
     }
 }

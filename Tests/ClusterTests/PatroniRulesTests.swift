@@ -62,6 +62,45 @@ struct PatroniRulesTests {
         #expect(seconds(back.t - (pause + 50 * Time.s)) < 1)
     }
 
+    /// `Ha.handle_starting_instance` (patroni/ha.py): a primary whose PostgreSQL is still
+    /// starting after primary_start_timeout gives the key up when a failover is possible
+    /// ("Demoting self because primary startup is taking too long"); the start itself waited
+    /// that long (`postgresql.start(timeout=primary_start_timeout)`).
+    @Test("a primary whose PostgreSQL takes longer than primary_start_timeout to start after a crash demotes, and a replica takes over",
+          arguments: 1...6)
+    func primaryStartTimeout(seed: UInt64) throws {
+        let o = try simulate(Self.separate + """
+
+            patroni: { primary_start_timeout: 30 }
+            postgresql: { startup: 120s }
+            faults: [ { at: 60s, jitter: 10s, kill: db1/postgres } ]
+            """, seed: seed)
+        let kill = o.fault(0).startNs
+        let demote = try #require(o.first(Kind.demote, host: "db1", after: kill))
+        #expect(demote.detail["mode"]?.stringValue == "immediate")
+        #expect(demote.detail["why"]?.stringValue == "primary startup is taking too long")
+        // The recovery cycle comes within loop_wait of the kill; the start then has 30 s.
+        let d = seconds(demote.timeNs - kill)
+        #expect(d >= 30 && d <= 41, "demoted \(d) s after the kill")
+        let said = o.entries(Kind.patroni, host: "db1").compactMap { $0.detail["msg"]?.stringValue }
+        #expect(said.contains("stopped PostgreSQL because of startup timeout"))
+        #expect(o.newPrimaries.count == 2 && o.newPrimaries.last != "db1")
+    }
+
+    @Test("past primary_start_timeout with no failover candidate, the primary keeps waiting for its PostgreSQL")
+    func primaryStartTimeoutNoCandidate() throws {
+        let o = try simulate(Self.separate + """
+
+            patroni: { primary_start_timeout: 30, tags: { db2: { nofailover: true }, db3: { nofailover: true } } }
+            postgresql: { startup: 120s }
+            faults: [ { at: 60s, kill: db1/postgres } ]
+            """, seed: 1)
+        #expect(o.entries(Kind.demote).isEmpty)
+        let said = o.entries(Kind.patroni, host: "db1").compactMap { $0.detail["msg"]?.stringValue }
+        #expect(said.contains("primary start has timed out, but continuing to wait because failover is not possible"), "\(Set(said))")
+        #expect(o.newPrimaries == ["db1"])
+    }
+
     @Test("with the etcd leader on the crashed host, the new etcd leader resets the lease to ttl + election timeout",
           arguments: 1...6)
     func etcdLeaderCrash(seed: UInt64) throws {
