@@ -283,6 +283,7 @@ extension Simulation: PatroniEnv {
     }
 
     public func watchdogKeepalive(_ node: Int) { watchdogs[dbHost[node]].keepalive(self) }
+    public func watchdogSetTimeout(_ node: Int, timeoutS: Int) { watchdogs[dbHost[node]].setTimeout(timeoutS, self) }
     public func watchdogDisable(_ node: Int) { watchdogs[dbHost[node]].disable(self) }
 
     public func patroniExited(_ node: Int) {

@@ -191,6 +191,7 @@ extension PatroniNode {
         case .automatic, .required:
             if env.watchdogActivate(node, timeoutS: config.watchdogTimeoutS) {
                 watchdogRunning = true
+                watchdogActiveTimeoutS = config.watchdogTimeoutS
                 return true
             }
             return config.watchdog.mode == .automatic
@@ -199,8 +200,19 @@ extension PatroniNode {
 
     var watchdogHealthy: Bool { config.watchdog.mode != .required || config.watchdog.hasDevice }
 
+    /// `Watchdog.keepalive`: the ping, then any configuration change since the device was armed
+    /// (a new ttl or safety_margin through edit_config): the new timeout is set on the device
+    /// now, so that it matches the leader key update just made.
     mutating func watchdogKeepalive(_ env: PatroniEnv) {
-        if watchdogRunning { env.watchdogKeepalive(node) }
+        guard watchdogRunning else { return }
+        env.watchdogKeepalive(node)
+        let timeout = config.watchdogTimeoutS
+        guard timeout != watchdogActiveTimeoutS else { return }
+        env.watchdogSetTimeout(node, timeoutS: timeout)
+        watchdogActiveTimeoutS = timeout
+        // softdog's identity (WDIOC_GETSUPPORT) is "Software Watchdog"; timing slack is the
+        // timeout minus loop_wait (`WatchdogConfig.timing_slack`).
+        log(env, Kind.patroni, .object([("msg", .string("Software Watchdog updated with \(timeout) second timeout, timing slack \(timeout - config.loopWait) seconds"))]))
     }
 
     mutating func watchdogDisable(_ env: PatroniEnv) {

@@ -36,6 +36,8 @@ public struct PatroniNode {
     var rewindState: RewindState = .initial
     var rewindExecuted = false
     public internal(set) var watchdogRunning = false
+    /// The timeout the device was armed or last set with (`Watchdog.active_config.timeout`).
+    var watchdogActiveTimeoutS = 0
     var syncStrictActivated = false
     var wasPaused = false
     var cbCalled = false
@@ -123,7 +125,10 @@ public struct PatroniNode {
         role = primary ? .primary : .replica
         if primary {
             leaderExpiry = env.now + config.ttlNs - config.loopWaitNs + phase
-            if config.watchdog.mode != .off { watchdogRunning = env.watchdogActivate(node, timeoutS: config.watchdogTimeoutS) }
+            if config.watchdog.mode != .off {
+                watchdogRunning = env.watchdogActivate(node, timeoutS: config.watchdogTimeoutS)
+                watchdogActiveTimeoutS = config.watchdogTimeoutS
+            }
         }
         cbCalled = true
         nextRun = env.now + phase

@@ -134,6 +134,7 @@ public protocol PatroniEnv: EtcdClientEnv {
     /// The host's watchdog device: arm with a timeout (false: no usable device), ping, disarm.
     func watchdogActivate(_ node: Int, timeoutS: Int) -> Bool
     func watchdogKeepalive(_ node: Int)
+    func watchdogSetTimeout(_ node: Int, timeoutS: Int)
     func watchdogDisable(_ node: Int)
     func patroniExited(_ node: Int)
     func nodeName(_ node: Int) -> String

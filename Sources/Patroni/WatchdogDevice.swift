@@ -53,6 +53,15 @@ public struct WatchdogDevice: Sendable {
         expiry = env.watchdogTimer(host: host, after: timeoutNs)
     }
 
+    /// `WDIOC_SETTIMEOUT` on the armed device: the new timeout, and a ping (Linux
+    /// `watchdog_dev.c` pings after setting it, so the new timeout counts from now).
+    public mutating func setTimeout(_ timeoutS: Int, _ env: WatchdogEnv) {
+        guard armed else { return }
+        timeoutNs = Nanos(timeoutS) * Time.s
+        env.recorder.log(env.now, hostName, "watchdog", "watchdog_timeout_set", .object([("timeout_s", .int(Int64(timeoutS)))]))
+        keepalive(env)
+    }
+
     /// Closing the device with the magic character disarms it.
     public mutating func disable(_ env: WatchdogEnv) {
         if armed { env.recorder.log(env.now, hostName, "watchdog", "watchdog_disarmed") }

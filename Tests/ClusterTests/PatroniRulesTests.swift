@@ -101,6 +101,26 @@ struct PatroniRulesTests {
         #expect(o.newPrimaries == ["db1"])
     }
 
+    /// `Watchdog.keepalive` (patroni/watchdog/base.py): a configuration change is applied at the
+    /// next ping, so the device's timeout follows a new ttl from the leader key update on.
+    @Test("the watchdog follows edit_config: a new ttl sets the device's timeout to ttl − safety_margin at the primary's next keepalive")
+    func watchdogFollowsEditConfig() throws {
+        let o = try simulate(Self.separate + """
+
+            patroni: { watchdog: { mode: required, safety_margin: 5 } }
+            faults: [ { at: 60s, edit_config: { ttl: 40 } } ]
+            """, seed: 1)
+        let edit = o.fault(0).startNs
+        let set = try #require(o.first("watchdog_timeout_set", after: edit))
+        #expect(set.host == "db1")
+        #expect(set.detail["timeout_s"]?.intValue == 35)
+        // At the primary's next successful lock update: within one loop_wait (and the watch).
+        #expect(seconds(set.timeNs - edit) <= 10.5)
+        let said = o.entries(Kind.patroni, host: "db1").compactMap { $0.detail["msg"]?.stringValue }
+        #expect(said.contains("Software Watchdog updated with 35 second timeout, timing slack 25 seconds"))
+        #expect(o.entries(Kind.watchdogReset).isEmpty)
+    }
+
     @Test("with the etcd leader on the crashed host, the new etcd leader resets the lease to ttl + election timeout",
           arguments: 1...6)
     func etcdLeaderCrash(seed: UInt64) throws {

@@ -18,6 +18,7 @@ final class PatroniHarness: PatroniEnv {
         case restListen(Bool)
         case watchdogArmed(Int)
         case watchdogDisarmed
+        case watchdogTimeout(Int)
     }
 
     var now: Nanos = 0
@@ -116,6 +117,7 @@ final class PatroniHarness: PatroniEnv {
     func restRespond(_ node: Int, _ r: RESTResponse) {}
     func watchdogActivate(_ node: Int, timeoutS: Int) -> Bool { effects.append(.watchdogArmed(timeoutS)); return true }
     func watchdogKeepalive(_ node: Int) {}
+    func watchdogSetTimeout(_ node: Int, timeoutS: Int) { effects.append(.watchdogTimeout(timeoutS)) }
     func watchdogDisable(_ node: Int) { effects.append(.watchdogDisarmed) }
     func patroniExited(_ node: Int) {}
     func nodeName(_ node: Int) -> String { names[node] }
