@@ -211,6 +211,7 @@ extension Ev {
                 case .stop(let i): l.bool("immediate", i)
                 case .setUpstream(let u): if u >= 0 { l.int("upstream", Int(u)) }
                 case .rewind(let f, _), .reclone(let f): l.int("from", Int(f))
+                case .query(let id): l.int("query", id)
                 case .promote, .reloadSyncNames: break
                 }
             }
@@ -221,6 +222,7 @@ extension Ev {
             case .etcd(let r): l.int("req", r.req); l.int("member", r.member); l.int("revision", r.revision); l.int("raft_term", r.raftTerm)
             case .etcdConn(let c, let ev), .restConn(let c, let ev): l.conn(c); l.connEvent(ev)
             case .pg: break
+            case .pgAnswer(let id): l.int("query", id)
             case .rest(let r): l.conn(r.conn); l.int("id", r.id)
             case .restResponse(let r): l.int("id", r.id); l.int("status", r.status)
             case .operatorAction, .terminate: break
@@ -278,6 +280,7 @@ extension Ev {
             case .etcd(let r): return ("patroni.etcd_response.", r.result.traceName)
             case .etcdConn(_, let e): return ("patroni.etcd_conn.", EnumNames.conn[Int(e.rawValue)])
             case .pg(let n): return ("patroni.pg.", n.traceName)
+            case .pgAnswer: return ("patroni.pg_answer", "")
             case .rest: return ("patroni.rest_request", "")
             case .restResponse: return ("patroni.rest_response", "")
             case .restConn(_, let e): return ("patroni.rest_conn.", EnumNames.conn[Int(e.rawValue)])

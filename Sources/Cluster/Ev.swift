@@ -116,6 +116,7 @@ extension PatroniInput {
         case .etcd(let r): return 2 | UInt64(r.req) << 8
         case .etcdConn(let c, let e): return 3 | UInt64(c.slot) << 8 | UInt64(e.rawValue) << 40
         case .pg: return 4
+        case .pgAnswer(let id): return 10 | UInt64(id) << 8
         case .rest(let r): return 5 | UInt64(r.id) << 8
         case .restResponse(let r): return 6 | UInt64(r.id) << 8 | UInt64(UInt16(bitPattern: r.status)) << 40
         case .restConn(let c, let e): return 7 | UInt64(c.slot) << 8 | UInt64(e.rawValue) << 40

@@ -190,9 +190,39 @@ extension Simulation: PatroniEnv {
 
     public func patroniCancel(_ t: TimerToken) { kernel.cancel(t) }
 
-    /// Patroni's queries to its local PostgreSQL, answered by the server as it is now (the
-    /// answer takes no simulated time: an assumption, see DESIGN.md).
-    public func pgView(_ n: Int) -> PgView { pg[n].view(kernel.now, status: kernel.status(of: pgProc[n])) }
+    /// A query goes to the server as a local message; with no server process the connection is
+    /// refused at once and Patroni has only the files (`pg_controldata`, postmaster.pid).
+    public func pgQuery(_ n: Int, id: UInt32) {
+        if isUp(pgProc[n]) {
+            pgRequest(n, .query(id))
+        } else {
+            deliverPgAnswer(n, id, pg[n].view(now, status: .down))
+        }
+    }
+
+    public func pgAnswer(_ n: Int, query id: UInt32, _ view: PgView) { deliverPgAnswer(n, id, view) }
+
+    /// The answer's body waits in the node's mailbox (events stay small); the event tells
+    /// Patroni it is there.
+    func deliverPgAnswer(_ n: Int, _ id: UInt32, _ view: PgView) {
+        guard n < patroniProc.count else { return }
+        if pgAnswers[n].count >= Self.pgAnswerLimit { pgAnswers[n].removeFirst() }
+        pgAnswers[n].append((id, view))
+        kernel.schedule(after: Self.localRequestNs, to: patroniProc[n], .patroni(.pgAnswer(id)))
+    }
+
+    /// Answers not yet taken per node: Patroni asks at most once per cycle and per REST
+    /// request in flight; a Patroni that crashed leaves its answers behind (cleared when it
+    /// restarts), so a small bound suffices.
+    static let pgAnswerLimit = 256
+
+    public func takePgAnswer(_ n: Int, id: UInt32) -> PgView? {
+        guard let i = pgAnswers[n].firstIndex(where: { $0.id == id }) else { return nil }
+        return pgAnswers[n].remove(at: i).view
+    }
+
+    /// The host's files and process table, read where Patroni reads them without a query.
+    public func pgLocalState(_ n: Int) -> PgView { pg[n].view(kernel.now, status: kernel.status(of: pgProc[n])) }
 
     /// A request from Patroni to the PostgreSQL on its host, delivered as a local message.
     /// `pg_ctl` forks, execs and signals, a reload is a SIGHUP, pg_rewind a new process: a

@@ -15,6 +15,7 @@ extension Simulation {
         let topo = scenario.topology
         etcdNames = topo.etcdHosts
         dbNames = topo.dbHosts
+        pgAnswers = Array(repeating: [], count: dbNames.count)
         etcdShared = EtcdShared(config: scenario.etcd, names: etcdNames, recorder: rec)
         pValues = PatroniValues(names: dbNames)
         keys = ClusterKeys(keys: etcdShared.keys, prefix: scenario.patroni.keyPrefix, members: dbNames)
@@ -146,7 +147,9 @@ extension Simulation {
         case .postgres:
             pg[info.model].crash(self)
             syncListening(info.model)
-        case .patroni: patroni[info.model].crash()
+        case .patroni:
+            patroni[info.model].crash()
+            pgAnswers[info.model].removeAll()   // answers to the dead process's queries
         default: crashTrafficModel(p)
         }
     }

@@ -64,6 +64,9 @@ public final class Simulation {
     var configuredSyncNames: [SyncStandbyNames] = []
     var dcsObserver: DCSObserver!
     var watchdogs: [WatchdogDevice] = []
+    /// Each DB node's answers from PostgreSQL to its Patroni, in flight (bounded:
+    /// `pgAnswerLimit`).
+    var pgAnswers: [[(id: UInt32, view: PgView)]] = []
     var rootFork: UInt32 = 0
     var initialPrimaryNode = 0
     var initialSync: [Int] = []

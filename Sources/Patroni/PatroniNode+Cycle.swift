@@ -7,6 +7,8 @@ import Postgres
 /// What a blocked cycle waits for, and how it continues.
 enum Wait {
     case none
+    /// The cycle's query to PostgreSQL (a frozen server holds the cycle here).
+    case pgQuery
     case cache
     case dcs(UInt32, K)
     case rest(K)
@@ -51,7 +53,10 @@ enum Outcome {
 }
 
 extension PatroniNode {
-    func pg(_ env: PatroniEnv) -> PgView { env.pgView(node) }
+    /// PostgreSQL as the cycle sees it: the answer to its query. Outside a cycle (a job's
+    /// step, the shutdown), only what the host's files say.
+    func pg(_ env: PatroniEnv) -> PgView { pgInfo ?? env.pgLocalState(node) }
+    func pgLocalState(_ env: PatroniEnv) -> PgView { env.pgLocalState(node) }
 
     // MARK: - The cycle
 
@@ -62,6 +67,16 @@ extension PatroniNode {
         // `Etcd3.watch` clears the event when it returns.
         dcs.event = false
         wakeRequested = false
+        // `reset_cluster_info_state`, then the cycle's first query (`cluster_info_query`).
+        pgInfo = nil
+        nextPgQuery &+= 1
+        cycleQuery = nextPgQuery
+        wait = .pgQuery
+        env.pgQuery(node, id: cycleQuery)
+    }
+
+    /// The cycle's query is answered: `load_cluster_from_dcs` next.
+    mutating func cycleQueried(_ env: PatroniEnv) {
         if dcs.cacheReady {
             afterLoadCluster(env)
         } else {

@@ -9,20 +9,19 @@ extension PatroniNode {
 
     /// Answers a REST request (api.py `do_GET`/`do_POST_*`). The API runs in its own thread:
     /// it answers while the HA loop is busy, not while the process is frozen (the kernel holds
-    /// the request then) and not when it is dead (the world refuses the connection).
+    /// the request then) and not when it is dead (the world refuses the connection). Most
+    /// handlers first query PostgreSQL (`get_postgresql_status`): the answer comes when the
+    /// server answers, and a frozen server holds it up (and the health check with it).
     mutating func rest(_ r: RESTRequest, _ env: PatroniEnv) {
         switch r.kind {
-        case .get(let path, let lag):
-            let (code, status) = get(path, lag: lag, env)
+        case .get(.liveness, _):
+            // `do_GET_liveness` looks only at the HA loop's heartbeat.
+            let (code, status) = get(.liveness, lag: nil, pgLocalState(env), env)
             env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: code, member: status))
-        case .failsafe(let leader):
-            // `do_POST_failsafe`: refused by a node that runs as primary itself.
-            if pg(env).isPrimary && role == .primary {
-                env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: 500))
-            } else {
-                failsafeLeader = (leader, env.now + config.ttlNs)
-                env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: 200, lsn: pg(env).lastOperation))
-            }
+        case .get, .failsafe:
+            nextPgQuery &+= 1
+            restQueries.append((nextPgQuery, r))
+            env.pgQuery(node, id: nextPgQuery)
         case .switchover(let leader, let candidate):
             let ok = requestSwitchover(leader: leader, candidate: candidate, env)
             env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: ok ? 200 : 412))
@@ -32,11 +31,28 @@ extension PatroniNode {
         }
     }
 
+    /// The REST handler's query was answered: it answers its caller.
+    mutating func restQueryAnswered(_ r: RESTRequest, _ v: PgView, _ env: PatroniEnv) {
+        switch r.kind {
+        case .get(let path, let lag):
+            let (code, status) = get(path, lag: lag, v, env)
+            env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: code, member: status))
+        case .failsafe(let leader):
+            // `do_POST_failsafe`: refused by a node that runs as primary itself.
+            if v.isPrimary && role == .primary {
+                env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: 500))
+            } else {
+                failsafeLeader = (leader, env.now + config.ttlNs)
+                env.restRespond(node, RESTResponse(conn: r.conn, id: r.id, status: 200, lsn: v.lastOperation))
+            }
+        case .switchover, .failover: break
+        }
+    }
+
     /// The REST view of this member for a peer's race poll (`GET /patroni`); nil when
     /// PostgreSQL is not running (the JSON then lacks the WAL fields and the poller counts it
     /// unreachable).
-    func memberStatus(_ env: PatroniEnv) -> MemberStatus? {
-        let v = pg(env)
+    func memberStatus(_ v: PgView) -> MemberStatus? {
         guard v.running else { return nil }
         return MemberStatus(inRecovery: v.inRecovery, walPosition: v.inRecovery ? max(v.received, v.replayed) : v.lastOperation,
                             timeline: v.timeline, nofailover: nofailover, failoverPriority: tags.failoverPriority,
@@ -44,8 +60,7 @@ extension PatroniNode {
     }
 
     /// Status codes as api.py computes them (patroni.md §7).
-    func get(_ path: RESTPath, lag: Int64?, _ env: PatroniEnv) -> (Int16, MemberStatus?) {
-        let v = pg(env)
+    func get(_ path: RESTPath, lag: Int64?, _ v: PgView, _ env: PatroniEnv) -> (Int16, MemberStatus?) {
         let leader = isLeader(env.now) || (config.failsafeMode && failsafeActiveAt > 0 && env.now - failsafeActiveAt < config.ttlNs)
         let replica = v.running && v.inRecovery && !tags.noloadbalance && !lagging(v, lag ?? Int64.max)
         let cached = env.now - lastClusterLoad < config.ttlNs
@@ -67,7 +82,7 @@ extension PatroniNode {
             let ok = leader || (v.running && v.streamingFrom != nil && !lagging(v, lag ?? config.maximumLagOnFailover))
             return (code(ok), nil)
         case .patroni:
-            let st = memberStatus(env)
+            let st = memberStatus(v)
             return (code(v.running), st)
         case .metrics:
             // The Prometheus endpoint answers whatever the state.
@@ -121,7 +136,7 @@ extension PatroniNode {
         case .failover(let c):
             _ = requestSwitchover(leader: nil, candidate: c, env)
         case .restartPostgres:
-            guard job == nil, pg(env).running else { return }
+            guard job == nil, pgLocalState(env).running else { return }
             log(env, "restart", .object([("requested", true)]))
             startJob(.restart, env)
         case .reinit:

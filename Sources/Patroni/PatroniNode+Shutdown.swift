@@ -39,6 +39,8 @@ extension PatroniNode {
         cancelWaitTimer(env)
         closeRestCalls(env)
         endJob(env)
+        pgInfo = nil
+        restQueries.removeAll()   // the REST API shuts down with the loop
         env.restListen(node, false)
         if paused {
             // "Leader key is not deleted and Postgresql is not stopped due paused state"

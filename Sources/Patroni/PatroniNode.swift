@@ -55,6 +55,14 @@ public struct PatroniNode {
 
     // MARK: Loop
     var nextRun: Nanos = 0
+    /// The cycle's answer from PostgreSQL (`_cluster_info_state`: one query per cycle, reset
+    /// when the next begins); nil outside a cycle.
+    var pgInfo: PgView? = nil
+    var nextPgQuery: UInt32 = 0
+    /// The cycle's query in flight.
+    var cycleQuery: UInt32 = 0
+    /// REST requests whose handler waits for its query to PostgreSQL.
+    var restQueries: [(query: UInt32, request: RESTRequest)] = []
     /// The pending wake-up of the loop (its nap, or "run now"); each new schedule replaces it.
     var loopTimer = TimerToken.none
     /// The pending end of the cycle's `wait` (the cache wait, a sleep).
@@ -144,6 +152,8 @@ public struct PatroniNode {
         shutdownStage = .none
         env.restListen(node, true)
         // A new process: whatever the last one had pending died with it.
+        pgInfo = nil
+        restQueries.removeAll()
         loopTimer = .none
         waitTimer = .none
         shutdownTimer = .none
@@ -171,7 +181,9 @@ public struct PatroniNode {
         job = nil
         wait = .none
         inCycle = false
-        // The process is gone, and with it its pending timers (the kernel drops them).
+        // The process is gone, and with it its pending timers and queries.
+        pgInfo = nil
+        restQueries.removeAll()
         loopTimer = .none
         waitTimer = .none
         shutdownTimer = .none
@@ -198,6 +210,15 @@ public struct PatroniNode {
             if dcs.client.watchBroken { watchBroke(env) }
             drainDCS(env)
         case .pg(let n): pgNotification(n, env)
+        case .pgAnswer(let id):
+            guard let v = env.takePgAnswer(node, id: id) else { return }
+            if id == cycleQuery, case .pgQuery = wait {
+                wait = .none
+                pgInfo = v
+                cycleQueried(env)
+            } else if let i = restQueries.firstIndex(where: { $0.query == id }) {
+                restQueryAnswered(restQueries.remove(at: i).request, v, env)
+            }
         case .rest(let r): rest(r, env)
         case .restResponse(let r): restAnswered(r.id, r, env)
         case .restConn(let c, let e): restConnEvent(c, e, env)
@@ -316,6 +337,7 @@ public struct PatroniNode {
     /// job) wakes it early and re-phases the loop.
     mutating func scheduleNext(_ env: PatroniEnv) {
         inCycle = false
+        pgInfo = nil
         dcs.forceLeaseRefreshNextCycle()
         nextRun += config.loopWaitNs
         let nap = nextRun - env.now

@@ -80,6 +80,9 @@ public enum PatroniInput: Sendable {
     /// A connection to an etcd member connected, was refused, timed out or was reset.
     case etcdConn(ConnID, ConnEvent)
     case pg(PgNotification)
+    /// The local PostgreSQL answered query `id` (the body is taken with `PatroniEnv.takePgAnswer`,
+    /// so that events stay small).
+    case pgAnswer(UInt32)
     case rest(RESTRequest)
     case restResponse(RESTResponse)
     /// A connection this Patroni opened to a peer's REST API connected, was refused, timed
@@ -108,7 +111,15 @@ public protocol PatroniEnv: EtcdClientEnv {
     /// A timer; its token cancels it while pending (and must be forgotten once it fired).
     @discardableResult func patroniTimer(_ node: Int, after: Nanos, _ t: PatroniTimer) -> TimerToken
     func patroniCancel(_ t: TimerToken)
-    func pgView(_ node: Int) -> PgView
+    /// Sends one of Patroni's queries to the local PostgreSQL; the answer arrives as
+    /// `.pgAnswer(id)`: after a local round trip from a running server, when a frozen one
+    /// resumes, and at once from the files when no server runs (the connection is refused,
+    /// and pg_controldata and postmaster.pid are all there is).
+    func pgQuery(_ node: Int, id: UInt32)
+    func takePgAnswer(_ node: Int, id: UInt32) -> PgView?
+    /// What Patroni reads on its host without asking the server: postmaster.pid and whether
+    /// the process lives, pg_controldata (checkpoint, state, timeline), recovery configuration.
+    func pgLocalState(_ node: Int) -> PgView
     func pgStart(_ node: Int, asStandby: Bool, upstream: Int?)
     func pgStop(_ node: Int, immediate: Bool)
     func pgPromote(_ node: Int)

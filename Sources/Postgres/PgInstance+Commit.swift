@@ -30,6 +30,9 @@ public enum PgControl: Sendable, Equatable {
     case rewind(from: Int16, sourceEnd: WalPosition)
     /// A new base backup from `from` (reinit).
     case reclone(from: Int16)
+    /// One of Patroni's queries (the HA cycle's `cluster_info_query`, a REST handler's
+    /// `get_postgresql_status`), by Patroni's query id; answered with `PgEnv.pgAnswer`.
+    case query(UInt32)
 
     public var traceName: String {
         switch self {
@@ -40,6 +43,7 @@ public enum PgControl: Sendable, Equatable {
         case .reloadSyncNames: "reload"
         case .rewind: "rewind"
         case .reclone: "reclone"
+        case .query: "query"
         }
     }
 
@@ -52,6 +56,7 @@ public enum PgControl: Sendable, Equatable {
         case .reloadSyncNames: return 5
         case .rewind(let f, let e): return 6 | UInt64(UInt16(bitPattern: f)) << 8 | UInt64(truncatingIfNeeded: e.lsn) << 24
         case .reclone(let f): return 7 | UInt64(UInt16(bitPattern: f)) << 8
+        case .query(let id): return 8 | UInt64(id) << 8
         }
     }
 }
@@ -76,6 +81,7 @@ extension PgInstance {
         case .reloadSyncNames: setSyncNames(env.pgConfiguredSyncNames(self.node), env)
         case .rewind(let from, let end): rewind(from: Int(from), sourceEnd: end, env)
         case .reclone(let from): reclone(from: Int(from), fastCheckpoint: false, env)
+        case .query(let id): env.pgAnswer(self.node, query: id, view(env.now, status: .running))
         }
     }
 

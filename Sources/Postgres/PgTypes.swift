@@ -109,6 +109,8 @@ public protocol PgEnv: AnyObject {
     func pgConnect(from node: Int, to other: Int) -> ConnID
     func pgClose(_ c: ConnID)
     func pgNotify(_ node: Int, _ n: PgNotification)
+    /// The answer to Patroni's query `query` (what the server reports right now).
+    func pgAnswer(_ node: Int, query: UInt32, _ view: PgView)
     /// The host name of a node (for the timeline and application_name).
     func pgName(_ node: Int) -> String
     /// `synchronous_standby_names` as Patroni last wrote it into this server's configuration.

@@ -121,6 +121,32 @@ struct PatroniRulesTests {
         #expect(o.entries(Kind.watchdogReset).isEmpty)
     }
 
+    /// `Postgresql._cluster_info_state_get` (patroni/postgresql/__init__.py): the HA cycle's
+    /// query has no client-side timeout, so a frozen server holds the cycle; the key is no
+    /// longer refreshed and a replica takes over. The REST handlers' queries block too, so the
+    /// health checks time out rather than answer.
+    @Test("a frozen PostgreSQL primary holds its Patroni's cycle: the key expires, a replica takes over, HAProxy's checks time out (L7TOUT)",
+          arguments: 1...6)
+    func frozenPostgresFailsOver(seed: UInt64) throws {
+        let o = try simulate(Self.separate + """
+
+            patroni: { watchdog: { mode: off } }
+            faults: [ { at: 60s, jitter: 10s, pause: db1/postgres, for: 60s } ]
+            """, seed: seed)
+        let pause = o.fault(0).startNs
+        let expired = try #require(o.keyChanges.first { $0.t > pause && $0.holder == nil })
+        #expect(expired.cause == "expired")
+        // Last refresh 0–10 s before the pause, then ttl (30 s) and the lessor's scan.
+        #expect(seconds(expired.t - pause) >= 20 && seconds(expired.t - pause) <= 30.6)
+        #expect(o.newPrimaries.count == 2 && o.newPrimaries.last != "db1")
+        let down = try #require(o.first(Kind.serverState, after: pause) { $0.detail["server"]?.stringValue == "db1" && $0.detail["up"]?.boolValue == false })
+        #expect(down.detail["checks"]?.stringValue?.contains("L7TOUT") == true, "\(down.detail)")
+        // Resumed, it learns of the new leader at its first cycle and demotes at once.
+        let demote = try #require(o.first(Kind.demote, host: "db1", after: pause))
+        #expect(seconds(demote.timeNs - (pause + 60 * Time.s)) < 0.1)
+        #expect((o.findings.rpo?.lostWrites ?? 0) == 0)
+    }
+
     @Test("with the etcd leader on the crashed host, the new etcd leader resets the lease to ttl + election timeout",
           arguments: 1...6)
     func etcdLeaderCrash(seed: UInt64) throws {

@@ -81,7 +81,23 @@ final class PatroniHarness: PatroniEnv {
 
     func patroniTimer(_ node: Int, after: Nanos, _ t: PatroniTimer) -> TimerToken { schedule(after: after, .timer(t)) }
     func patroniCancel(_ t: TimerToken) { cancel(t) }
-    func pgView(_ node: Int) -> PgView { pg }
+    /// While true, PostgreSQL is frozen: queries wait in `heldQueries` until `thaw()`.
+    var pgFrozen = false
+    var heldQueries: [UInt32] = []
+    var queries = 0
+    var responses: [RESTResponse] = []
+    /// PostgreSQL answers a query after a local round trip (400 µs), with `pg`.
+    func pgQuery(_ node: Int, id: UInt32) {
+        queries += 1
+        if pgFrozen { heldQueries.append(id) } else { schedule(after: 400 * Time.us, .pgAnswer(id)) }
+    }
+    func thaw() {
+        pgFrozen = false
+        for id in heldQueries { schedule(after: 400 * Time.us, .pgAnswer(id)) }
+        heldQueries.removeAll()
+    }
+    func takePgAnswer(_ node: Int, id: UInt32) -> PgView? { pg }
+    func pgLocalState(_ node: Int) -> PgView { pg }
     /// PostgreSQL comes up a second later, in recovery when asked to start as a standby.
     func pgStart(_ node: Int, asStandby: Bool, upstream: Int?) {
         effects.append(.pgStart(standby: asStandby, upstream: upstream))
@@ -114,7 +130,7 @@ final class PatroniHarness: PatroniEnv {
     func restSend(_ c: ConnID, from node: Int, _ r: RESTRequest) {}
     func restClose(_ c: ConnID) {}
     func restListen(_ node: Int, _ open: Bool) { effects.append(.restListen(open)) }
-    func restRespond(_ node: Int, _ r: RESTResponse) {}
+    func restRespond(_ node: Int, _ r: RESTResponse) { responses.append(r) }
     func watchdogActivate(_ node: Int, timeoutS: Int) -> Bool { effects.append(.watchdogArmed(timeoutS)); return true }
     func watchdogKeepalive(_ node: Int) {}
     func watchdogSetTimeout(_ node: Int, timeoutS: Int) { effects.append(.watchdogTimeout(timeoutS)) }

@@ -71,13 +71,35 @@ struct PatroniNodeTests {
         #expect(h.effects.contains(.watchdogArmed(25)))
     }
 
+    @Test("the HA cycle begins with its query to PostgreSQL (cluster_info_query): a frozen server holds the cycle — no DCS call, no decision — and so do the REST API's answers, until it resumes")
+    func frozenPostgresHoldsCycle() {
+        let h = PatroniHarness(primary: true)
+        h.pgFrozen = true
+        h.node.startSteady(phase: 0, primary: true, lease: LeaseID(1), h)
+        h.schedule(after: 5 * Time.s, .rest(RESTRequest(conn: ConnID(slot: 99, gen: 1), id: 7, kind: .get(.primary, lag: nil))))
+        h.run(until: 40 * Time.s)
+        // The cycle's query and the check's, never answered: the cycle never came to a
+        // decision (not even "DCS is not accessible", though etcd refuses everything here: only
+        // the watch thread found that out); the health check got no answer.
+        #expect(h.queries == 2)
+        #expect(h.logged("demote").isEmpty && h.node.lastMessage == "")
+        #expect(h.responses.isEmpty)
+        // The server resumes: the check is answered (503: is_leader() ran out while the loop
+        // was held) and the cycle goes on, to the DCS, which fails: the primary demotes.
+        h.thaw()
+        h.run(until: 60 * Time.s)
+        #expect(h.responses.map(\.id) == [7] && h.responses.first?.status == 503)
+        #expect(h.logged("demote").first?.detail["why"]?.stringValue == "DCS is not accessible and I was a leader")
+    }
+
     @Test("the loop keeps one wake-up pending at a time: each new schedule cancels the last (kernel tokens, no generation counters)")
     func oneLoopTimer() {
         let h = PatroniHarness(primary: false)
         h.node.startSteady(phase: 0, primary: false, lease: LeaseID(2), h)
         var most = 0
-        for step in 1...600 {
-            h.run(until: Nanos(step) * 100 * Time.ms)
+        // After every input the node handles (each step runs to the next pending time).
+        while h.now < 60 * Time.s {
+            h.run(until: min(60 * Time.s, h.pending.map(\.t).min() ?? 60 * Time.s))
             let loops = h.pending.filter { if case .timer(.loop) = $0.input { return true }; return false }.count
             let waits = h.pending.filter { if case .timer(.sleep) = $0.input { return true }; if case .timer(.cacheWait) = $0.input { return true }; return false }.count
             most = max(most, loops)

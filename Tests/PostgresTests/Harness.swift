@@ -77,6 +77,8 @@ final class PgHarness: PgEnv, EventHandler {
     }
     func pgClose(_ c: ConnID) { fabric.close(c) }
     func pgNotify(_ node: Int, _ n: PgNotification) { notes.append((node, n)) }
+    var answers: [(node: Int, query: UInt32, view: PgView)] = []
+    func pgAnswer(_ node: Int, query: UInt32, _ view: PgView) { answers.append((node, query, view)) }
     let walHistory = WalHistory()
     func pgCommitted(_ node: Int, query: UInt32, at: WalPosition) {
         guard Int(query) < recorder.writes.count else { return }
