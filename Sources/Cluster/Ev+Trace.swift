@@ -210,7 +210,7 @@ extension Ev {
                 case .start(let s, let u): l.bool("standby", s); if u >= 0 { l.int("upstream", Int(u)) }
                 case .stop(let i): l.bool("immediate", i)
                 case .setUpstream(let u): if u >= 0 { l.int("upstream", Int(u)) }
-                case .rewind(let f, _), .reclone(let f): l.int("from", Int(f))
+                case .rewind(let f), .reclone(let f): l.int("from", Int(f))
                 case .query(let id): l.int("query", id)
                 case .promote, .reloadSyncNames: break
                 }
@@ -223,6 +223,8 @@ extension Ev {
             case .etcdConn(let c, let ev), .restConn(let c, let ev): l.conn(c); l.connEvent(ev)
             case .pg: break
             case .pgAnswer(let id): l.int("query", id)
+            case .leaderPgConn(let c, let ev): l.conn(c); l.connEvent(ev)
+            case .leaderPgReply(let c, let r, let p): l.conn(c); l.bool("in_recovery", r); l.lsn("lsn", p.lsn)
             case .rest(let r): l.conn(r.conn); l.int("id", r.id)
             case .restResponse(let r): l.int("id", r.id); l.int("status", r.status)
             case .operatorAction, .terminate: break
@@ -281,6 +283,8 @@ extension Ev {
             case .etcdConn(_, let e): return ("patroni.etcd_conn.", EnumNames.conn[Int(e.rawValue)])
             case .pg(let n): return ("patroni.pg.", n.traceName)
             case .pgAnswer: return ("patroni.pg_answer", "")
+            case .leaderPgConn(_, let e): return ("patroni.leader_pg_conn.", EnumNames.conn[Int(e.rawValue)])
+            case .leaderPgReply: return ("patroni.leader_pg_reply", "")
             case .rest: return ("patroni.rest_request", "")
             case .restResponse: return ("patroni.rest_response", "")
             case .restConn(_, let e): return ("patroni.rest_conn.", EnumNames.conn[Int(e.rawValue)])
@@ -414,6 +418,8 @@ extension PgMessage {
         case .replBroken: "repl_broken"
         case .backupEndRequest: "backup_end_request"
         case .backupEndReply: "backup_end_reply"
+        case .timelineRequest: "timeline_request"
+        case .timelineReply: "timeline_reply"
         }
     }
 
@@ -434,6 +440,8 @@ extension PgMessage {
         case .replBroken(let e): l.int("epoch", e)
         case .backupEndRequest(let r): l.int("requester", r)
         case .backupEndReply(let p): l.lsn("lsn", p.lsn)
+        case .timelineRequest: break
+        case .timelineReply(let r, let p): l.bool("in_recovery", r); l.lsn("lsn", p.lsn)
         }
     }
 }
@@ -462,13 +470,14 @@ extension PatroniTimer {
         case .cacheRebuild: "cache_rebuild"
         case .client(let c): "client." + c.traceName
         case .jobSleep: "job_sleep"
+        case .leaderPgTimeout: "leader_pg_timeout"
         case .jobTimeout: "job_timeout"
         }
     }
 
     func traceFields(_ l: inout TraceLine) {
         switch self {
-        case .loop, .cacheWait, .sleep, .jobSleep, .shutdownPoll, .jobTimeout: break
+        case .loop, .cacheWait, .sleep, .jobSleep, .shutdownPoll, .jobTimeout, .leaderPgTimeout: break
         case .rest(let id), .restRead(let id): l.int("id", id)
         case .cacheRebuild: break
         case .client(let c):

@@ -117,6 +117,8 @@ extension PatroniInput {
         case .etcdConn(let c, let e): return 3 | UInt64(c.slot) << 8 | UInt64(e.rawValue) << 40
         case .pg: return 4
         case .pgAnswer(let id): return 10 | UInt64(id) << 8
+        case .leaderPgConn(let c, let e): return 11 | UInt64(c.slot) << 8 | UInt64(e.rawValue) << 40
+        case .leaderPgReply(let c, let r, let p): return 12 | UInt64(c.slot) << 8 | (r ? 1 << 40 : 0) ^ UInt64(truncatingIfNeeded: p.lsn) << 41
         case .rest(let r): return 5 | UInt64(r.id) << 8
         case .restResponse(let r): return 6 | UInt64(r.id) << 8 | UInt64(UInt16(bitPattern: r.status)) << 40
         case .restConn(let c, let e): return 7 | UInt64(c.slot) << 8 | UInt64(e.rawValue) << 40

@@ -136,6 +136,9 @@ extension Simulation: PgEnv {
         guard let peer = fabric.peer(c, of: me) else { return }
         if procs[Int(peer)].service == .postgres {
             fabric.send(c, from: me, .pg(.message(c, m)), transmitNs: transmitNs)
+        } else if procs[Int(peer)].service == .patroni {
+            // A Patroni's rewind check asked this server where its history stands.
+            if case .timelineReply(let r, let end) = m { fabric.send(c, from: me, .patroni(.leaderPgReply(c, inRecovery: r, end: end))) }
         } else {
             fabric.send(c, from: me, .traffic(.server(c, m)), transmitNs: transmitNs)
         }
@@ -261,19 +264,33 @@ extension Simulation: PatroniEnv {
 
     public func pgConfiguredSyncNames(_ n: Int) -> SyncStandbyNames { configuredSyncNames[n] }
 
-    /// pg_rewind connects to the source first: an unreachable source fails at once.
-    public func pgRewind(_ n: Int, from source: Int) -> Bool {
-        guard pathOpen(dbHost[n], dbHost[source]), isUp(pgProc[source]), pg[source].isRunning else { return false }
-        pgRequest(n, .rewind(from: Int16(source), sourceEnd: pg[source].durablePosition))
-        return true
+    /// pg_rewind is a process of its own on the host (started like pg_ctl start would fork one
+    /// when no server process exists); it connects to its source itself.
+    public func pgRewind(_ n: Int, from source: Int) {
+        let p = pgProc[n]
+        if kernel.status(of: p) == .down {
+            guard hosts[dbHost[n]].up else { return }
+            kernel.start(p)
+            fabric.drainAcceptQueue(p)
+        }
+        pgRequest(n, .rewind(from: Int16(source)))
     }
 
     public func pgReclone(_ n: Int, from source: Int) { pgRequest(n, .reclone(from: Int16(source))) }
 
-    public func pgNeedsRewind(_ n: Int, leader: Int) -> Bool? {
-        guard pathOpen(dbHost[n], dbHost[leader]), isUp(pgProc[leader]), pg[leader].isPrimary, pg[n].hasData else { return nil }
-        return pg[n].needsRewind(from: pg[leader], walHistory)
+    public func leaderPgConnect(from n: Int, to leader: Int) -> ConnID {
+        let c = fabric.newConnection(from: patroniProc[n], to: pgProc[leader])
+        fabric.setResets(c, toA: .patroni(.leaderPgConn(c, .reset)), toB: nil)
+        fabric.connect(c, onConnected: .patroni(.leaderPgConn(c, .connected)), onRefused: .patroni(.leaderPgConn(c, .refused)),
+                       onTimedOut: .patroni(.leaderPgConn(c, .timedOut)))
+        return c
     }
+
+    public func leaderPgSend(_ c: ConnID, from n: Int, _ m: PgMessage) {
+        fabric.send(c, from: patroniProc[n], .pg(.message(c, m)))
+    }
+
+    public func connClose(_ c: ConnID) { fabric.close(c) }
 
     public func pgUserSyncNames(_ n: Int) -> String { scenario.postgresql.synchronousStandbyNames }
     public func editedConfig(_ i: Int) -> PatroniConfig { editedConfigs[i] }

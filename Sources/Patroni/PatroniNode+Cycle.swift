@@ -9,6 +9,8 @@ enum Wait {
     case none
     /// The cycle's query to PostgreSQL (a frozen server holds the cycle here).
     case pgQuery
+    /// The rewind check's connection to the leader's PostgreSQL.
+    case rewindCheck(K)
     case cache
     case dcs(UInt32, K)
     case rest(K)
@@ -43,6 +45,9 @@ indirect enum K {
     case offlineDemoted
     case touched
     case then(String)
+    /// Back into `follow` / `recover` after the rewind check.
+    case refollow(demote: String, follow: String)
+    case rerecover(timeoutS: Int?)
 }
 
 /// How a step of the cycle ended.
@@ -69,6 +74,7 @@ extension PatroniNode {
         wakeRequested = false
         // `reset_cluster_info_state`, then the cycle's first query (`cluster_info_query`).
         pgInfo = nil
+        rewindCheckedThisCycle = false
         nextPgQuery &+= 1
         cycleQuery = nextPgQuery
         wait = .pgQuery
@@ -185,6 +191,8 @@ extension PatroniNode {
         case .failsafeChecked: proceed(failsafeChecked(env), env)
         case .sync(let s): proceed(syncStep(s, nil, env), env)
         case .offlineDemoted: proceed(.done("demoted self because DCS is not accessible and I was a leader"), env)
+        case .refollow(let d, let f): proceed(follow(demote: d, follow: f, refresh: false, env), env)
+        case .rerecover(let t): proceed(recoverContinue(timeoutS: t, env), env)
         default: proceed(.done(lastCycleMessage), env)
         }
     }

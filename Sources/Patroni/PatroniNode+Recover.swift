@@ -86,7 +86,7 @@ extension PatroniNode {
             return .done("starting as readonly because i had the session lock")
         }
         if !rewindExecuted { triggerRewindCheck() }
-        if let o = handleRewindOrReinitialize(env) { return o }
+        if let o = handleRewindOrReinitialize(then: .rerecover(timeoutS: timeoutS), env) { return o }
         if config.synchronousMode != .off { env.pgSetSyncNames(node, .none) }
         let follow = cluster.leader.map(\.member).flatMap { $0 == node ? nil : $0 }
         startJob(.startStandby(upstream: follow, afterDemote: false), env)
@@ -100,6 +100,7 @@ extension PatroniNode {
     /// primary_conninfo at the leader (a reload on PostgreSQL ≥ 13), or at nothing when there is
     /// no leader.
     mutating func follow(demote demoteReason: String, follow followReason: String, refresh: Bool, _ env: PatroniEnv) -> Outcome {
+        let again = K.refollow(demote: demoteReason, follow: followReason)
         if refresh { cluster = dcs.view() }
         let v = pg(env)
         let target = cluster.leader.map(\.member).flatMap { $0 == node ? nil : $0 }
@@ -116,13 +117,13 @@ extension PatroniNode {
             demote(.immediateNolock, reason: demoteReason, env)
             return .done(demoteReason)
         }
-        if let o = handleRewindOrReinitialize(env) { return o }
+        if let o = handleRewindOrReinitialize(then: again, env) { return o }
         if v.upstream != target {
             env.pgSetUpstream(node, target)
             triggerRewindCheck()
         } else if let t = target, let lt = cluster.member(t)?.timeline, lt > v.timeline {
             triggerRewindCheck()
-            if let o = handleRewindOrReinitialize(env) { return o }
+            if let o = handleRewindOrReinitialize(then: again, env) { return o }
         }
         if role != .replica && !v.isPrimary {
             let from = role
@@ -141,21 +142,59 @@ extension PatroniNode {
         if rewindAllowed && rewindState != .need { rewindState = .check }
     }
 
-    /// `_handle_rewind_or_reinitialize`: checks the timeline and LSN against the leader (a
-    /// replication connection to it) and runs pg_rewind or a re-clone if we diverged.
-    mutating func handleRewindOrReinitialize(_ env: PatroniEnv) -> Outcome? {
-        guard let leader = cluster.leader?.member, leader != node else { return nil }
-        if rewindState == .check {
-            switch env.pgNeedsRewind(node, leader: leader) {
-            case true?: rewindState = .need
-            case false?: rewindState = .notNeed
-            case nil: break  // the leader cannot be asked yet
+    /// `Rewind._check_timeline_and_lsn`: `check_leader_is_not_in_recovery` and
+    /// `IDENTIFY_SYSTEM` / `TIMELINE_HISTORY` on a connection to the leader's PostgreSQL
+    /// (libpq's connect_timeout 3 s). Any failure leaves the state as it was ("Exception when
+    /// working with leader"): the check runs again next cycle.
+    mutating func startRewindCheck(leader: Int, then k: K, _ env: PatroniEnv) {
+        rewindCheckConn = env.leaderPgConnect(from: node, to: leader)
+        rewindCheckTimer = env.patroniTimer(node, after: 3 * Time.s, .leaderPgTimeout)
+        wait = .rewindCheck(k)
+    }
+
+    mutating func leaderPgConnEvent(_ c: ConnID, _ e: ConnEvent, _ env: PatroniEnv) {
+        guard c == rewindCheckConn else { return }
+        if e == .connected {
+            env.leaderPgSend(c, from: node, .timelineRequest)
+        } else {
+            rewindCheckDone(nil, env)
+        }
+    }
+
+    /// The check's answer (nil: it failed). A leader still in recovery cannot be used.
+    mutating func rewindCheckDone(_ answer: (inRecovery: Bool, end: WalPosition)?, _ env: PatroniEnv) {
+        env.connClose(rewindCheckConn)
+        rewindCheckConn = .none
+        env.patroniCancel(rewindCheckTimer)
+        rewindCheckTimer = .none
+        if let a = answer {
+            if a.inRecovery {
+                log(env, Kind.patroni, .object([("msg", "Leader is still in_recovery and therefore can't be used for rewind")]))
+            } else if rewindState == .check {
+                // Diverged: this server's WAL goes past the point where the leader's history
+                // forked from it (so the leader's history does not contain our position).
+                let mine = pgLocalState(env).position
+                rewindState = env.walHistory.contains(a.end, mine) ? .notNeed : .need
             }
         }
+        guard case .rewindCheck(let k) = wait else { return }
+        wait = .none
+        resume(k, env)
+    }
+
+    /// `_handle_rewind_or_reinitialize`: checks the timeline and LSN against the leader (a
+    /// connection to its PostgreSQL, inside the cycle) and runs pg_rewind or a re-clone if we
+    /// diverged. While the check runs the cycle waits; it continues with `k`, which comes back
+    /// here with the result (one check per cycle).
+    mutating func handleRewindOrReinitialize(then k: K, _ env: PatroniEnv) -> Outcome? {
+        guard let leader = cluster.leader?.member, leader != node else { return nil }
+        if rewindState == .check && !rewindCheckedThisCycle && pgLocalState(env).hasData {
+            rewindCheckedThisCycle = true
+            startRewindCheck(leader: leader, then: k, env)
+            return .waiting
+        }
         guard rewindState == .need else { return nil }
-        let v = pg(env)
         if canRewind {
-            if v.running { env.pgStop(node, immediate: false); return .done("stopping PostgreSQL to run pg_rewind") }
             startJob(.rewind(from: leader), env)
             return .done("running pg_rewind from \(env.nodeName(leader))")
         }
@@ -262,10 +301,15 @@ extension PatroniNode {
             watchdogDisable(env)
             env.pgStop(node, immediate: false)
         case .rewind(let from):
+            // `Rewind.execute`: a server still running (or still stopping) is stopped first, and
+            // the job waits for it.
             rewindExecuted = true
-            if !env.pgRewind(node, from: from) {
-                rewindState = .failed
-                endJob(env)
+            let v = pgLocalState(env)
+            if v.running || v.starting {
+                env.pgStop(node, immediate: false)
+            } else if !v.stopping {
+                job!.stage = 1
+                env.pgRewind(node, from: from)
             }
         case .reinit(let from):
             env.pgStop(node, immediate: true)
@@ -327,6 +371,15 @@ extension PatroniNode {
         case (.demoteGraceful, .started):
             role = .replica
             callback("on_role_change", "replica", env)
+            jobDone(env)
+        case (.rewind(let from), .stopped) where j.stage == 0:
+            j.stage = 1
+            job = j
+            env.pgRewind(node, from: from)
+        case (.rewind(let from), .rewindSourceUnreachable):
+            // The leader went away: not a failed rewind; the state stays "need" and the next
+            // cycle tries again.
+            log(env, Kind.patroni, .object([("msg", .string("Failed to rewind because primary \(env.nodeName(from)) become unreachable"))]))
             jobDone(env)
         case (.rewind, .rewound(let ok)):
             rewindState = ok ? .success : .failed

@@ -61,6 +61,10 @@ public struct PatroniNode {
     var nextPgQuery: UInt32 = 0
     /// The cycle's query in flight.
     var cycleQuery: UInt32 = 0
+    /// The rewind check's connection to the leader's PostgreSQL, and its connect timeout.
+    var rewindCheckConn: ConnID = .none
+    var rewindCheckTimer = TimerToken.none
+    var rewindCheckedThisCycle = false
     /// REST requests whose handler waits for its query to PostgreSQL.
     var restQueries: [(query: UInt32, request: RESTRequest)] = []
     /// The pending wake-up of the loop (its nap, or "run now"); each new schedule replaces it.
@@ -154,6 +158,8 @@ public struct PatroniNode {
         // A new process: whatever the last one had pending died with it.
         pgInfo = nil
         restQueries.removeAll()
+        rewindCheckConn = .none
+        rewindCheckTimer = .none
         loopTimer = .none
         waitTimer = .none
         shutdownTimer = .none
@@ -184,6 +190,8 @@ public struct PatroniNode {
         // The process is gone, and with it its pending timers and queries.
         pgInfo = nil
         restQueries.removeAll()
+        rewindCheckConn = .none
+        rewindCheckTimer = .none
         loopTimer = .none
         waitTimer = .none
         shutdownTimer = .none
@@ -219,6 +227,9 @@ public struct PatroniNode {
             } else if let i = restQueries.firstIndex(where: { $0.query == id }) {
                 restQueryAnswered(restQueries.remove(at: i).request, v, env)
             }
+        case .leaderPgConn(let c, let e): leaderPgConnEvent(c, e, env)
+        case .leaderPgReply(let c, let r, let end):
+            if c == rewindCheckConn { rewindCheckDone((r, end), env) }
         case .rest(let r): rest(r, env)
         case .restResponse(let r): restAnswered(r.id, r, env)
         case .restConn(let c, let e): restConnEvent(c, e, env)
@@ -250,6 +261,9 @@ public struct PatroniNode {
             guard job != nil else { return }
             job!.timer = .none
             jobSleepDone(env)
+        case .leaderPgTimeout:
+            rewindCheckTimer = .none
+            if !rewindCheckConn.isNone { rewindCheckDone(nil, env) }
         case .jobTimeout:
             guard job != nil else { return }
             job!.timer = .none

@@ -71,6 +71,8 @@ public enum PatroniTimer: Sendable, Equatable {
     case client(EtcdClientTimer)
     /// The promote job's wait for "in production" (`_wait_promote`) ran out.
     case jobTimeout
+    /// The rewind check's connection to the leader's PostgreSQL hit libpq's connect_timeout.
+    case leaderPgTimeout
 }
 
 /// Inputs of a Patroni process.
@@ -83,6 +85,11 @@ public enum PatroniInput: Sendable {
     /// The local PostgreSQL answered query `id` (the body is taken with `PatroniEnv.takePgAnswer`,
     /// so that events stay small).
     case pgAnswer(UInt32)
+    /// The connection to the leader's PostgreSQL (the rewind check) connected, was refused,
+    /// timed out or was reset.
+    case leaderPgConn(ConnID, ConnEvent)
+    /// The leader's PostgreSQL answered the rewind check.
+    case leaderPgReply(ConnID, inRecovery: Bool, end: WalPosition)
     case rest(RESTRequest)
     case restResponse(RESTResponse)
     /// A connection this Patroni opened to a peer's REST API connected, was refused, timed
@@ -125,12 +132,18 @@ public protocol PatroniEnv: EtcdClientEnv {
     func pgPromote(_ node: Int)
     func pgSetUpstream(_ node: Int, _ upstream: Int?)
     func pgSetSyncNames(_ node: Int, _ ssn: SyncStandbyNames)
-    /// Starts pg_rewind from `source`; false when the source cannot be reached.
-    func pgRewind(_ node: Int, from source: Int) -> Bool
+    /// Starts pg_rewind from `source`; it answers `.rewound` or `.rewindSourceUnreachable`.
+    func pgRewind(_ node: Int, from source: Int)
     func pgReclone(_ node: Int, from source: Int)
-    /// pg_rewind's check over a replication connection to the leader: did this node write past
-    /// the point where the leader's timeline forked? nil when the leader cannot be asked.
-    func pgNeedsRewind(_ node: Int, leader: Int) -> Bool?
+    /// Opens a connection from this Patroni to another node's PostgreSQL (the rewind check's
+    /// replication connection); the outcome comes back as `leaderPgConn`, the answer to a
+    /// `timelineRequest` as `leaderPgReply`.
+    func leaderPgConnect(from node: Int, to leader: Int) -> ConnID
+    func leaderPgSend(_ c: ConnID, from node: Int, _ m: PgMessage)
+    func connClose(_ c: ConnID)
+    /// The cluster's timeline histories (what `TIMELINE_HISTORY` returns, and the history files
+    /// in pg_wal).
+    var walHistory: WalHistory { get }
     /// `synchronous_standby_names` as the user configured it (used when synchronous mode is off).
     func pgUserSyncNames(_ node: Int) -> String
     func editedConfig(_ i: Int) -> PatroniConfig

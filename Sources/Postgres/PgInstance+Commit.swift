@@ -26,8 +26,8 @@ public enum PgControl: Sendable, Equatable {
     /// `synchronous_standby_names` changed in the configuration (read back with
     /// `PgEnv.pgConfiguredSyncNames` on the reload, as PostgreSQL rereads its file on SIGHUP).
     case reloadSyncNames
-    /// pg_rewind from `from`, whose WAL ends at `sourceEnd` when it connects.
-    case rewind(from: Int16, sourceEnd: WalPosition)
+    /// pg_rewind from `from` (it connects to it).
+    case rewind(from: Int16)
     /// A new base backup from `from` (reinit).
     case reclone(from: Int16)
     /// One of Patroni's queries (the HA cycle's `cluster_info_query`, a REST handler's
@@ -54,7 +54,7 @@ public enum PgControl: Sendable, Equatable {
         case .promote: return 3
         case .setUpstream(let u): return 4 | UInt64(UInt16(bitPattern: u)) << 8
         case .reloadSyncNames: return 5
-        case .rewind(let f, let e): return 6 | UInt64(UInt16(bitPattern: f)) << 8 | UInt64(truncatingIfNeeded: e.lsn) << 24
+        case .rewind(let f): return 6 | UInt64(UInt16(bitPattern: f)) << 8
         case .reclone(let f): return 7 | UInt64(UInt16(bitPattern: f)) << 8
         case .query(let id): return 8 | UInt64(id) << 8
         }
@@ -79,7 +79,7 @@ extension PgInstance {
         case .promote: promote(env)
         case .setUpstream(let up): setUpstream(node(up), env)
         case .reloadSyncNames: setSyncNames(env.pgConfiguredSyncNames(self.node), env)
-        case .rewind(let from, let end): rewind(from: Int(from), sourceEnd: end, env)
+        case .rewind(let from): rewind(from: Int(from), env)
         case .reclone(let from): reclone(from: Int(from), fastCheckpoint: false, env)
         case .query(let id): env.pgAnswer(self.node, query: id, view(env.now, status: .running))
         }
@@ -143,8 +143,12 @@ extension PgInstance {
         case .replBroken(let e): replBroken(e, env)
         case .backupEndRequest:
             if state == .running { env.pgSend(conn, from: node, .backupEndReply(end: position), transmitNs: 0) }
+        case .timelineRequest:
+            if state == .running { env.pgSend(conn, from: node, .timelineReply(inRecovery: inRecovery, end: durablePosition), transmitNs: 0) }
         case .backupEndReply(let end):
             if pendingSource != nil, state == .starting, !hasData { recloneDone(sourceEnd: end, env) }
+        case .timelineReply(_, let end):
+            if conn == rewindConn { rewindSourceAnswered(end: end, env) }
         case .ready, .result: break
         }
     }

@@ -10,6 +10,10 @@ extension PgInstance {
     // MARK: - Connections this server opened
 
     mutating func connectionEvent(_ c: ConnID, _ e: ConnEvent, _ env: PgEnv) {
+        if c == rewindConn {
+            rewindConnEvent(e, env)
+            return
+        }
         if c == backupConn {
             switch e {
             case .connected: backupConnected(env)

@@ -319,6 +319,7 @@ public struct PgInstance {
         senders.removeAll()
         receiver = nil
         backupConn = .none
+        rewindConn = .none
         loseMemory(env)
         state = .stopped
         promoting = false
@@ -388,24 +389,54 @@ public struct PgInstance {
 
     // MARK: - Rewind and re-clone
 
-    /// pg_rewind from `source` (its history end now). Needs a stopped server, `wal_log_hints`
-    /// (Patroni turns it on) and a source that shares an ancestor. Everything this server wrote
-    /// after the fork point is discarded; it ends up on the source's timeline, to be started as
-    /// its standby.
-    public mutating func rewind(from source: Int, sourceEnd: WalPosition, _ env: PgEnv) {
+    /// pg_rewind from `source`. Needs a stopped server and `wal_log_hints` (Patroni turns it
+    /// on); pg_rewind connects to the source (libpq, no connect_timeout: across a cut it waits
+    /// for the kernel's SYN retries) and reads where its history stands, which must share an
+    /// ancestor with ours. Everything this server wrote after the fork point is discarded; it
+    /// ends up on the source's timeline, to be started as its standby.
+    public mutating func rewind(from source: Int, _ env: PgEnv) {
         guard state == .stopped, hasData else { env.pgNotify(node, .rewound(ok: false)); return }
         guard config.walLogHints else {
             env.recorder.log(env.now, env.pgName(node), "postgres", "pg_rewind", .object([("ok", false), ("why", "target server needs wal_log_hints or data checksums")]))
             env.pgNotify(node, .rewound(ok: false))
             return
         }
+        cancelOp(env)
+        state = .starting  // busy: not startable while pg_rewind runs
+        pendingSource = (source, .none, 0)
+        rewindConn = env.pgConnect(from: node, to: source)
+    }
+
+    /// pg_rewind's connection to its source connected (ask where its history stands) or failed.
+    mutating func rewindConnEvent(_ e: ConnEvent, _ env: PgEnv) {
+        guard let src = pendingSource else { return }
+        if e == .connected {
+            env.pgSend(rewindConn, from: node, .timelineRequest, transmitNs: 0)
+            return
+        }
+        env.recorder.log(env.now, env.pgName(node), "postgres", "pg_rewind",
+                         .object([("ok", false), ("from", .string(env.pgName(src.node))),
+                                  ("why", .string(e == .refused ? "could not connect to server: Connection refused" : e == .timedOut ? "could not connect to server: Connection timed out" : "the source went away"))]))
+        env.pgClose(rewindConn)
+        rewindConn = .none
+        pendingSource = nil
+        state = .stopped
+        env.pgNotify(node, .rewindSourceUnreachable)
+    }
+
+    /// The source answered: rewind to its history end.
+    mutating func rewindSourceAnswered(end sourceEnd: WalPosition, _ env: PgEnv) {
+        guard let src = pendingSource, src.end == .none else { return }
+        let source = src.node
+        env.pgClose(rewindConn)
+        rewindConn = .none
         guard let forkPoint = env.walHistory.divergence(WalPosition(fork: fork, lsn: flushLSN), sourceEnd) else {
             env.recorder.log(env.now, env.pgName(node), "postgres", "pg_rewind", .object([("ok", false), ("why", "no common ancestor")]))
+            pendingSource = nil
+            state = .stopped
             env.pgNotify(node, .rewound(ok: false))
             return
         }
-        cancelOp(env)
-        state = .starting  // busy: not startable while pg_rewind runs
         let localBytes = max(0, flushLSN - forkPoint), sourceBytes = max(0, sourceEnd.lsn - forkPoint)
         let recovery = cleanShutdown ? 0 : config.startupNs + Nanos(Double(max(0, flushLSN - checkpointLSN)) / config.replayRateBytesPerS * 1e9)
         let t = recovery + 2 * Time.s + Nanos(Double(localBytes + sourceBytes) / config.bandwidthBytesPerS * 1e9)
@@ -515,6 +546,8 @@ public struct PgInstance {
     var backupFast = false
     /// pg_basebackup's connection to its source.
     var backupConn: ConnID = .none
+    /// pg_rewind's connection to its source.
+    var rewindConn: ConnID = .none
 
     /// The source of a rewind or base backup in progress.
     var pendingSource: (node: Int, end: WalPosition, forkPoint: Int64)? = nil { didSet { updateListening() } }

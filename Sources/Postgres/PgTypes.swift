@@ -46,6 +46,12 @@ public enum PgMessage: Sendable {
     /// position), which the new copy starts from.
     case backupEndRequest(requester: Int16)
     case backupEndReply(end: WalPosition)
+    /// Where a server's history stands, asked over a connection to it before a rewind (Patroni's
+    /// `pg_is_in_recovery()` and `IDENTIFY_SYSTEM` / `TIMELINE_HISTORY`; pg_rewind's own look
+    /// at its source): in recovery or not, and its durable WAL end (the fork identifies the
+    /// timeline history).
+    case timelineRequest
+    case timelineReply(inRecovery: Bool, end: WalPosition)
 }
 
 public enum BackupFailure: UInt8, Sendable { case refused, timeout, sourceLost }
@@ -90,6 +96,8 @@ public enum PgNotification: Sendable, Equatable {
     case promoted
     case crashed
     case rewound(ok: Bool)
+    /// pg_rewind could not reach its source (refused, timed out, or it went away).
+    case rewindSourceUnreachable
     case recloned(ok: Bool)
 }
 
@@ -142,6 +150,8 @@ extension PgMessage {
         case .replBroken(let e): return 13 | UInt64(e) << 8
         case .backupEndRequest(let r): return 14 | UInt64(UInt16(bitPattern: r)) << 8
         case .backupEndReply(let p): return 15 | UInt64(truncatingIfNeeded: p.lsn) << 8
+        case .timelineRequest: return 16
+        case .timelineReply(let r, let p): return 17 | (r ? 1 << 5 : 0) | UInt64(truncatingIfNeeded: p.lsn) << 8
         }
     }
 }

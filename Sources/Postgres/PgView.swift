@@ -62,11 +62,4 @@ extension PgInstance {
                       cleanShutdown: cleanShutdown, position: position,
                       replication: replicationView().map { ($0.standby, $0.streaming, $0.sync, $0.flush) }, syncNames: syncNames)
     }
-
-    /// pg_rewind's check (Patroni's `Rewind._check_timeline_and_lsn`, over a replication
-    /// connection to the leader): did this server write past the point where the leader's
-    /// history forked from its own? Asked of a leader that is a running primary.
-    public func needsRewind(from leader: PgInstance, _ history: WalHistory) -> Bool {
-        !history.contains(leader.durablePosition, position)
-    }
 }

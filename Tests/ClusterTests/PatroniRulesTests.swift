@@ -271,6 +271,23 @@ struct PatroniRulesTests {
         #expect((o.findings.rpo?.lostWrites ?? 0) > 0)
     }
 
+    /// `Rewind._check_timeline_and_lsn` (patroni/postgresql/rewind.py): the demoted primary
+    /// connects to the new leader's PostgreSQL, learns that its own WAL goes past the fork, and
+    /// runs pg_rewind; the check is a message on that connection (in the trace), not a look at
+    /// the other server's memory.
+    @Test("the woken old primary checks its timeline against the new leader over a connection to its PostgreSQL, then rewinds",
+          arguments: 1...4)
+    func rewindCheckOverTheNetwork(seed: UInt64) throws {
+        let o = try simulate(Self.hang, seed: seed)
+        let pause = o.fault(0).startNs
+        let demote = try #require(o.first(Kind.demote, host: "db1", after: pause))
+        let rewind = try #require(o.first("pg_rewind", host: "db1", after: demote.timeNs))
+        #expect(rewind.detail["from"]?.stringValue == o.newPrimaries.last)
+        #expect((rewind.detail["discards_bytes"]?.intValue ?? 0) > 0)
+        // Asked, answered: within a few seconds of the demotion (the next cycles).
+        #expect(seconds(rewind.timeNs - demote.timeNs) < 25)
+    }
+
     @Test("in synchronous mode only the synchronous standby wins the race", arguments: 1...6)
     func syncStandbyWins(seed: UInt64) throws {
         let o = try simulate(Self.separate + """

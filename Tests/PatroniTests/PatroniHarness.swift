@@ -117,9 +117,17 @@ final class PatroniHarness: PatroniEnv {
     func pgPromote(_ node: Int) { effects.append(.pgPromote) }
     func pgSetUpstream(_ node: Int, _ upstream: Int?) { effects.append(.pgSetUpstream(upstream)) }
     func pgSetSyncNames(_ node: Int, _ ssn: SyncStandbyNames) {}
-    func pgRewind(_ node: Int, from source: Int) -> Bool { false }
+    func pgRewind(_ node: Int, from source: Int) { schedule(after: 1 * Time.ms, .pg(.rewindSourceUnreachable)) }
     func pgReclone(_ node: Int, from source: Int) {}
-    func pgNeedsRewind(_ node: Int, leader: Int) -> Bool? { nil }
+    /// The leader's PostgreSQL refuses the rewind check's connection.
+    func leaderPgConnect(from node: Int, to leader: Int) -> ConnID {
+        let c = newConn()
+        schedule(after: 1 * Time.ms, .leaderPgConn(c, .refused))
+        return c
+    }
+    func leaderPgSend(_ c: ConnID, from node: Int, _ m: PgMessage) {}
+    func connClose(_ c: ConnID) {}
+    let walHistory = WalHistory()
     func pgUserSyncNames(_ node: Int) -> String { "" }
     func editedConfig(_ i: Int) -> PatroniConfig { PatroniConfig() }
     func restConnect(from node: Int, to peer: Int) -> ConnID {

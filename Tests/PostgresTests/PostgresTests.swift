@@ -190,7 +190,8 @@ struct TimelineTests {
         // pg_rewind, then it streams on timeline 2.
         h.nodes[0].stop(.fast, h)
         h.run(for: 3 * Time.s)
-        h.nodes[0].rewind(from: 1, sourceEnd: h.nodes[1].durablePosition, h)
+        // pg_rewind connects to its source and asks where its history stands.
+        h.nodes[0].rewind(from: 1, h)
         h.run(for: 10 * Time.s)
         #expect(h.notes.contains { $0.0 == 0 && $0.1 == .rewound(ok: true) })
         h.start(0, standbyOf: 1)
@@ -198,6 +199,22 @@ struct TimelineTests {
         #expect(h.nodes[0].isStreaming && h.nodes[0].timeline == 2)
         for id in lost { #expect(!h.walHistory.contains(h.nodes[0].durablePosition, h.results[id]!.2)) }
         #expect(h.recorder.timeline.contains { $0.kind == "wal_discarded" && $0.host == "pg0" })
+    }
+
+    @Test("pg_rewind against a source whose server is gone: 'could not connect to server: Connection refused', nothing discarded, the data directory left as it was")
+    func rewindSourceRefused() {
+        let h = PgHarness(config: syncConfig())
+        h.startCluster()
+        h.run(for: 1 * Time.s)
+        h.nodes[0].stop(.fast, h)
+        h.crash(1)   // the source's process is gone; its host refuses connections
+        h.run(for: 3 * Time.s)
+        let before = h.nodes[0].durablePosition
+        h.nodes[0].rewind(from: 1, h)
+        h.run(for: 2 * Time.s)
+        #expect(h.notes.contains { $0.0 == 0 && $0.1 == .rewindSourceUnreachable })
+        #expect(h.recorder.timeline.contains { $0.kind == "pg_rewind" && $0.detail["why"]?.stringValue == "could not connect to server: Connection refused" })
+        #expect(h.nodes[0].durablePosition == before && h.nodes[0].state == .stopped)
     }
 
     @Test("crash recovery replays the WAL since the last checkpoint at the replay rate")
