@@ -79,7 +79,15 @@ extension Simulation {
         let replicas = dbNames.indices.filter { $0 != primary }
         var sync: [Int] = []
         if scenario.patroni.synchronousMode != .off {
-            sync = Array(replicas.filter { !scenario.patroni.tags(for: dbNames[$0]).nosync }.prefix(scenario.patroni.synchronousNodeCount))
+            // As the primary's last cycle chose them: not nosync, members without nofailover
+            // first, then the higher sync_priority (`_ReplicaList`).
+            let tags = { (i: Int) in self.scenario.patroni.tags(for: self.dbNames[i]) }
+            let ordered = replicas.filter { !tags($0).nosync }.sorted { a, b in
+                if tags(a).nofailover != tags(b).nofailover { return !tags(a).nofailover }
+                if tags(a).syncPriority != tags(b).syncPriority { return tags(a).syncPriority > tags(b).syncPriority }
+                return a < b
+            }
+            sync = Array(ordered.prefix(scenario.patroni.synchronousNodeCount))
             ops.append(.put(keys.sync, pValues.intern(.sync(leader: primary, standbys: sync)), lease: 0))
         }
         // Every member's key, as its last cycle before the run wrote it, on its Patroni's lease:
@@ -88,7 +96,7 @@ extension Simulation {
             let tags = scenario.patroni.tags(for: dbNames[i])
             let data = MemberData(role: i == primary ? .primary : .replica, state: .running, xlogLocation: seedLsn, timeline: 1,
                                   streaming: i != primary, nofailover: tags.nofailover, failoverPriority: tags.failoverPriority,
-                                  nosync: tags.nosync, pause: scenario.patroni.pause, checkpointAfterPromote: true)
+                                  nosync: tags.nosync, syncPriority: tags.syncPriority, pause: scenario.patroni.pause, checkpointAfterPromote: true)
             ops.append(.put(keys.members[i], pValues.intern(.member(data)), lease: steadyLease(i)))
         }
         let gids = ops.map { etcdShared.newOp($0) }

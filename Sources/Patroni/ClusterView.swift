@@ -14,14 +14,15 @@ public struct MemberData: Sendable, Equatable {
     public var nofailover: Bool
     public var failoverPriority: Int
     public var nosync: Bool
+    public var syncPriority: Int
     public var pause: Bool
     public var checkpointAfterPromote: Bool
 
     public init(role: Role, state: State, xlogLocation: Int64, timeline: Int, streaming: Bool, nofailover: Bool,
-                failoverPriority: Int, nosync: Bool, pause: Bool, checkpointAfterPromote: Bool) {
+                failoverPriority: Int, nosync: Bool, syncPriority: Int, pause: Bool, checkpointAfterPromote: Bool) {
         self.role = role; self.state = state; self.xlogLocation = xlogLocation; self.timeline = timeline
         self.streaming = streaming; self.nofailover = nofailover; self.failoverPriority = failoverPriority
-        self.nosync = nosync; self.pause = pause; self.checkpointAfterPromote = checkpointAfterPromote
+        self.nosync = nosync; self.syncPriority = syncPriority; self.pause = pause; self.checkpointAfterPromote = checkpointAfterPromote
     }
 }
 

@@ -272,7 +272,7 @@ extension PatroniNode {
         let state: MemberData.State = v.running ? .running : v.starting ? .starting : v.stopping ? .stopping : (pgState == .crashed ? .crashed : .stopped)
         return MemberData(role: role, state: state, xlogLocation: v.running ? v.lastOperation : 0,
                           timeline: v.timeline, streaming: v.streamingFrom != nil,
-                          nofailover: nofailover, failoverPriority: tags.failoverPriority, nosync: tags.nosync || disableSync > 0,
+                          nofailover: nofailover, failoverPriority: tags.failoverPriority, nosync: tags.nosync || disableSync > 0, syncPriority: tags.syncPriority,
                           pause: paused, checkpointAfterPromote: true)
     }
 

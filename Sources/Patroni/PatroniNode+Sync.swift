@@ -51,8 +51,10 @@ extension PatroniNode {
         return updateClusterHistory(env)
     }
 
-    /// The current picks (`SyncHandler.current_state`): streaming members that may be
-    /// synchronous, the currently synchronous ones first, then by LSN.
+    /// The current picks (`SyncHandler.current_state`, `_ReplicaList`): streaming members that
+    /// may be synchronous (not `nosync`, which `sync_priority: 0` implies), ordered by higher
+    /// `sync_priority`, then the currently synchronous, then higher LSN; members without
+    /// `nofailover` before those with it (Patroni sorts twice, stably; one key here).
     func syncState(_ env: PatroniEnv) -> (picked: [Int], confirmed: [Int], ssn: [Int], num: Int) {
         let v = pg(env)
         var cands = v.replication.filter { r in
@@ -60,13 +62,18 @@ extension PatroniNode {
             return m.state == .running && !m.nosync
         }
         cands.sort { a, b in
-            let an = cluster.member(a.standby)?.nofailover ?? false, bn = cluster.member(b.standby)?.nofailover ?? false
+            let ma = cluster.member(a.standby), mb = cluster.member(b.standby)
+            let an = ma?.nofailover ?? false, bn = mb?.nofailover ?? false
             if an != bn { return !an }
+            let ap = ma?.syncPriority ?? 1, bp = mb?.syncPriority ?? 1
+            if ap != bp { return ap > bp }
             if a.sync != b.sync { return a.sync }
             if a.flush != b.flush { return a.flush > b.flush }
             return a.standby < b.standby
         }
-        let maxLsn = cands.map(\.flush).max() ?? 0
+        // maximum_lag_on_syncnode compares with the most advanced replica, or with the
+        // primary's own position when there is only one.
+        let maxLsn = cands.count > 1 ? cands.map(\.flush).max() ?? 0 : v.lastOperation
         var picked: [Int] = [], confirmed: [Int] = []
         for c in cands {
             if config.maximumLagOnSyncnode > 0 && maxLsn - c.flush > config.maximumLagOnSyncnode { continue }

@@ -112,7 +112,7 @@ public struct PatroniNode {
 
     public func isLeader(_ now: Nanos) -> Bool { leaderExpiry > now }
     public var paused: Bool { config.pause }
-    var nofailover: Bool { tags.nofailover || tags.failoverPriority <= 0 }
+    var nofailover: Bool { tags.nofailover }
     public var hasLockView: Bool { cluster.leader?.member == node }
     public var lastMessage: String { lastCycleMessage }
 

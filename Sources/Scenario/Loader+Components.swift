@@ -121,11 +121,11 @@ extension ScenarioLoader {
                 let p = tf.path(e.key)
                 guard let g = r.mapping(e.value, p, allowed: tagKeys) else { continue }
                 var t = c.tags(for: e.key)
-                r.field(g, "nofailover", r.bool) { t.nofailover = $0 }
-                r.field(g, "failover_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.failoverPriority = Int($0) }
-                r.field(g, "nosync", r.bool) { t.nosync = $0 }
+                r.field(g, "nofailover", r.bool) { t.nofailoverTag = $0 }
+                r.field(g, "failover_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.failoverPriorityTag = Int($0) }
+                r.field(g, "nosync", r.bool) { t.nosyncTag = $0 }
                 r.field(g, "noloadbalance", r.bool) { t.noloadbalance = $0 }
-                r.field(g, "sync_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.syncPriority = Int($0) }
+                r.field(g, "sync_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.syncPriorityTag = Int($0) }
                 c.tags[e.key] = t
             }
         }

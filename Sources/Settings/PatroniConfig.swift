@@ -18,15 +18,26 @@ public struct PatroniConfig: Sendable, Equatable {
         public var hasDevice: Bool { device ?? (mode == .required) }
     }
 
-    /// Patroni's member tags (`tags:` in patroni.yml).
+    /// Patroni's member tags (`tags:` in patroni.yml), as written (nil: not set), and what they
+    /// mean as `patroni/tags.py` derives it: a boolean tag that is set wins over its priority
+    /// tag; unset, a priority ≤ 0 means the same as the boolean; a true boolean makes the
+    /// priority 0, and an unset priority is 1.
     public struct Tags: Sendable, Equatable {
-        public var nofailover = false
-        /// `failover_priority` (default 1; 0 behaves like nofailover).
-        public var failoverPriority = 1
-        public var nosync = false
+        public var nofailoverTag: Bool? = nil
+        public var failoverPriorityTag: Int? = nil
+        public var nosyncTag: Bool? = nil
+        public var syncPriorityTag: Int? = nil
         public var noloadbalance = false
-        public var syncPriority = 1
         public init() {}
+
+        /// `Tags.nofailover` (`_bool_tag`).
+        public var nofailover: Bool { nofailoverTag ?? ((failoverPriorityTag ?? 1) <= 0) }
+        /// `Tags.failover_priority` (`_priority_tag`).
+        public var failoverPriority: Int { nofailoverTag == true ? 0 : (failoverPriorityTag ?? 1) }
+        /// `Tags.nosync`: never a synchronous standby.
+        public var nosync: Bool { nosyncTag ?? ((syncPriorityTag ?? 1) <= 0) }
+        /// `Tags.sync_priority`: higher is preferred as synchronous standby.
+        public var syncPriority: Int { nosyncTag == true ? 0 : (syncPriorityTag ?? 1) }
     }
 
     public var ttl = 30

@@ -303,6 +303,46 @@ struct PatroniRulesTests {
         #expect(o.findings.rpo?.lostWrites == 0)
     }
 
+    /// `_ReplicaList` (patroni/postgresql/sync.py): candidates sorted by higher
+    /// `sync_priority` first; `sync_priority: 0` means `nosync`.
+    @Test("sync_priority picks the synchronous standby, also after a failover; sync_priority 0 is never synchronous",
+          arguments: 1...3)
+    func syncPriorityPicks(seed: UInt64) throws {
+        func syncs(_ o: Outcome) -> [[String]] {
+            o.entries("sync_key").compactMap { $0.detail["sync_standby"]?.arrayValue?.compactMap(\.stringValue) }
+        }
+        // db4 is preferred over db2 and db3 while db1 leads; once db4's primary dies...
+        let high = try simulate(Self.separate + """
+
+            patroni: { synchronous_mode: true, tags: { db3: { sync_priority: 2 }, db4: { sync_priority: 3 } } }
+            faults: [ { at: 60s, jitter: 10s, crash: primary } ]
+            """, seed: seed, set: ["topology.db_nodes=4"])
+        let before = syncs(high).first
+        #expect(before == ["db4"], "\(syncs(high))")
+        // ...db4, the synchronous standby, took over, and picks db3 (priority 2) over db2.
+        #expect(high.newPrimaries == ["db1", "db4"])
+        #expect(syncs(high).last == ["db3"], "\(syncs(high))")
+        let zero = try simulate(Self.separate + """
+
+            patroni: { synchronous_mode: true, tags: { db2: { sync_priority: 0 } } }
+            faults: [ { at: 60s, jitter: 10s, crash: db3 } ]
+            """, seed: seed)
+        // With db3 gone, db2 (sync_priority 0) is still not made synchronous.
+        #expect(!syncs(zero).contains { $0.contains("db2") }, "\(syncs(zero))")
+    }
+
+    /// `Tags.nofailover` (patroni/tags.py): an explicit `nofailover: false` wins over
+    /// `failover_priority: 0`, so the member may still be promoted (at the lowest priority).
+    @Test("nofailover: false with failover_priority: 0 may still take over when it is the only candidate")
+    func explicitNofailoverFalse() throws {
+        let o = try simulate(Self.separate + """
+
+            patroni: { tags: { db2: { nofailover: false, failover_priority: 0 }, db3: { nofailover: true } } }
+            faults: [ { at: 60s, crash: primary } ]
+            """, seed: 1)
+        #expect(o.newPrimaries == ["db1", "db2"])
+    }
+
     @Test("a switchover under load is graceful: nothing lost, no two primaries, the candidate ends as primary")
     func switchoverLossless() throws {
         let o = try simulate("""

@@ -83,6 +83,28 @@ struct LoaderTests {
         #expect(s.warnings.isEmpty)
     }
 
+    /// `patroni/tags.py`: `_bool_tag` and `_priority_tag`.
+    @Test("tags as patroni/tags.py reads them: an explicit boolean wins over its priority, an unset one follows priority <= 0, a true one makes the priority 0")
+    func tagsAsPatroniReadsThem() throws {
+        let s = try load("""
+            name: t
+            duration: 1m
+            topology: { db_nodes: 5 }
+            patroni:
+              tags:
+                db1: { nofailover: false, failover_priority: 0 }
+                db2: { failover_priority: 0, sync_priority: 0 }
+                db3: { nofailover: true, failover_priority: 5, nosync: false, sync_priority: 0 }
+                db4: { sync_priority: 3 }
+            """).get()
+        let t = { (n: String) in s.patroni.tags(for: n) }
+        #expect(!t("db1").nofailover && t("db1").failoverPriority == 0)
+        #expect(t("db2").nofailover && t("db2").failoverPriority == 0 && t("db2").nosync && t("db2").syncPriority == 0)
+        #expect(t("db3").nofailover && t("db3").failoverPriority == 0 && !t("db3").nosync && t("db3").syncPriority == 0)
+        #expect(!t("db4").nosync && t("db4").syncPriority == 3)
+        #expect(!t("db5").nofailover && t("db5").failoverPriority == 1 && !t("db5").nosync && t("db5").syncPriority == 1)
+    }
+
     @Test("a bad duration names file, line, column and key")
     func badDuration() {
         let e = errors(variant("  - { at: 3m30s, heal: all }", "  - { at: thirty, heal: all }"))
