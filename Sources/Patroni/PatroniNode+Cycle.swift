@@ -245,6 +245,8 @@ extension PatroniNode {
 
     /// The `finally` of `_run_cycle`: unless the DCS failed, touch the member key; then sleep.
     mutating func endCycle(_ msg: String, dcsFailed: Bool, _ env: PatroniEnv) {
+        // `Ha.run_cycle`: in maintenance mode every cycle's message says so.
+        let msg = paused ? "PAUSE: " + msg : msg
         if msg != lastCycleMessage { log(env, Kind.patroni, .object([("msg", .string(msg))])) }
         lastCycleMessage = msg
         if dcsFailed {

@@ -153,13 +153,21 @@ extension PatroniNode {
         return clearFailoverKey(msg: "no action", env)
     }
 
+    /// `_get_failover_action_name`: "switchover" when `/failover` names a leader, else
+    /// "manual failover".
+    var failoverAction: String { cluster.failover?.leader != nil ? "switchover" : "manual failover" }
+
     mutating func leaderFailoverPossibleChecked(_ env: PatroniEnv) -> Outcome {
+        let action = failoverAction
         if failoverPossible() {
-            log(env, Kind.demote, .object([("mode", "graceful"), ("why", "manual switchover")]))
-            startJob(.demoteGraceful, env)
-            return .done("manual switchover: demoting myself")
+            log(env, Kind.demote, .object([("mode", "graceful"), ("why", .string(action))]))
+            startJob(.demoteGraceful(manualFailover: cluster.failover?.leader == nil), env)
+            return .done("\(action): demoting myself")
         }
-        return clearFailoverKey(msg: "manual switchover: no healthy members found, switchover is not possible", env)
+        // Patroni logs the warning, cleans the key up and goes on with its cycle.
+        let bare = action == "manual failover" ? "failover" : action
+        log(env, Kind.patroni, .object([("msg", .string("\(action): no healthy members found, \(bare) is not possible"))]))
+        return clearFailoverKey(msg: "no action. I am (\(name)), the leader with the lock", env)
     }
 
     mutating func clearFailoverKey(msg: String, _ env: PatroniEnv) -> Outcome {

@@ -158,26 +158,41 @@ extension PatroniNode {
         applyDynamicConfig(d, env)
     }
 
-    /// POST /switchover (or /failover without a leader): pre-checks, then the `/failover` key,
-    /// then a wake-up. Returns false for a 412 ("no good candidates").
+    /// POST /switchover or /failover (`do_POST_failover`): the checks and their answers as
+    /// api.py words them (412 with the reason, recorded with the request), then the `/failover`
+    /// key and a wake-up. The candidates' health comes from their member keys here, where
+    /// Patroni polls them (`fetch_nodes_statuses`, `failover_limitation`). False for a refusal.
     mutating func requestSwitchover(leader: Int?, candidate: Int?, _ env: PatroniEnv) -> Bool {
-        if let l = leader, cluster.leader?.member != l {
-            log(env, "switchover", .object([("refused", "leader name does not match")]))
+        // "received failover request with leader specified - performing switchover instead"
+        let action = leader != nil ? "switchover" : "failover"
+        func refuse(_ status: Int, _ body: String) -> Bool {
+            log(env, action, .object([("leader", leader.map { .string(env.nodeName($0)) } ?? .null),
+                                      ("candidate", candidate.map { .string(env.nodeName($0)) } ?? .null),
+                                      ("status", .int(Int64(status))), ("refused", .string(body))]))
             return false
         }
+        if leader == nil && candidate == nil { return refuse(400, "Failover could be performed only to a specific candidate") }
+        if paused && candidate == nil { return refuse(400, "Switchover is possible only to a specific candidate in a paused state") }
+        if leader != nil && leader == candidate { return refuse(400, "Switchover target and source are the same") }
+        // `is_failover_possible`
+        if let l = leader, cluster.leader?.member != l { return refuse(412, "leader name does not match") }
+        let strictSync = config.synchronousMode == .on
+        var members: [Int]
         if let c = candidate {
-            guard let m = cluster.member(c), m.state == .running, !m.nofailover else {
-                log(env, "switchover", .object([("refused", .string("candidate \(env.nodeName(c)) is not healthy"))]))
-                return false
+            if action == "switchover" && strictSync && !syncMatches(c, checkLeader: false) {
+                return refuse(412, "candidate name does not match with sync_standby")
             }
-            if leader != nil && config.synchronousMode == .on && !syncMatches(c, checkLeader: false) {
-                log(env, "switchover", .object([("refused", "candidate is not a synchronous standby")]))
-                return false
-            }
-        } else if !cluster.members.contains(where: { $0.member != node && $0.data.state == .running && !$0.data.nofailover }) {
-            log(env, "switchover", .object([("refused", "no good candidates have been found")]))
-            return false
+            guard cluster.hasMember(c) else { return refuse(412, "candidate does not exists") }
+            members = [c]
+        } else if strictSync {
+            members = cluster.members.map(\.member).filter { syncMatches($0, checkLeader: false) }
+            if members.isEmpty { return refuse(412, action + " is not possible: can not find sync_standby") }
+        } else {
+            members = cluster.members.map(\.member).filter { $0 != cluster.leader?.member }
+            if members.isEmpty { return refuse(412, action + " is not possible: cluster does not have members except leader") }
         }
+        let good = members.contains { m in cluster.member(m).map { $0.state == .running && !$0.nofailover } ?? false }
+        if !good { return refuse(412, action + " is not possible: no good candidates have been found") }
         // A failover (no leader named) may go to a node that is not a synchronous standby:
         // Patroni allows it, and patronictl warns it may lose data (api.py is_failover_possible).
         let asyncCandidate = leader == nil && syncModeActive && candidate.map { !syncMatches($0, checkLeader: false) } == true

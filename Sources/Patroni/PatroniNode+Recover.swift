@@ -10,7 +10,8 @@ public struct Job: Sendable {
         case promote
         case startPrimary
         case startStandby(upstream: Int?, afterDemote: Bool)
-        case demoteGraceful
+        /// The graceful demote of a switchover (`/failover` names a leader) or a manual failover.
+        case demoteGraceful(manualFailover: Bool)
         case demoteOffline
         case rewind(from: Int)
         case reinit(from: Int)
@@ -32,7 +33,7 @@ public struct Job: Sendable {
         case .promote: return "promote"
         case .startPrimary: return "starting primary after failure"
         case .startStandby(_, let after): return after ? "starting after demotion" : "restarting after failure"
-        case .demoteGraceful: return "manual switchover: demote"
+        case .demoteGraceful(let mf): return (mf ? "manual failover" : "switchover") + ": demote"
         case .demoteOffline: return "demote offline"
         case .rewind: return "running pg_rewind"
         case .reinit: return "reinitializing"

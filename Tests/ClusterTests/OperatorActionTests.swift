@@ -15,6 +15,46 @@ struct OperatorActionTests {
         workload: { clients: 2, rate: 20/s }
         """
 
+    /// `Ha.run_cycle`: "PAUSE: " before every cycle's message in maintenance mode.
+    @Test("in maintenance mode every cycle's message begins with 'PAUSE: '")
+    func pausePrefix() throws {
+        let o = try simulate(Self.base + """
+
+            faults: [ { at: 30s, pause_cluster: true }, { at: 90s, resume_cluster: true } ]
+            """)
+        let p = o.fault(0).startNs, r = o.fault(1).startNs
+        let msgs = o.entries("patroni").filter { $0.timeNs > p + Time.ms && $0.timeNs < r }.compactMap { $0.detail["msg"]?.stringValue }
+        #expect(!msgs.isEmpty)
+        #expect(msgs.allSatisfy { $0.hasPrefix("PAUSE: ") }, "\(msgs)")
+        let after = o.entries("patroni").filter { $0.timeNs > r + 11 * Time.s }.compactMap { $0.detail["msg"]?.stringValue }
+        #expect(!after.contains { $0.hasPrefix("PAUSE: ") })
+    }
+
+    /// `process_manual_failover_from_leader` and `_get_failover_action_name` (patroni/ha.py).
+    @Test("a switchover names itself 'switchover: demoting myself', a failover to a candidate 'manual failover: demoting myself'")
+    func failoverActionNames() throws {
+        let sw = try simulate(Self.base + "\nfaults: [ { at: 60s, switchover: { leader: db1, candidate: db2 } } ]\n")
+        #expect(sw.entries("patroni", host: "db1").contains { $0.detail["msg"]?.stringValue == "switchover: demoting myself" })
+        #expect(sw.entries("job", host: "db1").contains { $0.detail["action"]?.stringValue == "switchover: demote" })
+        let mf = try simulate(Self.base + "\nfaults: [ { at: 60s, failover: { candidate: db3 } } ]\n")
+        #expect(mf.entries("patroni", host: "db1").contains { $0.detail["msg"]?.stringValue == "manual failover: demoting myself" })
+        #expect(mf.newPrimaries == ["db1", "db3"])
+    }
+
+    /// `is_failover_possible` (patroni/api.py): the 412's text, recorded with the request.
+    @Test("a switchover to a replica that is not the synchronous standby is refused: 412 'candidate name does not match with sync_standby'")
+    func switchoverRefusedText() throws {
+        let o = try simulate(Self.base + """
+
+            patroni: { synchronous_mode: true }
+            faults: [ { at: 60s, switchover: { leader: db1, candidate: db3 } } ]
+            """)
+        let refusal = try #require(o.entries("switchover").first { $0.detail["refused"] != nil })
+        #expect(refusal.detail["status"]?.intValue == 412)
+        #expect(refusal.detail["refused"]?.stringValue == "candidate name does not match with sync_standby")
+        #expect(o.newPrimaries == ["db1"])
+    }
+
     @Test("maintenance mode: no failover while paused, even with the primary dead; after resume a replica takes over")
     func pauseResume() throws {
         let o = try simulate(Self.base + """
