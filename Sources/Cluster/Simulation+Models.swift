@@ -27,7 +27,7 @@ extension Simulation {
         etcdShared.onChange = { observer.changed($0, $1) }
         etcdShared.onLeaseRenew = { observer.renewed($0, $1, ttlSeconds: $2) }
         watchdogs = topo.hosts.indices.map { h in
-            WatchdogDevice(host: h, hostName: topo.hosts[h].name, present: scenario.patroni.watchdog.hasDevice)
+            WatchdogDevice(host: h, hostName: topo.hosts[h].name, present: scenario.patroni.watchdog.hasDevice(on: topo.hosts[h].name))
         }
         rootFork = walHistory.newFork(parent: nil, switchLsn: 0, timeline: 1, host: topo.initialPrimary, at: 0)
     }

@@ -206,7 +206,8 @@ extension PatroniNode {
         }
     }
 
-    var watchdogHealthy: Bool { config.watchdog.mode != .required || config.watchdog.hasDevice }
+    /// `Watchdog.is_healthy`: under `required`, only with a usable device on this host.
+    var watchdogHealthy: Bool { config.watchdog.mode != .required || config.watchdog.hasDevice(on: name) }
 
     /// `Watchdog.keepalive`: the ping, then any configuration change since the device was armed
     /// (a new ttl or safety_margin through edit_config): the new timeout is set on the device

@@ -91,7 +91,17 @@ extension ScenarioLoader {
                     return r.oneOf(n, p, PatroniConfig.WatchdogMode.allCases.map(\.rawValue))
                 }) { c.watchdog.mode = .init(rawValue: $0)! }
                 r.field(wf, "safety_margin", { r.int($0, $1, min: -1, max: 3600) }) { c.watchdog.safetyMargin = Int($0) }
-                r.field(wf, "device", r.bool) { c.watchdog.device = $0 }
+                if let dn = wf["device"] {
+                    if dn.scalar != nil {
+                        r.field(wf, "device", r.bool) { c.watchdog.device = $0 }
+                    } else if let items = r.list(dn, wf.path("device"), what: "DB host names (or true or false)") {
+                        var hs: [String] = []
+                        for (k, item) in items.enumerated() {
+                            if let h = r.oneOf(item, wf.path("device") + "[\(k)]", hosts.dbHosts) { hs.append(h) }
+                        }
+                        c.watchdog.deviceHosts = hs
+                    }
+                }
             }
         }
         if let an = f["restapi"], let af = r.mapping(an, f.path("restapi"), allowed: ["request_queue_size"]) {

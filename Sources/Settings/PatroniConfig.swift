@@ -14,8 +14,12 @@ public struct PatroniConfig: Sendable, Equatable {
         /// `automatic` and no device Patroni runs without one; with `required` it never takes
         /// the lock. Not a Patroni key: it describes the machine.
         public var device: Bool? = nil
+        /// `device: [db1, db2]`: only these hosts have one (a replica without one cannot take
+        /// over under `required`).
+        public var deviceHosts: [String]? = nil
         public init() {}
         public var hasDevice: Bool { device ?? (mode == .required) }
+        public func hasDevice(on host: String) -> Bool { deviceHosts.map { $0.contains(host) } ?? hasDevice }
     }
 
     /// Patroni's member tags (`tags:` in patroni.yml), as written (nil: not set), and what they

@@ -126,4 +126,32 @@ struct WatchdogDeviceTests {
         let up = o.run.timeline.first { $0.kind == "host_up" && $0.host == "db1" }
         #expect(up?.timeNs == 4 * Time.m)
     }
+
+    static let partial = """
+        name: wd-partial
+        duration: 4m
+        topology: etcd-separate
+        workload: { clients: 2, rate: 20/s }
+        faults:
+          - { at: 1m, jitter: 10s, crash: primary }
+        """
+
+    /// `Watchdog.is_healthy` under `required`: a member without a usable device reports
+    /// `watchdog_failed` and does not race ("Watchdog device is not usable").
+    @Test("a watchdog device on some hosts only: under mode required, only a replica with a device takes over", arguments: 1...4)
+    func deviceOnSomeHosts(seed: UInt64) throws {
+        let o = try simulate(Self.partial + "\npatroni: { watchdog: { mode: required, device: [db1, db3] } }\n", seed: seed)
+        #expect(o.newPrimaries == ["db1", "db3"])
+        #expect(o.run.timeline.contains { $0.kind == "race" && $0.host == "db2" && $0.detail["why"]?.stringValue == "Watchdog device is not usable" })
+        #expect(o.run.timeline.contains { $0.kind == "watchdog_armed" && $0.host == "db3" })
+        let none = try simulate(Self.partial + "\npatroni: { watchdog: { mode: required, device: [db1] } }\n", seed: seed)
+        #expect(none.newPrimaries == ["db1"])
+    }
+
+    @Test("watchdog.device names DB hosts: a mistyped one is an error at its position")
+    func deviceHostsValidated() throws {
+        let bad = ScenarioLoader.load(text: Self.partial + "\npatroni: { watchdog: { mode: required, device: [db1, db9] } }\n", file: "x.yml")
+        guard case .failure(let e) = bad else { Issue.record("loaded"); return }
+        #expect(e.description.contains("x.yml:7:") && e.description.contains("patroni.watchdog.device[1]"), "\(e.description)")
+    }
 }
