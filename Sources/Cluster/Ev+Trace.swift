@@ -495,6 +495,7 @@ extension OperatorAction {
         switch self {
         case .setPause: "set_pause"
         case .editConfig: "edit_config"
+        case .reloadTags: "reload_tags"
         case .restartPostgres: "restart_postgres"
         case .reinit: "reinit"
         case .switchover: "switchover"

@@ -294,6 +294,7 @@ extension Simulation: PatroniEnv {
 
     public func pgUserSyncNames(_ n: Int) -> String { scenario.postgresql.synchronousStandbyNames }
     public func editedConfig(_ i: Int) -> PatroniConfig { editedConfigs[i] }
+    public func editedTags(_ i: Int) -> PatroniConfig.Tags { editedTags[i] }
 
     public func restConnect(from node: Int, to peer: Int) -> ConnID {
         let c = fabric.newConnection(from: patroniProc[node], to: patroniProc[peer])

@@ -277,6 +277,11 @@ extension Simulation {
             editedConfigs.append(c)
             deliverOperator(target, .editConfig(editedConfigs.count - 1))
             return changed.joined(separator: ",")
+        case .setTags(let m, let t):
+            guard let n = dbNames.firstIndex(of: m), isUp(patroniProc[n]) else { return nil }
+            editedTags.append(t)
+            deliverOperator(n, .reloadTags(editedTags.count - 1))
+            return m
         case .restartMember(let m):
             guard let n = dbNames.firstIndex(of: m), isUp(patroniProc[n]) else { return nil }
             deliverOperator(n, .restartPostgres)

@@ -72,6 +72,8 @@ public final class Simulation {
     var initialSync: [Int] = []
     /// Configurations sent by `edit_config` faults, by index.
     var editedConfigs: [PatroniConfig] = []
+    /// Tags sent by `set_tags` faults, by index.
+    var editedTags: [PatroniConfig.Tags] = []
     var patroniStartRng: Rng
     var pendingEtcdRejoin: Set<UInt32> = []
     /// rafthttp streams, by `from * members + to`.

@@ -131,6 +131,13 @@ extension PatroniNode {
             writeConfig(c, env)
         case .editConfig(let i):
             writeConfig(env.editedConfig(i), env)
+        case .reloadTags(let i):
+            // `Patroni.reload_config`: the new tags take effect at once; the next cycle's
+            // touch_member publishes them.
+            tags = env.editedTags(i)
+            log(env, "reload", .object([("msg", "reloading configuration"), ("nofailover", .bool(tags.nofailover)),
+                                        ("failover_priority", .int(Int64(tags.failoverPriority))), ("nosync", .bool(tags.nosync)),
+                                        ("sync_priority", .int(Int64(tags.syncPriority))), ("noloadbalance", .bool(tags.noloadbalance))]))
         case .switchover(let l, let c):
             _ = requestSwitchover(leader: l, candidate: c, env)
         case .failover(let c):

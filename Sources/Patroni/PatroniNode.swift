@@ -15,7 +15,7 @@ import Postgres
 public struct PatroniNode {
     public let node: Int
     public internal(set) var config: PatroniConfig
-    let tags: PatroniConfig.Tags
+    var tags: PatroniConfig.Tags
     var rng: Rng
     public var dcs: PatroniDCS
     let members: [Int]

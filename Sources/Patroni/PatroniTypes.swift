@@ -106,6 +106,8 @@ public enum OperatorAction: Sendable {
     /// `patronictl edit-config`: the edited configuration is `env.editedConfig(i)` (kept out of
     /// the event so events stay small and trivially copyable).
     case editConfig(Int)
+    /// The member's local configuration reloaded with new tags: `env.editedTags(i)`.
+    case reloadTags(Int)
     case restartPostgres
     case reinit
     case switchover(leader: Int?, candidate: Int?)
@@ -147,6 +149,7 @@ public protocol PatroniEnv: EtcdClientEnv {
     /// `synchronous_standby_names` as the user configured it (used when synchronous mode is off).
     func pgUserSyncNames(_ node: Int) -> String
     func editedConfig(_ i: Int) -> PatroniConfig
+    func editedTags(_ i: Int) -> PatroniConfig.Tags
     /// Opens a connection to another node's REST API; the outcome comes back as `restConn`.
     func restConnect(from node: Int, to peer: Int) -> ConnID
     func restSend(_ c: ConnID, from node: Int, _ r: RESTRequest)

@@ -48,6 +48,18 @@ extension ScenarioLoader {
         }
     }
 
+    /// One member's tags (`nofailover`, `failover_priority`, ...) onto `t`; false when they are
+    /// not a mapping.
+    static func readTags(_ n: YNode, _ p: String, _ t: inout PatroniConfig.Tags, _ r: Reader) -> Bool {
+        guard let g = r.mapping(n, p, allowed: tagKeys) else { return false }
+        r.field(g, "nofailover", r.bool) { t.nofailoverTag = $0 }
+        r.field(g, "failover_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.failoverPriorityTag = Int($0) }
+        r.field(g, "nosync", r.bool) { t.nosyncTag = $0 }
+        r.field(g, "noloadbalance", r.bool) { t.noloadbalance = $0 }
+        r.field(g, "sync_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.syncPriorityTag = Int($0) }
+        return true
+    }
+
     static func readPatroni(_ n: YNode, _ path: String, _ c: inout PatroniConfig, hosts: Topology, _ r: Reader) {
         guard let f = r.mapping(n, path, allowed: patroniKeys) else { return }
         readPatroniFields(f, &c, hosts: hosts, r)
@@ -129,14 +141,8 @@ extension ScenarioLoader {
         if let tn = f["tags"], let tf = r.mapping(tn, f.path("tags"), allowed: hosts.dbHosts, what: "a mapping of DB host names to tags") {
             for e in tf.entries where hosts.dbHosts.contains(e.key) {
                 let p = tf.path(e.key)
-                guard let g = r.mapping(e.value, p, allowed: tagKeys) else { continue }
                 var t = c.tags(for: e.key)
-                r.field(g, "nofailover", r.bool) { t.nofailoverTag = $0 }
-                r.field(g, "failover_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.failoverPriorityTag = Int($0) }
-                r.field(g, "nosync", r.bool) { t.nosyncTag = $0 }
-                r.field(g, "noloadbalance", r.bool) { t.noloadbalance = $0 }
-                r.field(g, "sync_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.syncPriorityTag = Int($0) }
-                c.tags[e.key] = t
+                if readTags(e.value, p, &t, r) { c.tags[e.key] = t }
             }
         }
     }

@@ -1,9 +1,10 @@
 import SimCore
+import Settings
 
 extension ScenarioLoader {
     static let faultActions = ["crash", "restart", "kill", "stop", "start", "pause", "resume", "partition", "heal", "isolate",
                                "lose_disk", "link", "slow_disk", "switchover", "failover", "pause_cluster", "resume_cluster",
-                               "edit_config", "reinit", "restart_member", "member_remove", "member_add"]
+                               "edit_config", "set_tags", "reinit", "restart_member", "member_remove", "member_add"]
     static let faultKeys = ["at", "jitter", "for"] + faultActions
     /// Actions that `for:` can undo.
     static let undoable: Set<String> = ["crash", "kill", "stop", "pause", "partition", "isolate", "link", "slow_disk", "lose_disk", "pause_cluster"]
@@ -12,6 +13,7 @@ extension ScenarioLoader {
         guard let items = r.list(n, path, what: "faults such as {at: 2m, crash: db1}") else { return [] }
         var out: [FaultSpec] = []
         var edits: [(index: Int, at: Nanos, node: YNode, path: String)] = []
+        var tagEdits: [(index: Int, at: Nanos, node: YNode, path: String)] = []
         for (i, item) in items.enumerated() {
             let p = Reader.join(path, i)
             guard let f = r.mapping(item, p, allowed: faultKeys, required: ["at"], what: "a fault such as {at: 2m, crash: db1}") else { continue }
@@ -44,6 +46,11 @@ extension ScenarioLoader {
                 out.append(FaultSpec(index: i, atNs: at, jitterNs: jitter, forNs: forNs, action: .editConfig(s.patroni, changed: []), line: item.line))
                 continue
             }
+            if act.key == "set_tags" {
+                tagEdits.append((i, at, act.value, ap))
+                out.append(FaultSpec(index: i, atNs: at, jitterNs: jitter, forNs: forNs, action: .setTags(host: "", PatroniConfig.Tags()), line: item.line))
+                continue
+            }
             if let action = readAction(act.key, act.value, ap, s, r) {
                 out.append(FaultSpec(index: i, atNs: at, jitterNs: jitter, forNs: forNs, action: action, line: item.line))
             }
@@ -60,6 +67,20 @@ extension ScenarioLoader {
             if let k = out.firstIndex(where: { $0.index == e.index }) {
                 out[k].action = .editConfig(next, changed: f.entries.map(\.key))
             }
+        }
+        // `set_tags: {db2: {nofailover: true}}`: the member's patroni.yml edited and reloaded;
+        // each applies on top of the tags the edits before it left.
+        var tags: [String: PatroniConfig.Tags] = [:]
+        for e in tagEdits.sorted(by: { ($0.at, $0.index) < ($1.at, $1.index) }) {
+            guard let f = r.mapping(e.node, e.path, allowed: s.topology.dbHosts, what: "a DB host and its new tags, such as {db2: {nofailover: true}}") else { continue }
+            guard f.entries.count == 1, let entry = f.entries.first else {
+                r.error(e.node, e.path, "expected exactly one DB host, got \(f.entries.count)")
+                continue
+            }
+            var t = tags[entry.key] ?? s.patroni.tags(for: entry.key)
+            guard readTags(entry.value, f.path(entry.key), &t, r) else { continue }
+            tags[entry.key] = t
+            if let k = out.firstIndex(where: { $0.index == e.index }) { out[k].action = .setTags(host: entry.key, t) }
         }
         return out
     }

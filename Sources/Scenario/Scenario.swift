@@ -159,6 +159,8 @@ public enum FaultAction: Sendable, Equatable {
     case pauseCluster
     case resumeCluster
     case editConfig(PatroniConfig, changed: [String])
+    /// A member's patroni.yml `tags` edited and reloaded (`patronictl reload`): its new tags.
+    case setTags(host: String, PatroniConfig.Tags)
     case reinit(String)
     case restartMember(String)
     // Operator actions (etcd)
@@ -187,6 +189,7 @@ public enum FaultAction: Sendable, Equatable {
         case .pauseCluster: "pause_cluster"
         case .resumeCluster: "resume_cluster"
         case .editConfig: "edit_config"
+        case .setTags: "set_tags"
         case .reinit: "reinit"
         case .restartMember: "restart_member"
         case .memberRemove: "member_remove"
@@ -210,6 +213,7 @@ public enum FaultAction: Sendable, Equatable {
         case .failover(let c): return c
         case .pauseCluster, .resumeCluster: return "cluster"
         case .editConfig(_, let changed): return changed.joined(separator: ",")
+        case .setTags(let h, _): return h
         case .reinit(let m), .restartMember(let m), .memberRemove(let m), .memberAdd(let m): return m
         }
     }
@@ -217,7 +221,7 @@ public enum FaultAction: Sendable, Equatable {
     /// Faults after which the analysis measures a recovery time (RTO).
     public var disruptsService: Bool {
         switch self {
-        case .heal, .resume, .start, .resumeCluster, .memberAdd, .editConfig: return false
+        case .heal, .resume, .start, .resumeCluster, .memberAdd, .editConfig, .setTags: return false
         case .restart(let t): return t.service != nil
         default: return true
         }

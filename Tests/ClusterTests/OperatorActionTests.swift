@@ -55,6 +55,30 @@ struct OperatorActionTests {
         #expect(o.newPrimaries == ["db1"])
     }
 
+    /// `Patroni.reload_config`: new tags apply at once and the next touch_member publishes them.
+    @Test("set_tags at runtime: a replica given nofailover by a reload never takes over, the other one does", arguments: 1...4)
+    func setTagsAtRuntime(seed: UInt64) throws {
+        let o = try simulate(Self.base + """
+
+            faults:
+              - { at: 30s, set_tags: { db2: { nofailover: true } } }
+              - { at: 60s, jitter: 10s, crash: primary }
+            """, seed: seed)
+        #expect(o.entries("reload", host: "db2").first?.detail["nofailover"]?.boolValue == true)
+        #expect(o.newPrimaries == ["db1", "db3"])
+        #expect(o.run.faults.first { $0.index == 0 }?.kind == "set_tags")
+    }
+
+    @Test("set_tags names one DB host and real tag keys: mistakes are errors at their position")
+    func setTagsValidated() throws {
+        let bad = ScenarioLoader.load(text: Self.base + "\nfaults: [ { at: 30s, set_tags: { db2: { nofailvoer: true } } } ]\n", file: "x.yml")
+        guard case .failure(let e) = bad else { Issue.record("loaded"); return }
+        #expect(e.description.contains("faults[0].set_tags.db2.nofailvoer") && e.description.contains("did you mean 'nofailover'"), "\(e.description)")
+        let two = ScenarioLoader.load(text: Self.base + "\nfaults: [ { at: 30s, set_tags: { db9: {} } } ]\n", file: "x.yml")
+        guard case .failure(let e2) = two else { Issue.record("loaded"); return }
+        #expect(e2.description.contains("faults[0].set_tags"), "\(e2.description)")
+    }
+
     @Test("maintenance mode: no failover while paused, even with the primary dead; after resume a replica takes over")
     func pauseResume() throws {
         let o = try simulate(Self.base + """

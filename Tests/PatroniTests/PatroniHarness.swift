@@ -130,6 +130,7 @@ final class PatroniHarness: PatroniEnv {
     let walHistory = WalHistory()
     func pgUserSyncNames(_ node: Int) -> String { "" }
     func editedConfig(_ i: Int) -> PatroniConfig { PatroniConfig() }
+    func editedTags(_ i: Int) -> PatroniConfig.Tags { PatroniConfig.Tags() }
     func restConnect(from node: Int, to peer: Int) -> ConnID {
         let c = newConn()
         schedule(after: 1 * Time.ms, .restConn(c, .refused))
