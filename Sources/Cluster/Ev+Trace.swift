@@ -212,6 +212,7 @@ extension Ev {
                 case .setUpstream(let u): if u >= 0 { l.int("upstream", Int(u)) }
                 case .rewind(let f), .reclone(let f): l.int("from", Int(f))
                 case .query(let id): l.int("query", id)
+                case .replayPause(let p): l.bool("pause", p)
                 case .promote, .reloadSyncNames: break
                 }
             }

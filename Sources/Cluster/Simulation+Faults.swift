@@ -12,6 +12,7 @@ enum FaultUndo {
     case links([(Int, Int, LinkSpec)])
     case fsync([(UInt32, Latency)])
     case resumeCluster
+    case replayResume(Int)
 }
 
 extension Simulation {
@@ -122,6 +123,13 @@ extension Simulation {
                 }
                 u = .links(old)
             }
+        case .replayPause(let h):
+            // The operator's psql on the standby's host: a local request to its server.
+            if let hi = resolve(h), let n = dbHost.firstIndex(of: hi), isUp(pgProc[n]) {
+                resolved.append(hosts[hi].name)
+                pgRequest(n, .replayPause(true))
+                u = .replayResume(n)
+            }
         case .slowDisk(let t, let lat):
             if let p = resolveProc(t) {
                 resolved.append(procName(p))
@@ -156,6 +164,7 @@ extension Simulation {
         case .links(let old): for (x, y, spec) in old { fabric.net.setLink(x, y, spec) }
         case .fsync(let old): for (p, lat) in old { _ = setFsyncModel(p, lat) }
         case .resumeCluster: _ = operatorAction(.resumeCluster)
+        case .replayResume(let n): if isUp(pgProc[n]) { pgRequest(n, .replayPause(false)) }
         }
     }
 

@@ -33,6 +33,8 @@ public enum PgControl: Sendable, Equatable {
     /// One of Patroni's queries (the HA cycle's `cluster_info_query`, a REST handler's
     /// `get_postgresql_status`), by Patroni's query id; answered with `PgEnv.pgAnswer`.
     case query(UInt32)
+    /// `SELECT pg_wal_replay_pause()` / `pg_wal_replay_resume()` (an operator's psql).
+    case replayPause(Bool)
 
     public var traceName: String {
         switch self {
@@ -44,6 +46,7 @@ public enum PgControl: Sendable, Equatable {
         case .rewind: "rewind"
         case .reclone: "reclone"
         case .query: "query"
+        case .replayPause(let p): p ? "replay_pause" : "replay_resume"
         }
     }
 
@@ -57,6 +60,7 @@ public enum PgControl: Sendable, Equatable {
         case .rewind(let f): return 6 | UInt64(UInt16(bitPattern: f)) << 8
         case .reclone(let f): return 7 | UInt64(UInt16(bitPattern: f)) << 8
         case .query(let id): return 8 | UInt64(id) << 8
+        case .replayPause(let p): return 9 | (p ? 1 << 4 : 0)
         }
     }
 }
@@ -82,6 +86,7 @@ extension PgInstance {
         case .rewind(let from): rewind(from: Int(from), env)
         case .reclone(let from): reclone(from: Int(from), fastCheckpoint: false, env)
         case .query(let id): env.pgAnswer(self.node, query: id, view(env.now, status: .running))
+        case .replayPause(let p): setReplayPaused(p, env)
         }
     }
 

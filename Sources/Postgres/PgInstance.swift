@@ -53,6 +53,8 @@ public struct PgInstance {
     var standbyFlushingTo: Int64 = 0
     var replayAt: Int64 = 0
     var replayUpdated: Nanos = 0
+    /// `pg_wal_replay_pause()` is in force (shared memory: a restart or a promotion ends it).
+    public internal(set) var replayPaused = false
     var flushTimes: [(Nanos, Int64)] = []
     /// `primary_conninfo`'s host (a node), set by Patroni.
     public internal(set) var upstream: Int? = nil
@@ -180,6 +182,7 @@ public struct PgInstance {
     /// `replayDelay` ago, starting from where it was at the last update.
     public func replayLSN(_ now: Nanos) -> Int64 {
         guard inRecovery else { return flushLSN }
+        if replayPaused { return replayAt }
         let target = replayTarget(now)
         if replayAt >= target { return min(replayAt, max(target, replayAt)) }
         // Rounded, not truncated: at `replayTime(n)` after an update exactly n more bytes are
@@ -201,6 +204,19 @@ public struct PgInstance {
     mutating func foldReplay(_ now: Nanos) {
         replayAt = replayLSN(now)
         replayUpdated = now
+    }
+
+    /// `pg_wal_replay_pause()` / `pg_wal_replay_resume()` on a standby: replay stops where it
+    /// is while WAL keeps arriving and being flushed; on resume it catches up at the replay rate.
+    public mutating func setReplayPaused(_ paused: Bool, _ env: PgEnv) {
+        guard state == .running, inRecovery, paused != replayPaused else { return }
+        foldReplay(env.now)
+        replayPaused = paused
+        env.recorder.log(env.now, env.pgName(node), "postgres", paused ? "replay_paused" : "replay_resumed", .object([("lsn", .int(replayAt))]))
+        if !paused && config.synchronousCommit == .remoteApply {
+            // The apply feedback the waiting commits need, once replay has caught up.
+            env.pgTimer(node, after: replayTime(max(0, flushLSN - replayAt)) + config.replayDelayNs, .applyReached(flushLSN))
+        }
     }
 
     // MARK: - Lifecycle
@@ -234,6 +250,7 @@ public struct PgInstance {
         receivedLSN = flushLSN
         replayAt = flushLSN
         replayUpdated = env.now
+        replayPaused = false
         flushTimes.removeAll()
         if !inRecovery {
             controlInProduction = true
@@ -362,7 +379,9 @@ public struct PgInstance {
         promoting = true
         cancelOp(env)
         stopReceiver(env)
+        // A promotion ends a replay pause (PostgreSQL 14+).
         foldReplay(env.now)
+        replayPaused = false
         let backlog = max(0, receivedLSN - replayAt)
         let t = config.promoteNs + Nanos(Double(backlog) / config.replayRateBytesPerS * 1e9)
         env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState,

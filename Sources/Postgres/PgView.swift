@@ -21,7 +21,8 @@ public struct PgView: Sendable {
     public var controlInProduction: Bool
     public var cleanShutdown: Bool
     public var position: WalPosition
-    /// pg_stat_replication: standby, streaming, listed as sync, flush LSN.
+    /// pg_stat_replication: standby, streaming, listed as sync, and the LSN in the column the
+    /// commits wait for (`flush`; replay under remote_apply, write under remote_write).
     public var replication: [(standby: Int, streaming: Bool, sync: Bool, flush: Int64)]
     public var syncNames: SyncStandbyNames
     public init(reachable: Bool, running: Bool, starting: Bool, stopping: Bool, hasData: Bool, inRecovery: Bool, promoting: Bool,
@@ -60,6 +61,12 @@ extension PgInstance {
                       timeline: timeline, lastOperation: lastOperation(now), received: receivedLSN, replayed: replayLSN(now),
                       streamingFrom: streamingFrom, upstream: upstream, controlInProduction: controlInProduction,
                       cleanShutdown: cleanShutdown, position: position,
-                      replication: replicationView().map { ($0.standby, $0.streaming, $0.sync, $0.flush) }, syncNames: syncNames)
+                      replication: replicationView().map { r in
+                          // Patroni sorts and checks sync candidates by the column its commits wait
+                          // for (`_ReplicaList.sort_col`): replay for remote_apply, write for
+                          // remote_write, flush otherwise.
+                          let lsn = config.synchronousCommit == .remoteApply ? r.apply : config.synchronousCommit == .remoteWrite ? r.write : r.flush
+                          return (r.standby, r.streaming, r.sync, lsn)
+                      }, syncNames: syncNames)
     }
 }

@@ -4,10 +4,11 @@ import Settings
 extension ScenarioLoader {
     static let faultActions = ["crash", "restart", "kill", "stop", "start", "pause", "resume", "partition", "heal", "isolate",
                                "lose_disk", "link", "slow_disk", "switchover", "failover", "pause_cluster", "resume_cluster",
-                               "edit_config", "set_tags", "reinit", "restart_member", "member_remove", "member_add"]
+                               "edit_config", "set_tags", "reinit", "restart_member", "member_remove", "member_add", "replay_pause"]
     static let faultKeys = ["at", "jitter", "for"] + faultActions
     /// Actions that `for:` can undo.
-    static let undoable: Set<String> = ["crash", "kill", "stop", "pause", "partition", "isolate", "link", "slow_disk", "lose_disk", "pause_cluster"]
+    static let undoable: Set<String> = ["crash", "kill", "stop", "pause", "partition", "isolate", "link", "slow_disk", "lose_disk", "pause_cluster",
+                                        "replay_pause"]
 
     static func readFaults(_ n: YNode, _ path: String, _ s: Scenario, _ r: Reader) -> [FaultSpec] {
         guard let items = r.list(n, path, what: "faults such as {at: 2m, crash: db1}") else { return [] }
@@ -222,6 +223,7 @@ extension ScenarioLoader {
             r.error(v, p, "expected true")
             return nil
         case "reinit": return dbMember(v, p, s, r).map { .reinit($0) }
+        case "replay_pause": return readHostRef(v, p, s, r).map { .replayPause($0) }
         case "restart_member": return dbMember(v, p, s, r).map { .restartMember($0) }
         case "member_remove": return dbMember(v, p, s, r, etcd: true).map { .memberRemove($0) }
         case "member_add": return dbMember(v, p, s, r, etcd: true).map { .memberAdd($0) }

@@ -161,6 +161,9 @@ public enum FaultAction: Sendable, Equatable {
     case editConfig(PatroniConfig, changed: [String])
     /// A member's patroni.yml `tags` edited and reloaded (`patronictl reload`): its new tags.
     case setTags(host: String, PatroniConfig.Tags)
+    /// `SELECT pg_wal_replay_pause()` on a standby (a host or a role, such as sync_standby);
+    /// `for:` resumes it.
+    case replayPause(HostRef)
     case reinit(String)
     case restartMember(String)
     // Operator actions (etcd)
@@ -190,6 +193,7 @@ public enum FaultAction: Sendable, Equatable {
         case .resumeCluster: "resume_cluster"
         case .editConfig: "edit_config"
         case .setTags: "set_tags"
+        case .replayPause: "replay_pause"
         case .reinit: "reinit"
         case .restartMember: "restart_member"
         case .memberRemove: "member_remove"
@@ -200,7 +204,7 @@ public enum FaultAction: Sendable, Equatable {
     /// The target as written, for the `faults` table and the report.
     public var targetText: String {
         switch self {
-        case .crash(let h), .isolate(let h): return h.description
+        case .crash(let h), .isolate(let h), .replayPause(let h): return h.description
         case .restart(let t), .kill(let t), .stop(let t), .start(let t), .pause(let t), .resume(let t),
              .loseDisk(let t), .slowDisk(let t, _):
             return t.description
@@ -221,7 +225,7 @@ public enum FaultAction: Sendable, Equatable {
     /// Faults after which the analysis measures a recovery time (RTO).
     public var disruptsService: Bool {
         switch self {
-        case .heal, .resume, .start, .resumeCluster, .memberAdd, .editConfig, .setTags: return false
+        case .heal, .resume, .start, .resumeCluster, .memberAdd, .editConfig, .setTags, .replayPause: return false
         case .restart(let t): return t.service != nil
         default: return true
         }

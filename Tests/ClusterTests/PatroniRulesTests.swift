@@ -343,6 +343,37 @@ struct PatroniRulesTests {
         #expect(o.newPrimaries == ["db1", "db2"])
     }
 
+    /// `pg_wal_replay_pause()` on the synchronous standby under `synchronous_commit:
+    /// remote_apply`: its WAL keeps arriving and being flushed, but nothing is applied, so every
+    /// commit waits for an apply confirmation that does not come until replay resumes.
+    @Test("a replay pause on the synchronous standby under remote_apply holds every commit until it resumes")
+    func replayPauseHoldsRemoteApply() throws {
+        let o = try simulate(Self.separate + """
+
+            patroni: { synchronous_mode: true }
+            postgresql: { synchronous_commit: remote_apply }
+            faults: [ { at: 60s, replay_pause: sync_standby, for: 60s } ]
+            """, seed: 1)
+        let pause = o.fault(0).startNs
+        #expect(o.first("replay_paused", host: "db2") != nil && o.first("replay_resumed", host: "db2") != nil)
+        let acked = o.run.writes.filter { $0.outcome == .ok }
+        // No commit is confirmed while replay is paused; the only answers are the clients' own
+        // cancellations after their 30 s statement timeout (PostgreSQL then reports the commit,
+        // already local, with a warning: "canceling wait for synchronous replication").
+        #expect(!acked.contains { $0.syncConfirmed && $0.doneNs > pause + 2 * Time.s && $0.doneNs < pause + 60 * Time.s })
+        #expect(o.entries("syncrep_wait_canceled", host: "db1").contains { $0.timeNs > pause && $0.timeNs < pause + 60 * Time.s })
+        // Once it resumes, the held commits are confirmed.
+        let held = acked.filter { $0.syncConfirmed && $0.sentNs < pause + 60 * Time.s && $0.doneNs >= pause + 60 * Time.s }
+        #expect(!held.isEmpty)
+        // With the default synchronous_commit (on), the same pause costs nothing.
+        let on = try simulate(Self.separate + """
+
+            patroni: { synchronous_mode: true }
+            faults: [ { at: 60s, replay_pause: sync_standby, for: 60s } ]
+            """, seed: 1)
+        #expect(on.run.writes.filter { $0.outcome == .ok && $0.doneNs > pause + 2 * Time.s && $0.doneNs < pause + 59 * Time.s }.count > 500)
+    }
+
     @Test("a switchover under load is graceful: nothing lost, no two primaries, the candidate ends as primary")
     func switchoverLossless() throws {
         let o = try simulate("""

@@ -217,6 +217,23 @@ struct TimelineTests {
         #expect(h.nodes[0].durablePosition == before && h.nodes[0].state == .stopped)
     }
 
+    @Test("pg_wal_replay_pause(): WAL keeps arriving and being flushed on the standby, replay stops; resumed, it catches up")
+    func replayPause() {
+        let h = PgHarness(config: syncConfig())
+        h.startCluster()
+        h.run(for: 1 * Time.s)
+        h.nodes[1].setReplayPaused(true, h)
+        let at = h.nodes[1].replayLSN(h.now)
+        for _ in 0..<20 { _ = h.write(); h.run(for: 10 * Time.ms) }
+        h.run(for: 1 * Time.s)
+        #expect(h.nodes[1].flushLSN > at)
+        #expect(h.nodes[1].replayLSN(h.now) == at)
+        h.nodes[1].setReplayPaused(false, h)
+        h.run(for: 1 * Time.s)
+        #expect(h.nodes[1].replayLSN(h.now) == h.nodes[1].flushLSN)
+        #expect(h.recorder.timeline.contains { $0.kind == "replay_paused" } && h.recorder.timeline.contains { $0.kind == "replay_resumed" })
+    }
+
     @Test("crash recovery replays the WAL since the last checkpoint at the replay rate")
     func crashRecovery() {
         var cfg = PgConfig()
