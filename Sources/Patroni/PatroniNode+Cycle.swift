@@ -314,6 +314,7 @@ extension PatroniNode {
         var c = dyn
         c.tags = config.tags
         c.watchdog = config.watchdog
+        c.prePromote = config.prePromote   // local (patroni.yml), not dynamic
         let wasPaused = config.pause
         config = c
         dcs.setConfig(c)

@@ -76,6 +76,12 @@ extension PatroniNode {
                 }
                 return release(msg: "Not promoting self because watchdog could not be activated", env)
             }
+            if prePromoteFailed {
+                prePromoteFailed = false
+                log(env, Kind.patroni, .object([("msg", "Releasing the leader key voluntarily because the pre-promote script failed")]))
+                releasedKeyAt = env.now
+                return release(msg: "Promotion cancelled because the pre-promote script failed", env)
+            }
         }
         if v.isPrimary {
             if role != .primary {

@@ -57,7 +57,10 @@ extension PatroniNode {
 
     /// `is_healthiest_node`; may poll peers (then the race continues in `raceDecided`).
     mutating func isHealthiestNode(_ env: PatroniEnv) -> Outcome {
-        if env.now - releasedKeyAt < config.ttlNs { return notHealthiest(env) }
+        if env.now - releasedKeyAt < config.ttlNs {
+            log(env, "race", .object([("why", "backoff: skip leader race after pre_promote script failure and releasing the lock voluntarily")]))
+            return notHealthiest(env)
+        }
         if paused && !nofailover, cluster.failover != nil { return manualFailoverNoLeader(env) }
         let v = pg(env)
         if v.starting { return notHealthiest(env) }

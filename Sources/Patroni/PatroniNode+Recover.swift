@@ -286,11 +286,12 @@ extension PatroniNode {
         log(env, "job", .object([("action", .string(j.name))]))
         switch kind {
         case .promote:
-            env.pgPromote(node)
-            role = .promoted
-            callback("on_role_change", "primary", env)
-            // `_wait_promote`: polls for "in production" for up to loop_wait.
-            scheduleJobTimer(after: config.loopWaitNs, .jobTimeout, env)
+            if let pp = config.prePromote, pp.applies(to: name) {
+                // `_pre_promote`: the fencing script runs first (stage 0: a lost lock cancels it).
+                scheduleJobTimer(after: pp.durationNs, .jobSleep, env)
+            } else {
+                issuePromote(env)
+            }
         case .startPrimary:
             env.pgStart(node, asStandby: false, upstream: nil)
             // `postgresql.start(timeout=primary_start_timeout)` waits that long for the server to
@@ -415,7 +416,25 @@ extension PatroniNode {
         }
     }
 
+    /// `pg_ctl promote -W`, then `_wait_promote` polls for "in production" for up to loop_wait.
+    mutating func issuePromote(_ env: PatroniEnv) {
+        guard job != nil else { return }
+        job!.stage = 1
+        env.pgPromote(node)
+        role = .promoted
+        callback("on_role_change", "primary", env)
+        scheduleJobTimer(after: config.loopWaitNs, .jobTimeout, env)
+    }
+
     mutating func jobSleepDone(_ env: PatroniEnv) {
+        if let j = job, case .promote = j.kind, j.stage == 0, let pp = config.prePromote {
+            log(env, Kind.patroni, .object([("msg", .string("pre_promote script `pre_promote` exited with \(pp.exitCode)"))]))
+            if pp.exitCode == 0 { issuePromote(env); return }
+            // The promotion does not happen; the next cycle gives the key up.
+            prePromoteFailed = true
+            jobDone(env)
+            return
+        }
         guard var j = job, case .demoteGraceful = j.kind else { return }
         switch j.stage {
         case 1:

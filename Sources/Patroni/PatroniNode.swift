@@ -30,7 +30,10 @@ public struct PatroniNode {
     public internal(set) var role: MemberData.Role = .replica
     var pgState: MemberData.State = .running
     var recovering = false
+    /// When the key was last given up after a failed pre_promote script (the race backs off ttl).
     var releasedKeyAt: Nanos = -1 << 60
+    /// The pre_promote script failed (`_async_response.result is False`).
+    var prePromoteFailed = false
     var lastWalLsn: Int64 = 0
     var startTimeoutAt: Nanos? = nil
     var rewindState: RewindState = .initial

@@ -31,7 +31,7 @@ extension ScenarioLoader {
                               "synchronous_mode", "synchronous_mode_strict", "synchronous_node_count", "failsafe_mode",
                               "check_timeline", "use_pg_rewind", "remove_data_directory_on_rewind_failure",
                               "remove_data_directory_on_diverged_timelines", "pause", "primary_race_backoff", "watchdog", "tags", "restapi",
-                              "scope", "namespace", "etcd_hosts"]
+                              "scope", "namespace", "etcd_hosts", "pre_promote"]
     static let tagKeys = ["nofailover", "failover_priority", "nosync", "noloadbalance", "sync_priority"]
 
     /// Whole seconds as Patroni reads them (`int(value)`); a unit is allowed (`30s`, `1m`).
@@ -115,6 +115,15 @@ extension ScenarioLoader {
                     }
                 }
             }
+        }
+        if let pn = f["pre_promote"], let pf = r.mapping(pn, f.path("pre_promote"), allowed: ["duration", "exit_code", "hosts"]) {
+            var pp = PatroniConfig.PrePromote()
+            r.field(pf, "duration", { r.duration($0, $1) }) { pp.durationNs = $0 }
+            r.field(pf, "exit_code", { r.int($0, $1, min: 0, max: 255) }) { pp.exitCode = Int($0) }
+            if let hn = pf["hosts"], let items = r.list(hn, pf.path("hosts"), what: "DB host names") {
+                pp.hosts = items.enumerated().compactMap { k, item in r.oneOf(item, pf.path("hosts") + "[\(k)]", hosts.dbHosts) }
+            }
+            c.prePromote = pp
         }
         if let an = f["restapi"], let af = r.mapping(an, f.path("restapi"), allowed: ["request_queue_size"]) {
             // The REST server's listen backlog (`RestApiServer.request_queue_size`, default 5).

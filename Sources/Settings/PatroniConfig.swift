@@ -65,6 +65,17 @@ public struct PatroniConfig: Sendable, Equatable {
     /// Master-only (PR #3453), off by default.
     public var primaryRaceBackoff = 0
     public var watchdog = Watchdog()
+    /// `postgresql.pre_promote`: the fencing script run after the leader lock is taken and
+    /// before `pg_ctl promote`, as what it does: how long it takes and how it exits (nil: none).
+    public var prePromote: PrePromote? = nil
+    public struct PrePromote: Sendable, Equatable {
+        public var durationNs: Nanos = 0
+        public var exitCode = 0
+        /// The hosts whose patroni.yml has it (nil: every member).
+        public var hosts: [String]? = nil
+        public init() {}
+        public func applies(to host: String) -> Bool { hosts.map { $0.contains(host) } ?? true }
+    }
     /// `restapi.request_queue_size`: the REST server's listen backlog (socketserver's
     /// `request_queue_size`, which Patroni sets from this key, default 5).
     public var requestQueueSize = 5

@@ -374,6 +374,32 @@ struct PatroniRulesTests {
         #expect(on.run.writes.filter { $0.outcome == .ok && $0.doneNs > pause + 2 * Time.s && $0.doneNs < pause + 59 * Time.s }.count > 500)
     }
 
+    /// `Postgresql._pre_promote` and `Ha.enforce_primary_role` (patroni): a failing fencing
+    /// script cancels the promotion, the key is given up, and that member skips the race for
+    /// ttl, so another replica takes over.
+    @Test("pre_promote: a failing script on the winner cancels its promotion and another replica takes over; a passing one delays promotion by its duration",
+          arguments: 1...4)
+    func prePromote(seed: UInt64) throws {
+        let fail = try simulate(Self.separate + """
+
+            patroni: { pre_promote: { duration: 2s, exit_code: 1, hosts: [db2] }, tags: { db3: { failover_priority: 0, nofailover: false } } }
+            faults: [ { at: 60s, jitter: 10s, crash: primary } ]
+            """, seed: seed)
+        let said = fail.entries(Kind.patroni, host: "db2").compactMap { $0.detail["msg"]?.stringValue }
+        #expect(said.contains("pre_promote script `pre_promote` exited with 1"))
+        #expect(said.contains("Promotion cancelled because the pre-promote script failed"))
+        #expect(fail.entries(Kind.pgPromoted, host: "db2").isEmpty)
+        #expect(fail.newPrimaries.last == "db3", "\(fail.newPrimaries)")
+        let ok = try simulate(Self.separate + """
+
+            patroni: { pre_promote: { duration: 3s, exit_code: 0 } }
+            faults: [ { at: 60s, jitter: 10s, crash: primary } ]
+            """, seed: seed)
+        let started = try #require(ok.first(Kind.promoteStarted, after: ok.fault(0).startNs))
+        let promoted = try #require(ok.first(Kind.pgPromoted, after: started.timeNs))
+        #expect(seconds(promoted.timeNs - started.timeNs) >= 3.3)
+    }
+
     @Test("a switchover under load is graceful: nothing lost, no two primaries, the candidate ends as primary")
     func switchoverLossless() throws {
         let o = try simulate("""

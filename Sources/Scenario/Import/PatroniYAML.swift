@@ -262,7 +262,9 @@ struct PatroniFile {
                         r.note(c.keyLine, key + "." + c.key, "a callback script runs beside the HA loop (Patroni's CallbackExecutor does not wait for it); simctl does not run scripts")
                     }
                 }
-            case "create_replica_methods", "basebackup", "pgbackrest", "wal_e", "recovery_conf", "pre_promote", "before_stop":
+            case "pre_promote":
+                r.note(e.keyLine, key, "simctl does not run the script; describe what it does with patroni.pre_promote: {duration: 2s, exit_code: 0} in the scenario")
+            case "create_replica_methods", "basebackup", "pgbackrest", "wal_e", "recovery_conf", "before_stop":
                 r.note(e.keyLine, key, "replica creation and hook commands are not modelled")
             case "pg_ctl_timeout":
                 r.note(e.keyLine, key, "pg_ctl's wait timeout; simctl's PostgreSQL starts within postgresql.startup")
