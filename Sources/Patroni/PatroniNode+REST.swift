@@ -110,6 +110,11 @@ extension PatroniNode {
 
     mutating func failsafeChecked(_ env: PatroniEnv) -> Outcome {
         let all = restCalls.allSatisfy(\.accepted)
+        // The decision rests on every member's answer to POST /failsafe: recorded with them.
+        log(env, "failsafe_check", .object([("accepted", .bool(all)),
+                                            ("answers", .array(restCalls.map { c in
+                                                .object([("member", .string(env.nodeName(c.peer))), ("status", c.httpStatus == 0 ? .null : .int(Int64(c.httpStatus)))])
+                                            }))]))
         restCalls.removeAll()
         return all ? failsafeKept(env) : demoteOffline(env)
     }
@@ -147,11 +152,11 @@ extension PatroniNode {
             log(env, "restart", .object([("requested", true)]))
             startJob(.restart, env)
         case .reinit:
-            // Refused on the leader or without one (`POST /reinitialize`).
-            guard let l = cluster.leader?.member, l != node, job == nil else {
-                log(env, "reinit", .object([("refused", "cannot reinitialize the leader or without a leader")]))
-                return
-            }
+            // `Ha.reinitialize` (POST /reinitialize answers 503 with its text).
+            func refuse(_ why: String) { log(env, "reinit", .object([("status", 503), ("refused", .string(why))])) }
+            guard let l = cluster.leader?.member else { return refuse("Cluster has no leader, can not reinitialize") }
+            if l == node { return refuse("I am the leader, can not reinitialize") }
+            if let j = job { return refuse("\(j.name) already in progress") }
             startJob(.reinit(from: l), env)
         }
     }

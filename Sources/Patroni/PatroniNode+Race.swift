@@ -16,6 +16,8 @@ struct RestCall {
     var done = false
     var status: MemberStatus? = nil
     var accepted = false
+    /// The HTTP status of the answer (0: none came).
+    var httpStatus: Int16 = 0
 }
 
 /// What the race is deciding, kept while its polls are out.
@@ -327,6 +329,7 @@ extension PatroniNode {
             return
         }
         if let r {
+            restCalls[i].httpStatus = r.status
             restCalls[i].status = r.status == 200 || r.member != nil ? r.member : nil
             restCalls[i].accepted = r.status == 200
         }

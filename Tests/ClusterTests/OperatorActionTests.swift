@@ -79,6 +79,16 @@ struct OperatorActionTests {
         #expect(e2.description.contains("faults[0].set_tags"), "\(e2.description)")
     }
 
+    /// `Ha.reinitialize` (patroni/ha.py): the leader cannot be reinitialized.
+    @Test("patronictl reinit of the leader is refused: 'I am the leader, can not reinitialize'")
+    func reinitLeaderRefused() throws {
+        let o = try simulate(Self.base + "\nfaults: [ { at: 60s, reinit: db1 } ]\n")
+        let r = try #require(o.entries("reinit", host: "db1").first)
+        #expect(r.detail["refused"]?.stringValue == "I am the leader, can not reinitialize")
+        #expect(r.detail["status"]?.intValue == 503)
+        #expect(o.newPrimaries == ["db1"])
+    }
+
     @Test("maintenance mode: no failover while paused, even with the primary dead; after resume a replica takes over")
     func pauseResume() throws {
         let o = try simulate(Self.base + """

@@ -232,6 +232,11 @@ struct PatroniRulesTests {
         #expect(o.entries(Kind.pgPromoted).isEmpty)
         #expect(o.findings.rto.first?.outage == false)
         #expect(o.entries("patroni", host: "db1").contains { $0.detail["msg"]?.stringValue?.contains("failsafe mode is enabled") == true })
+        // The decision's inputs are in the timeline: each member's answer to POST /failsafe.
+        let check = try #require(o.entries("failsafe_check", host: "db1").first)
+        #expect(check.detail["accepted"]?.boolValue == true)
+        let answers = check.detail["answers"]?.arrayValue ?? []
+        #expect(answers.count == 2 && answers.allSatisfy { $0["status"]?.intValue == 200 }, "\(answers)")
     }
 
     static let hang = """
