@@ -17,7 +17,8 @@ public struct SwarmGenerator: Sendable {
     /// Every fault action the scenario language has (`Loader+Faults.swift`).
     public static let faultKinds = ["crash", "restart", "kill", "stop", "start", "pause", "resume", "partition", "partition_one_way",
                                     "heal", "isolate", "lose_disk", "link", "slow_disk", "switchover", "failover", "pause_cluster",
-                                    "resume_cluster", "edit_config", "reinit", "restart_member", "member_remove", "member_add"]
+                                    "resume_cluster", "edit_config", "set_tags", "reinit", "restart_member", "member_remove", "member_add",
+                                    "replay_pause"]
 
     public struct Generated: Sendable {
         public var name: String
@@ -171,6 +172,11 @@ public struct SwarmGenerator: Sendable {
             case "resume_cluster": action = "resume_cluster: true"; forText = ""
             case "edit_config":
                 action = "edit_config: { \(pick(["ttl: \(pick([20, 30, 45]))", "loop_wait: \(pick([1, 5, 10]))", "retry_timeout: \(pick([3, 5, 10]))", "maximum_lag_on_failover: 16MB", "synchronous_mode: \(pick(["true", "false"]))", "failsafe_mode: \(pick(["true", "false"]))"])) }"
+            case "set_tags":
+                let tag = pick(["nofailover: \(pick(["true", "false"]))", "failover_priority: \(pick([0, 1, 2]))", "nosync: \(pick(["true", "false"]))",
+                                "sync_priority: \(pick([0, 1, 3]))", "noloadbalance: true"])
+                action = "set_tags: { \(pick(dbHosts)): { \(tag) } }"
+            case "replay_pause": action = "replay_pause: \(pick(dbHosts + ["sync_standby", "replica"]))"
             case "reinit": action = "reinit: \(pick(dbHosts))"
             case "restart_member": action = "restart_member: \(pick(dbHosts))"
             case "member_remove": action = "member_remove: \(pick(etcdHosts))"
@@ -178,7 +184,7 @@ public struct SwarmGenerator: Sendable {
             default: action = "crash: \(hostRef())"
             }
             if action.hasPrefix("heal") || action.hasPrefix("resume_cluster") || action.hasPrefix("start") || action.hasPrefix("resume:")
-                || action.hasPrefix("switchover") || action.hasPrefix("failover") || action.hasPrefix("edit_config")
+                || action.hasPrefix("switchover") || action.hasPrefix("failover") || action.hasPrefix("edit_config") || action.hasPrefix("set_tags")
                 || action.hasPrefix("reinit") || action.hasPrefix("restart") || action.hasPrefix("member_") {
                 forText = ""
             }
