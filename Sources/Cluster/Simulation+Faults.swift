@@ -123,6 +123,13 @@ extension Simulation {
                 }
                 u = .links(old)
             }
+        case .addReplica(let m):
+            // The new machine is switched on; its services start once it has booted, and its
+            // Patroni, finding an empty data directory, clones it from the leader.
+            if let n = dbNames.firstIndex(of: m), !hosts[dbHost[n]].up {
+                resolved.append(m)
+                powerOn(dbHost[n])
+            }
         case .replayPause(let h):
             // The operator's psql on the standby's host: a local request to its server.
             if let hi = resolve(h), let n = dbHost.firstIndex(of: hi), isUp(pgProc[n]) {

@@ -69,14 +69,16 @@ extension Simulation {
     /// initial primary's lease holds the leader key too.
     func seedSteadyState() {
         guard let primary = dbNames.firstIndex(of: scenario.topology.initialPrimary) else { return }
-        var ops: [EntryOp] = dbNames.indices.map { .leaseGrant(steadyLease($0), ttlSeconds: Int64(scenario.patroni.ttl)) }
+        // Members that join mid-run (`add_replica`) are not part of the cluster yet.
+        joining = dbNames.map { scenario.joiningMembers.contains($0) }
+        var ops: [EntryOp] = dbNames.indices.filter { !joining[$0] }.map { .leaseGrant(steadyLease($0), ttlSeconds: Int64(scenario.patroni.ttl)) }
         ops += [
             .put(keys.initialize, pValues.intern(.initialize), lease: 0),
             .put(keys.config, pValues.intern(.config(scenario.patroni)), lease: 0),
             .put(keys.leader, pValues.intern(.leader(primary)), lease: steadyLease(primary)),
             .put(keys.status, pValues.intern(.status(optime: seedLsn)), lease: 0),
         ]
-        let replicas = dbNames.indices.filter { $0 != primary }
+        let replicas = dbNames.indices.filter { $0 != primary && !joining[$0] }
         var sync: [Int] = []
         if scenario.patroni.synchronousMode != .off {
             // As the primary's last cycle chose them: not nosync, members without nofailover
@@ -92,7 +94,7 @@ extension Simulation {
         }
         // Every member's key, as its last cycle before the run wrote it, on its Patroni's lease:
         // without them the primary's first cycle would not see its replicas as sync candidates.
-        for i in dbNames.indices {
+        for i in dbNames.indices where !joining[i] {
             let tags = scenario.patroni.tags(for: dbNames[i])
             let data = MemberData(role: i == primary ? .primary : .replica, state: .running, xlogLocation: seedLsn, timeline: 1,
                                   streaming: i != primary, nofailover: tags.nofailover, failoverPriority: tags.failoverPriority,
@@ -106,6 +108,7 @@ extension Simulation {
         dcsObserver.seeded(ops)
         for i in pg.indices {
             pg[i].seed(fork: rootFork, timeline: 1, lsn: seedLsn, primary: i == primary)
+            if joining[i] { pg[i].seedEmpty() }
         }
         initialSync = sync
         initialPrimaryNode = primary

@@ -64,6 +64,8 @@ public final class Simulation {
     var configuredSyncNames: [SyncStandbyNames] = []
     var dcsObserver: DCSObserver!
     var watchdogs: [WatchdogDevice] = []
+    /// By DB node: joins mid-run (absent at the start).
+    var joining: [Bool] = []
     /// Each DB node's answers from PostgreSQL to its Patroni, in flight (bounded:
     /// `pgAnswerLimit`).
     var pgAnswers: [[(id: UInt32, view: PgView)]] = []
@@ -225,7 +227,13 @@ public final class Simulation {
     }
 
     func startAll() {
-        for p in 0..<procs.count { startProcess(UInt32(p), initial: true) }
+        // A member that joins later: its host is off until its add_replica fault.
+        for (n, j) in joining.enumerated() where j {
+            let h = dbHost[n]
+            hosts[h].up = false
+            fabric.setHostUp(h, false)
+        }
+        for p in 0..<procs.count where hosts[host(of: UInt32(p))].up { startProcess(UInt32(p), initial: true) }
     }
 }
 

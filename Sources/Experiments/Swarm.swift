@@ -14,7 +14,8 @@ public struct SwarmGenerator: Sendable {
     public var durationRange: ClosedRange<Int> = 180...300
     public init(seed: UInt64) { self.seed = seed }
 
-    /// Every fault action the scenario language has (`Loader+Faults.swift`).
+    /// Every fault action the scenario language has (`Loader+Faults.swift`), but add_replica,
+    /// which needs a topology with a DB host that is absent until it joins.
     public static let faultKinds = ["crash", "restart", "kill", "stop", "start", "pause", "resume", "partition", "partition_one_way",
                                     "heal", "isolate", "lose_disk", "link", "slow_disk", "switchover", "failover", "pause_cluster",
                                     "resume_cluster", "edit_config", "set_tags", "reinit", "restart_member", "member_remove", "member_add",

@@ -135,6 +135,18 @@ public struct PgInstance {
         cleanShutdown = true
     }
 
+    /// A member that does not exist yet: an empty data directory (it is cloned when it joins).
+    public mutating func seedEmpty() {
+        hasData = false
+        flushLSN = 0
+        checkpointLSN = 0
+        insertLSN = 0
+        receivedLSN = 0
+        replayAt = 0
+        fork = WalPosition.none.fork
+        controlInProduction = false
+    }
+
     /// Boots the server already running (the run starts in steady state): a primary, or a
     /// standby streaming from `upstream`.
     public mutating func bootRunning(asStandby: Bool, upstream: Int?, _ env: PgEnv) {

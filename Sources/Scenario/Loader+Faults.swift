@@ -4,7 +4,8 @@ import Settings
 extension ScenarioLoader {
     static let faultActions = ["crash", "restart", "kill", "stop", "start", "pause", "resume", "partition", "heal", "isolate",
                                "lose_disk", "link", "slow_disk", "switchover", "failover", "pause_cluster", "resume_cluster",
-                               "edit_config", "set_tags", "reinit", "restart_member", "member_remove", "member_add", "replay_pause"]
+                               "edit_config", "set_tags", "reinit", "restart_member", "member_remove", "member_add", "replay_pause",
+                               "add_replica"]
     static let faultKeys = ["at", "jitter", "for"] + faultActions
     /// Actions that `for:` can undo.
     static let undoable: Set<String> = ["crash", "kill", "stop", "pause", "partition", "isolate", "link", "slow_disk", "lose_disk", "pause_cluster",
@@ -82,6 +83,14 @@ extension ScenarioLoader {
             guard readTags(entry.value, f.path(entry.key), &t, r) else { continue }
             tags[entry.key] = t
             if let k = out.firstIndex(where: { $0.index == e.index }) { out[k].action = .setTags(host: entry.key, t) }
+        }
+        // A member joins once: before it, its host is off with an empty data directory.
+        var joined: Set<String> = []
+        for (k, f) in out.enumerated() {
+            guard case .addReplica(let m) = f.action else { continue }
+            if !joined.insert(m).inserted, k < items.count {
+                r.error(items[f.index], Reader.join(path, f.index), "'\(m)' is added twice; a member joins once")
+            }
         }
         return out
     }
@@ -224,6 +233,17 @@ extension ScenarioLoader {
             return nil
         case "reinit": return dbMember(v, p, s, r).map { .reinit($0) }
         case "replay_pause": return readHostRef(v, p, s, r).map { .replayPause($0) }
+        case "add_replica":
+            guard let m = dbMember(v, p, s, r) else { return nil }
+            if m == s.topology.initialPrimary {
+                r.error(v, p, "'\(m)' is the initial primary; a member added mid-run joins as a replica")
+                return nil
+            }
+            if s.topology.host(m)?.runs(.etcd) == true {
+                r.error(v, p, "'\(m)' also runs an etcd member; add a DB host without etcd (etcd members join with member_add)")
+                return nil
+            }
+            return .addReplica(m)
         case "restart_member": return dbMember(v, p, s, r).map { .restartMember($0) }
         case "member_remove": return dbMember(v, p, s, r, etcd: true).map { .memberRemove($0) }
         case "member_add": return dbMember(v, p, s, r, etcd: true).map { .memberAdd($0) }

@@ -20,6 +20,8 @@ public struct Scenario: Sendable {
     public var network = NetworkConfig()
     public var workload = WorkloadConfig()
     public var faults: [FaultSpec] = []
+    /// DB members that join mid-run (`add_replica`): absent at the start.
+    public var joiningMembers: [String] { faults.compactMap { if case .addReplica(let m) = $0.action { return m }; return nil } }
     public var expectations: [Expectation] = []
     /// Patroni's own adjustments and other non-fatal notes, with positions.
     public var warnings: [Diagnostic] = []
@@ -164,6 +166,9 @@ public enum FaultAction: Sendable, Equatable {
     /// `SELECT pg_wal_replay_pause()` on a standby (a host or a role, such as sync_standby);
     /// `for:` resumes it.
     case replayPause(HostRef)
+    /// A new DB member joins mid-run: until then its host is off and its data directory empty;
+    /// at the fault it boots, and its Patroni clones it from the leader (pg_basebackup).
+    case addReplica(String)
     case reinit(String)
     case restartMember(String)
     // Operator actions (etcd)
@@ -194,6 +199,7 @@ public enum FaultAction: Sendable, Equatable {
         case .editConfig: "edit_config"
         case .setTags: "set_tags"
         case .replayPause: "replay_pause"
+        case .addReplica: "add_replica"
         case .reinit: "reinit"
         case .restartMember: "restart_member"
         case .memberRemove: "member_remove"
@@ -217,7 +223,7 @@ public enum FaultAction: Sendable, Equatable {
         case .failover(let c): return c
         case .pauseCluster, .resumeCluster: return "cluster"
         case .editConfig(_, let changed): return changed.joined(separator: ",")
-        case .setTags(let h, _): return h
+        case .setTags(let h, _), .addReplica(let h): return h
         case .reinit(let m), .restartMember(let m), .memberRemove(let m), .memberAdd(let m): return m
         }
     }
@@ -225,7 +231,7 @@ public enum FaultAction: Sendable, Equatable {
     /// Faults after which the analysis measures a recovery time (RTO).
     public var disruptsService: Bool {
         switch self {
-        case .heal, .resume, .start, .resumeCluster, .memberAdd, .editConfig, .setTags, .replayPause: return false
+        case .heal, .resume, .start, .resumeCluster, .memberAdd, .editConfig, .setTags, .replayPause, .addReplica: return false
         case .restart(let t): return t.service != nil
         default: return true
         }

@@ -125,7 +125,8 @@ public struct Proxy {
     /// The run starts in steady state: the proxy has been checking long enough that every
     /// server's state matches what its check answers now (the primary UP for writes, the
     /// replicas for reads), instead of HAProxy's cold start with every server UP.
-    public mutating func settle(primary: Int, sync: [Int]) {
+    /// `absent`: nodes that do not exist yet (a member added mid-run): DOWN from the start.
+    public mutating func settle(primary: Int, sync: [Int], absent: [Int] = []) {
         for b in backends.indices {
             let path = backends[b].path
             for s in backends[b].servers.indices {
@@ -139,11 +140,12 @@ public struct Proxy {
                 case .readOnlySync: passes = n == primary || sync.contains(n)
                 case .readOnly, .health, .liveness, .readiness, .patroni, .metrics: passes = true
                 }
-                backends[b].servers[s].up = passes
+                let up = passes && !absent.contains(n)
+                backends[b].servers[s].up = up
                 // HAProxy: fully up or down. Envoy: health 1 marks "checked before" (a host
                 // never checked goes healthy on its first pass; a settled one needs healthy_threshold).
-                backends[b].servers[s].health = kind == .haproxy ? (passes ? hap.rise + hap.fall - 1 : 0) : 1
-                backends[b].servers[s].streak = passes ? 1 : -1
+                backends[b].servers[s].health = kind == .haproxy ? (up ? hap.rise + hap.fall - 1 : 0) : 1
+                backends[b].servers[s].streak = up ? 1 : -1
             }
         }
     }

@@ -89,6 +89,44 @@ struct OperatorActionTests {
         #expect(o.newPrimaries == ["db1"])
     }
 
+    /// A member added mid-run: its host boots, its Patroni finds an empty data directory and
+    /// clones it from the leader (`Bootstrap.basebackup`, a spread checkpoint then the copy),
+    /// then it streams; until its member key appears nobody polls it in a race.
+    @Test("add_replica: a new member boots, clones from the leader and streams; a failover after it joined may pick it")
+    func addReplica() throws {
+        let o = try simulate("""
+            name: t
+            duration: 12m
+            topology: { preset: etcd-separate, db_nodes: 4 }
+            postgresql: { data_size: 1GB }
+            workload: { clients: 2, rate: 20/s }
+            faults:
+              - { at: 60s, add_replica: db4 }
+              - { at: 9m, crash: primary }
+            """)
+        #expect(o.first("host_up", host: "db4").map { $0.timeNs } == 60 * Time.s)
+        let backup = try #require(o.first("basebackup", host: "db4"))
+        #expect(backup.detail["from"]?.stringValue == "db1")
+        let streaming = try #require(o.first("streaming", host: "db4"))
+        #expect(streaming.timeNs < 9 * Time.m)
+        // Before it joined, no race or switchover polled it, and it held no member key.
+        #expect(!o.entries("member_key").contains { $0.host == "db4" && $0.timeNs < 60 * Time.s })
+        #expect(o.newPrimaries.count == 2 && o.findings.rpo?.lostWrites == 0)
+    }
+
+    @Test("add_replica names a DB host without etcd that is not the initial primary, once")
+    func addReplicaValidated() throws {
+        let base = "name: t\nduration: 4m\ntopology: { preset: etcd-separate, db_nodes: 4 }\n"
+        for (faults, want) in [("[ { at: 1m, add_replica: db1 } ]", "is the initial primary"),
+                               ("[ { at: 1m, add_replica: etcd1 } ]", "runs no Patroni"),
+                               ("[ { at: 1m, add_replica: db4 }, { at: 2m, add_replica: db4 } ]", "is added twice")] {
+            guard case .failure(let e) = ScenarioLoader.load(text: base + "faults: " + faults + "\n", file: "x.yml") else {
+                Issue.record("loaded: \(faults)"); continue
+            }
+            #expect(e.description.contains(want) && e.description.contains("x.yml:4:"), "\(e.description)")
+        }
+    }
+
     @Test("maintenance mode: no failover while paused, even with the primary dead; after resume a replica takes over")
     func pauseResume() throws {
         let o = try simulate(Self.base + """
