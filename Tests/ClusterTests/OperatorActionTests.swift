@@ -114,6 +114,30 @@ struct OperatorActionTests {
         #expect(o.newPrimaries.count == 2 && o.findings.rpo?.lostWrites == 0)
     }
 
+    /// `Ha.check_failsafe_topology`: the leader POSTs /failsafe to the members its last update
+    /// wrote there; a member that joined after it is not among them.
+    @Test("failsafe with a new member not yet in /failsafe: the leader, cut from etcd, polls only the members listed and keeps its role")
+    func addReplicaFailsafe() throws {
+        let o = try simulate("""
+            name: t
+            duration: 6m
+            topology: { preset: etcd-separate, db_nodes: 4 }
+            patroni: { failsafe_mode: true }
+            postgresql: { data_size: 1GB }
+            workload: { clients: 2, rate: 20/s }
+            faults:
+              - { at: 60s, add_replica: db4 }
+              - { at: 81s, partition: [[db1, db2, db3, db4], [etcd1, etcd2, etcd3]], for: 60s }
+            """)
+        let checks = o.entries("failsafe_check", host: "db1")
+        #expect(!checks.isEmpty)
+        for c in checks {
+            let polled = c.detail["answers"]?.arrayValue?.compactMap { $0["member"]?.stringValue } ?? []
+            #expect(polled == ["db2", "db3"] && c.detail["accepted"]?.boolValue == true, "\(c.detail)")
+        }
+        #expect(o.entries(Kind.demote).isEmpty && o.newPrimaries == ["db1"])
+    }
+
     @Test("add_replica names a DB host without etcd that is not the initial primary, once")
     func addReplicaValidated() throws {
         let base = "name: t\nduration: 4m\ntopology: { preset: etcd-separate, db_nodes: 4 }\n"
