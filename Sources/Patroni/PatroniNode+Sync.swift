@@ -68,17 +68,17 @@ extension PatroniNode {
             let ap = ma?.syncPriority ?? 1, bp = mb?.syncPriority ?? 1
             if ap != bp { return ap > bp }
             if a.sync != b.sync { return a.sync }
-            if a.flush != b.flush { return a.flush > b.flush }
+            if a.lsn != b.lsn { return a.lsn > b.lsn }
             return a.standby < b.standby
         }
         // maximum_lag_on_syncnode compares with the most advanced replica, or with the
         // primary's own position when there is only one.
-        let maxLsn = cands.count > 1 ? cands.map(\.flush).max() ?? 0 : v.lastOperation
+        let maxLsn = cands.count > 1 ? cands.map(\.lsn).max() ?? 0 : v.lastOperation
         var picked: [Int] = [], confirmed: [Int] = []
         for c in cands {
-            if config.maximumLagOnSyncnode > 0 && maxLsn - c.flush > config.maximumLagOnSyncnode { continue }
+            if config.maximumLagOnSyncnode > 0 && maxLsn - c.lsn > config.maximumLagOnSyncnode { continue }
             picked.append(c.standby)
-            if c.sync && (c.flush >= ssnChangedLsn || (cluster.sync?.standbys.contains(c.standby) ?? false)) { confirmed.append(c.standby) }
+            if c.sync && (c.lsn >= ssnChangedLsn || (cluster.sync?.standbys.contains(c.standby) ?? false)) { confirmed.append(c.standby) }
             if picked.count >= config.synchronousNodeCount { break }
         }
         let ssn = v.syncNames.names.compactMap { n in members.first { env.nodeName($0) == n } }

@@ -158,14 +158,7 @@ public struct PatroniNode {
         stopping = false
         shutdownStage = .none
         env.restListen(node, true)
-        // A new process: whatever the last one had pending died with it.
-        pgInfo = nil
-        restQueries.removeAll()
-        rewindCheckConn = .none
-        rewindCheckTimer = .none
-        loopTimer = .none
-        waitTimer = .none
-        shutdownTimer = .none
+        forgetProcessState()
         leaderExpiry = 0
         oldCluster = nil
         job = nil
@@ -190,11 +183,19 @@ public struct PatroniNode {
         job = nil
         wait = .none
         inCycle = false
-        // The process is gone, and with it its pending timers and queries.
+        forgetProcessState()
+    }
+
+    /// What a process holds only while it lives: its pending timers (the kernel drops a dead
+    /// incarnation's events, so they are forgotten, not cancelled), its queries and its
+    /// connections in flight, and its async executor's last result.
+    mutating func forgetProcessState() {
         pgInfo = nil
         restQueries.removeAll()
         rewindCheckConn = .none
         rewindCheckTimer = .none
+        rewindCheckedThisCycle = false
+        prePromoteFailed = false
         loopTimer = .none
         waitTimer = .none
         shutdownTimer = .none

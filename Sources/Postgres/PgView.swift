@@ -22,13 +22,13 @@ public struct PgView: Sendable {
     public var cleanShutdown: Bool
     public var position: WalPosition
     /// pg_stat_replication: standby, streaming, listed as sync, and the LSN in the column the
-    /// commits wait for (`flush`; replay under remote_apply, write under remote_write).
-    public var replication: [(standby: Int, streaming: Bool, sync: Bool, flush: Int64)]
+    /// commits wait for (flush; replay under remote_apply, write under remote_write).
+    public var replication: [(standby: Int, streaming: Bool, sync: Bool, lsn: Int64)]
     public var syncNames: SyncStandbyNames
     public init(reachable: Bool, running: Bool, starting: Bool, stopping: Bool, hasData: Bool, inRecovery: Bool, promoting: Bool,
                 timeline: Int, lastOperation: Int64, received: Int64, replayed: Int64, streamingFrom: Int?, upstream: Int?,
                 controlInProduction: Bool, cleanShutdown: Bool, position: WalPosition,
-                replication: [(standby: Int, streaming: Bool, sync: Bool, flush: Int64)], syncNames: SyncStandbyNames) {
+                replication: [(standby: Int, streaming: Bool, sync: Bool, lsn: Int64)], syncNames: SyncStandbyNames) {
         self.reachable = reachable
         self.running = running
         self.starting = starting

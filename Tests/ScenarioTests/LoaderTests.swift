@@ -1,5 +1,6 @@
 import Testing
 import SimCore
+import Settings
 import Patroni
 @testable import Scenario
 
@@ -103,6 +104,16 @@ struct LoaderTests {
         #expect(t("db3").nofailover && t("db3").failoverPriority == 0 && !t("db3").nosync && t("db3").syncPriority == 0)
         #expect(!t("db4").nosync && t("db4").syncPriority == 3)
         #expect(!t("db5").nofailover && t("db5").failoverPriority == 1 && !t("db5").nosync && t("db5").syncPriority == 1)
+    }
+
+    @Test("pre_promote: an exit code out of range and an unknown host are errors at their position")
+    func prePromoteValidated() {
+        func text(_ pp: String) -> String { "name: t\nduration: 1m\npatroni:\n  pre_promote: \(pp)\n" }
+        let e = errors(text("{ duration: 2s, exit_code: 300, hosts: [db2, db7] }"))
+        #expect(e.contains { $0.hasPrefix("Scenarios/x.yml:4:") && $0.contains("patroni.pre_promote.exit_code") }, "\(e)")
+        #expect(e.contains { $0.hasPrefix("Scenarios/x.yml:4:") && $0.contains("patroni.pre_promote.hosts[1]") }, "\(e)")
+        let ok = try? load(text("{ duration: 2s, exit_code: 1, hosts: [db2] }")).get()
+        #expect(ok?.patroni.prePromote == { var p = PatroniConfig.PrePromote(); p.durationNs = 2 * Time.s; p.exitCode = 1; p.hosts = ["db2"]; return p }())
     }
 
     @Test("a bad duration names file, line, column and key")
