@@ -51,7 +51,7 @@ let package = Package(
         ]),
         .testTarget(name: "SimCoreTests", dependencies: ["SimCore"]),
         .testTarget(name: "SimNetTests", dependencies: ["SimNet"]),
-        .testTarget(name: "ScenarioTests", dependencies: ["Settings", "Scenario"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["Settings", "Scenario", "SimCore", "Patroni", "Traffic"]),
         .testTarget(name: "EtcdTests", dependencies: ["Settings", "Etcd", "SimNet", "Recording"]),
         .testTarget(name: "PostgresTests", dependencies: ["Settings", "Postgres", "SimNet", "Recording"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Settings", "Analysis", "Recording", "Scenario", "SimCore"]),

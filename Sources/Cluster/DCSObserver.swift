@@ -18,6 +18,9 @@ final class DCSObserver {
     var leaderHolder: String? = nil
     /// Leases that expired (their keys' deletion is an expiry, not a delete).
     var lastRenewal: [LeaseID: Nanos] = [:]
+    /// Whether `/config` asks for quorum commit (patronictl then calls the voters "Quorum
+    /// Standby", `patroni/utils.py` `cluster_as_json`).
+    var quorumMode = false
 
     init(rec: Recorder, keys: ClusterKeys, values: PatroniValues, names: [String]) {
         self.rec = rec
@@ -47,10 +50,15 @@ final class DCSObserver {
             leaderHolder = ev.kind == .put ? values.holderName(ev.record.value) : nil
             return
         }
+        if ev.key == keys.config, ev.kind == .put, case .config(let c)? = values[ev.record.value] {
+            quorumMode = c.synchronousMode == .quorum
+            return
+        }
         if ev.key == keys.sync {
-            guard ev.kind == .put, case .sync(let leader, let standbys)? = values[ev.record.value] else { return }
-            rec.log(t, names[leader], "etcd", Kind.syncKey,
-                    .object([("leader", .string(names[leader])), ("sync_standby", .array(standbys.map { .string(names[$0]) }))]))
+            guard ev.kind == .put, case .sync(let leader, let standbys, let quorum)? = values[ev.record.value] else { return }
+            var d: [(String, JSON)] = [("leader", .string(names[leader])), ("sync_standby", .array(standbys.map { .string(names[$0]) }))]
+            if quorumMode { d.append(("quorum", .int(Int64(quorum)))) }
+            rec.log(t, names[leader], "etcd", Kind.syncKey, .object(d))
             return
         }
         guard let m = keys.members.firstIndex(of: ev.key) else { return }

@@ -89,8 +89,19 @@ extension Simulation {
                 if tags(a).syncPriority != tags(b).syncPriority { return tags(a).syncPriority > tags(b).syncPriority }
                 return a < b
             }
-            sync = Array(ordered.prefix(scenario.patroni.synchronousNodeCount))
-            ops.append(.put(keys.sync, pValues.intern(.sync(leader: primary, standbys: sync)), lease: 0))
+            let count = scenario.patroni.synchronousNodeCount
+            if scenario.patroni.synchronousMode == .quorum {
+                // Quorum commit's steady state (`QuorumStateResolver`): every eligible standby is
+                // a voter (those with nofailover only up to the replication factor), ANY numsync
+                // of them acknowledge, and a race must see the rest.
+                for r in ordered where !tags(r).nofailover || sync.count < count { sync.append(r) }
+                sync.sort()
+                let numsync = min(count, sync.count)
+                ops.append(.put(keys.sync, pValues.intern(.sync(leader: primary, standbys: sync, quorum: sync.count - numsync)), lease: 0))
+            } else {
+                sync = Array(ordered.prefix(count))
+                ops.append(.put(keys.sync, pValues.intern(.sync(leader: primary, standbys: sync)), lease: 0))
+            }
         }
         // Every member's key, as its last cycle before the run wrote it, on its Patroni's lease:
         // without them the primary's first cycle would not see its replicas as sync candidates.
@@ -131,7 +142,10 @@ extension Simulation {
                 let primary = initialPrimaryNode
                 pg[info.model].bootRunning(asStandby: info.model != primary, upstream: info.model == primary ? nil : primary, self)
                 if info.model == primary && !initialSync.isEmpty {
-                    let ssn = SyncStandbyNames(method: .priority, num: initialSync.count, names: initialSync.map { dbNames[$0] })
+                    let quorum = scenario.patroni.synchronousMode == .quorum
+                    let ssn = quorum
+                        ? SyncStandbyNames(method: .quorum, num: min(scenario.patroni.synchronousNodeCount, initialSync.count), names: initialSync.map { dbNames[$0] }.sorted())
+                        : SyncStandbyNames(method: .priority, num: initialSync.count, names: initialSync.map { dbNames[$0] })
                     configuredSyncNames[info.model] = ssn
                     pg[info.model].setSyncNames(ssn, self)
                 }

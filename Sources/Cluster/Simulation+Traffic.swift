@@ -92,7 +92,7 @@ extension Simulation {
         let m = procs[Int(p)].model
         switch procs[Int(p)].service {
         case .haproxy, .envoy, .lb:
-            if initial { proxies[m].settle(primary: initialPrimaryNode, sync: initialSync, absent: joining.indices.filter { joining[$0] }) }
+            if initial { proxies[m].settle(primary: initialPrimaryNode, sync: initialSync, quorum: scenario.patroni.synchronousMode == .quorum, absent: joining.indices.filter { joining[$0] }) }
             proxies[m].start(steady: initial, self)
         case .keepalived:
             if initial { keepaliveds[m].startSteady(master: m == 0, self) } else { keepaliveds[m].start(self) }

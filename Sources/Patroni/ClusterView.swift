@@ -33,8 +33,9 @@ public enum PValue: Sendable, Equatable {
     case member(MemberData)
     /// `/status`: the leader's last published optime.
     case status(optime: Int64)
-    /// `/sync`: the leader that manages it and its synchronous standbys.
-    case sync(leader: Int, standbys: [Int])
+    /// `/sync`: the leader that manages it, its synchronous standbys (`sync_standby`; the
+    /// voters in quorum mode) and, in quorum mode, how many of them a leader race must see.
+    case sync(leader: Int, standbys: [Int], quorum: Int = 0)
     /// `/failover`: a requested switchover (with leader) or failover.
     case failover(leader: Int?, candidate: Int?)
     /// `/config`: the dynamic configuration.
@@ -115,7 +116,7 @@ public struct ClusterView: Sendable {
     public var leader: Leader?
     public var members: [(member: Int, data: MemberData, lease: LeaseID)] = []
     public var optime: Int64 = 0
-    public var sync: (leader: Int, standbys: [Int], version: Int64)?
+    public var sync: (leader: Int, standbys: [Int], quorum: Int, version: Int64)?
     public var failover: (leader: Int?, candidate: Int?, version: Int64)?
     public var config: (PatroniConfig, version: Int64)?
     public var historyTimeline: Int = 0
@@ -137,8 +138,8 @@ public struct ClusterView: Sendable {
                 v.leader = Leader(member: m, lease: r.lease, modRevision: r.modRevision)
             } else if k == keys.status, case .status(let o) = value {
                 v.optime = o
-            } else if k == keys.sync, case .sync(let l, let s) = value {
-                v.sync = (l, s, r.modRevision)
+            } else if k == keys.sync, case .sync(let l, let s, let q) = value {
+                v.sync = (l, s, q, r.modRevision)
             } else if k == keys.failover, case .failover(let l, let c) = value {
                 v.failover = (l, c, r.modRevision)
             } else if k == keys.config, case .config(let c) = value {

@@ -9,6 +9,8 @@ enum Wait {
     case none
     /// The cycle's query to PostgreSQL (a frozen server holds the cycle here).
     case pgQuery
+    /// A fresh query within the cycle (`reset_cluster_info_state`, then a read), then `K`.
+    case pgRequery(K)
     /// The rewind check's connection to the leader's PostgreSQL.
     case rewindCheck(K)
     case cache
@@ -261,6 +263,15 @@ extension PatroniNode {
         let tag = dcs.start(r, env)
         wait = .dcs(tag, k)
         drainDCS(env)
+    }
+
+    /// `reset_cluster_info_state(None)` and the next read: a new query, answered as the
+    /// cycle's first is (a frozen server holds the cycle here too).
+    mutating func requery(then k: K, _ env: PatroniEnv) {
+        nextPgQuery &+= 1
+        cycleQuery = nextPgQuery
+        wait = .pgRequery(k)
+        env.pgQuery(node, id: cycleQuery)
     }
 
     mutating func sleep(_ d: Nanos, then k: K, _ env: PatroniEnv) {

@@ -165,7 +165,7 @@ extension PatroniNode {
 
     mutating func leaderFailoverPossibleChecked(_ env: PatroniEnv) -> Outcome {
         let action = failoverAction
-        if failoverPossible() {
+        if failoverPossible(env) {
             log(env, Kind.demote, .object([("mode", "graceful"), ("why", .string(action))]))
             startJob(.demoteGraceful(manualFailover: cluster.failover?.leader == nil), env)
             return .done("\(action): demoting myself")

@@ -64,7 +64,11 @@ extension PatroniNode {
         let leader = isLeader(env.now) || (config.failsafeMode && failsafeActiveAt > 0 && env.now - failsafeActiveAt < config.ttlNs)
         let replica = v.running && v.inRecovery && !tags.noloadbalance && !lagging(v, lag ?? Int64.max)
         let cached = env.now - lastClusterLoad < config.ttlNs
-        let inSync = cluster.sync?.standbys.contains(node) ?? false
+        // api.py: a voter in `/sync` is a `quorum_standby` under quorum commit, else a
+        // `sync_standby`; /async is neither.
+        let listed = config.synchronousMode != .off && (cluster.sync?.standbys.contains(node) ?? false) && v.inRecovery
+        let inSync = listed && config.synchronousMode != .quorum
+        let inQuorum = listed && config.synchronousMode == .quorum
         func code(_ ok: Bool) -> Int16 { ok ? 200 : 503 }
         switch path {
         case .primary: return (code(leader), nil)
@@ -73,8 +77,10 @@ extension PatroniNode {
         case .readOnly: return (code(v.isPrimary || replica), nil)
         case .health: return (code(v.running), nil)
         case .sync: return (code(cached && inSync && replica), nil)
-        case .async: return (code(cached && !inSync && replica), nil)
+        case .async: return (code(cached && !inSync && !inQuorum && replica), nil)
         case .readOnlySync: return (code(v.isPrimary || (cached && inSync && replica)), nil)
+        case .quorum: return (code(cached && inQuorum && replica), nil)
+        case .readOnlyQuorum: return (code(v.isPrimary || (cached && inQuorum && replica)), nil)
         case .liveness:
             let limit = nextRun + (leader ? 1 : 2) * config.ttlNs
             return (code(paused || limit > env.now), nil)

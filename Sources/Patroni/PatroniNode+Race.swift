@@ -32,6 +32,10 @@ struct RaceContext {
 
 extension PatroniNode {
     var syncModeActive: Bool { config.synchronousMode != .off && cluster.sync != nil }
+    /// `quorum_commit_mode_is_active`.
+    var quorumActive: Bool { config.synchronousMode == .quorum && cluster.sync != nil }
+    /// `SyncState.members`: the `/sync` leader and its voters.
+    var quorumVotingSet: [Int] { cluster.sync.map { [$0.leader] + $0.standbys } ?? [] }
 
     /// `SyncState.matches(name, check_leader)`.
     func syncMatches(_ m: Int, checkLeader: Bool) -> Bool {
@@ -90,7 +94,8 @@ extension PatroniNode {
             known += fs
         }
         if syncModeActive {
-            if !syncMatches(node, checkLeader: true) { return notHealthiest(env) }
+            // In quorum mode a node outside the voters may race too: it needs quorum + 1 votes.
+            if config.synchronousMode != .quorum && !syncMatches(node, checkLeader: true) { return notHealthiest(env) }
             known = known.filter { syncMatches($0, checkLeader: true) }
         }
         return startHealthCheck(members: Array(Set(known)).sorted(), checkLag: true, formerLeader: oldCluster?.leader?.member, env)
@@ -107,7 +112,9 @@ extension PatroniNode {
             return notHealthiest(env)
         }
         if config.checkTimeline, v.timeline < cluster.timeline { return notHealthiest(env) }
-        let peers = members.filter { m in m != node && !(cluster.member(m)?.nofailover ?? oldCluster?.member(m)?.nofailover ?? false) }
+        // Quorum commit asks the voters even when they may not promote themselves.
+        let voting = quorumActive ? quorumVotingSet : []
+        let peers = members.filter { m in m != node && (voting.contains(m) || !(cluster.member(m)?.nofailover ?? oldCluster?.member(m)?.nofailover ?? false)) }
         raceContext = RaceContext(members: peers, checkLag: checkLag, formerLeader: formerLeader, myWal: myWal, started: env.now)
         if peers.isEmpty { return raceDecided(env) }
         startPolls(peers, .get(.patroni, lag: nil), then: .raceStatuses, env)
@@ -119,6 +126,12 @@ extension PatroniNode {
         guard let ctx = raceContext else { return notHealthiest(env) }
         raceContext = nil
         let leaderName = syncModeActive ? cluster.sync?.leader : ctx.formerLeader
+        // Quorum commit: a voter's answer that it is not ahead is a vote; enough of them prove
+        // that no acknowledged commit is missing here.
+        let voting = quorumActive ? quorumVotingSet : []
+        var votes = voting.contains(node) ? 0 : -1
+        var ahead = 0
+        var voters: [JSON] = []
         for call in restCalls where ctx.members.contains(call.peer) {
             guard let st = call.status, !st.nofailover, !st.watchdogFailed else { continue }  // unreachable: ignored
             if !st.inRecovery {
@@ -127,30 +140,44 @@ extension PatroniNode {
                 return notHealthiest(env)
             }
             if ctx.myWal < st.walPosition {
+                ahead += 1
                 if !syncModeActive || cluster.sync?.leader != call.peer {
                     log(env, "race", .object([("why", .string("Wal position of \(env.nodeName(call.peer)) is ahead of my wal position"))]))
                     restCalls.removeAll()
                     return notHealthiest(env)
                 }
             } else if st.walPosition > 0 {
+                let vote = voting.contains(call.peer)
                 var low = ctx.myWal == st.walPosition && tags.failoverPriority < st.failoverPriority
                 if low && leaderName == call.peer { low = false }
-                if low {
+                if low && (!quorumActive || vote) {
                     restCalls.removeAll()
                     return notHealthiest(env)
                 }
+                if vote {
+                    // "Got quorum vote from db2"
+                    votes += 1
+                    voters.append(.string(env.nodeName(call.peer)))
+                }
             }
+        }
+        if quorumActive, let s = cluster.sync, votes < s.quorum, !(ahead == 0 && s.leader == node) {
+            log(env, "race", .object([("why", .string("quorum votes \(max(votes, 0)) of \(s.quorum) needed")), ("quorum_votes", .array(voters))]))
+            restCalls.removeAll()
+            return notHealthiest(env)
         }
         // "Request failed to db1: GET http://…/patroni": members that gave no answer, and how
         // long the polls took (their 2 s timeout when one does not answer).
         let silent = restCalls.filter { ctx.members.contains($0.peer) && $0.status == nil }.map { JSON.string(env.nodeName($0.peer)) }
         restCalls.removeAll()
-        return raceWon(env, polled: ctx.members.count, silent: silent, pollNs: env.now - ctx.started)
+        return raceWon(env, polled: ctx.members.count, silent: silent, pollNs: env.now - ctx.started, votes: quorumActive ? voters : nil)
     }
 
     /// Healthiest: race for the key (`acquire_lock`).
-    mutating func raceWon(_ env: PatroniEnv, polled: Int = 0, silent: [JSON] = [], pollNs: Nanos = 0) -> Outcome {
+    mutating func raceWon(_ env: PatroniEnv, polled: Int = 0, silent: [JSON] = [], pollNs: Nanos = 0, votes: [JSON]? = nil) -> Outcome {
         var d: [(String, JSON)] = [("result", "healthiest; trying to acquire the leader key")]
+        // "Got quorum vote from db2", for each voter that was not ahead.
+        if let votes { d.append(("quorum_votes", .array(votes))) }
         if polled > 0 {
             d.append(("polled", .int(Int64(polled))))
             d.append(("no_answer", .array(silent)))
@@ -221,7 +248,8 @@ extension PatroniNode {
     mutating func manualFailoverAmongAll(_ env: PatroniEnv) -> Outcome {
         guard let f = cluster.failover else { return notHealthiest(env) }
         if let l = f.leader, l == node {
-            return startFailoverPossibleCheck(candidates: failoverCandidates(excludeCandidate: f.candidate != nil), clusterLsn: 0, k: .manualFailoverPossible, env)
+            return startFailoverPossibleCheck(candidates: failoverCandidates(excludeCandidate: f.candidate != nil), clusterLsn: 0, k: .manualFailoverPossible,
+                                              excludeCandidate: f.candidate != nil, env)
         }
         let members = cluster.members.map(\.member).filter { $0 != f.leader && (!syncModeActive || syncMatches($0, checkLeader: false)) }
         return startHealthCheck(members: members, checkLag: false, formerLeader: nil, env)
@@ -229,13 +257,14 @@ extension PatroniNode {
 
     mutating func manualFailoverPossibleChecked(_ env: PatroniEnv) -> Outcome {
         // I was the leader: if somebody else can take over, I do not race.
-        failoverPossible() ? notHealthiest(env) : raceWon(env)
+        failoverPossible(env) ? notHealthiest(env) : raceWon(env)
     }
 
     // MARK: - is_failover_possible
 
-    mutating func startFailoverPossibleCheck(candidates: [Int], clusterLsn: Int64, k: K, _ env: PatroniEnv) -> Outcome {
+    mutating func startFailoverPossibleCheck(candidates: [Int], clusterLsn: Int64, k: K, excludeCandidate: Bool = false, _ env: PatroniEnv) -> Outcome {
         failoverCheckLsn = clusterLsn
+        failoverCheckExcludes = excludeCandidate
         if candidates.isEmpty {
             restCalls.removeAll()
             resumeLater(k, env)
@@ -246,16 +275,26 @@ extension PatroniNode {
     }
 
     /// Any polled candidate reachable, allowed to promote, and not lagging (against the given
-    /// LSN, or maximum_lag_on_failover against `/status`).
-    mutating func failoverPossible() -> Bool {
-        defer { restCalls.removeAll() }
+    /// LSN, or maximum_lag_on_failover against `/status`); under quorum commit, as many as the
+    /// `/sync` quorum, unless an operator named the candidate.
+    mutating func failoverPossible(_ env: PatroniEnv) -> Bool {
+        defer {
+            restCalls.removeAll()
+            failoverCheckExcludes = false
+        }
+        var good = 0
         for c in restCalls {
             guard let st = c.status, !st.nofailover, !st.watchdogFailed else { continue }
             if failoverCheckLsn > 0 ? st.walPosition < failoverCheckLsn : cluster.optime - st.walPosition > config.maximumLagOnFailover { continue }
             if config.checkTimeline && st.timeline < cluster.timeline { continue }
-            return true
+            good += 1
         }
-        return false
+        let named = cluster.failover?.candidate != nil && !failoverCheckExcludes
+        if quorumActive, !named, let s = cluster.sync, good - 1 < s.quorum {
+            log(env, Kind.patroni, .object([("msg", .string("Quorum requirement \(s.quorum) can not be reached"))]))
+            return false
+        }
+        return good > 0
     }
 
     /// Continues with `k` in a fresh event (no polls were needed).

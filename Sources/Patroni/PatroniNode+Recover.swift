@@ -61,7 +61,7 @@ extension PatroniNode {
     }
 
     mutating func recoverFailoverPossibleChecked(_ env: PatroniEnv) -> Outcome {
-        if failoverPossible() {
+        if failoverPossible(env) {
             watchdogDisable(env)
             demote(.immediate, reason: "Primary crashed. Failing over.", env)
             return .done("stopped PostgreSQL to fail over after a crash")
@@ -270,7 +270,7 @@ extension PatroniNode {
     }
 
     mutating func startingFailoverPossibleChecked(_ env: PatroniEnv) -> Outcome {
-        guard failoverPossible() else { return .done("primary start has timed out, but continuing to wait because failover is not possible") }
+        guard failoverPossible(env) else { return .done("primary start has timed out, but continuing to wait because failover is not possible") }
         log(env, Kind.patroni, .object([("msg", "Demoting self because primary startup is taking too long")]))
         demote(.immediate, reason: "primary startup is taking too long", env)
         return .done("stopped PostgreSQL because of startup timeout")
@@ -469,7 +469,7 @@ extension PatroniNode {
 
     mutating func jobPollsDone(_ env: PatroniEnv) {
         guard var j = job else { return }
-        _ = failoverPossible()
+        _ = failoverPossible(env)
         // Release the key either way (graceful demote always releases), then sleep 2 s.
         j.stage = 3
         j.released = true

@@ -124,7 +124,7 @@ extension PatroniNode {
     /// checkpoint location, if the early release did not happen).
     mutating func shutdownPollsAnswered(_ env: PatroniEnv) {
         guard shutdownStage == .pollingCandidates, restCalls.allSatisfy(\.done) else { return }
-        let early = failoverPossible()
+        let early = failoverPossible(env)
         log(env, "leader_key_release", .object([("why", .string(early ? "shutdown: a replica has the shutdown checkpoint" : "shutdown: PostgreSQL stopped"))]))
         shutdownRelease(env)
     }

@@ -7,6 +7,10 @@ import Postgres
 /// Steps of the synchronous-replication processing on the primary that wait for the DCS.
 enum SyncStep {
     case enabled, leaderFixed, votersFixed, shrunk, slept, grown, disabled
+    /// Quorum commit: `/sync` created, a transition's `/sync` write done, the 0.1 s after a
+    /// reload, the 1 s before a restart, and the fresh query after either.
+    case quorumEnabled, quorumWritten, quorumReloaded, quorumRestartSlept
+    case quorumRequeried(restart: Bool)
 }
 
 /// What the processing is working with while it waits.
@@ -17,6 +21,13 @@ struct SyncContext {
     var voters: [Int] = []
     var common: [Int] = []
     var version: Int64 = 0
+    /// Quorum commit: the `/sync` state the resolver starts from (leader, quorum; `voters`
+    /// above), its transitions and the next one, and when the processing began.
+    var leader: Int = -1
+    var quorum: Int = 0
+    var plan: [QuorumTransition] = []
+    var step: Int = 0
+    var started: Nanos = 0
 }
 
 extension PatroniNode {
@@ -26,6 +37,7 @@ extension PatroniNode {
 
     /// `process_sync_replication`, then `update_cluster_history`, then the cycle's message.
     mutating func processSyncReplication(then msg: String, _ env: PatroniEnv) -> Outcome {
+        if config.synchronousMode == .quorum { return processQuorumReplication(then: msg, env) }
         syncContext = SyncContext(then: msg)
         if config.synchronousMode == .off {
             if let s = cluster.sync {
@@ -57,6 +69,23 @@ extension PatroniNode {
     /// `nofailover` before those with it (Patroni sorts twice, stably; one key here).
     func syncState(_ env: PatroniEnv) -> (picked: [Int], confirmed: [Int], ssn: [Int], num: Int) {
         let v = pg(env)
+        let cands = syncCandidates(v)
+        // maximum_lag_on_syncnode compares with the most advanced replica, or with the
+        // primary's own position when there is only one.
+        let maxLsn = cands.count > 1 ? cands.map(\.lsn).max() ?? 0 : v.lastOperation
+        var picked: [Int] = [], confirmed: [Int] = []
+        for c in cands {
+            if config.maximumLagOnSyncnode > 0 && maxLsn - c.lsn > config.maximumLagOnSyncnode { continue }
+            picked.append(c.standby)
+            if c.sync && (c.lsn >= ssnChangedLsn || (cluster.sync?.standbys.contains(c.standby) ?? false)) { confirmed.append(c.standby) }
+            if picked.count >= config.synchronousNodeCount { break }
+        }
+        let ssn = v.syncNames.names.compactMap { n in members.first { env.nodeName($0) == n } }
+        return (picked.sorted(), confirmed.sorted(), ssn.sorted(), v.syncNames.num)
+    }
+
+    /// `_ReplicaList`: the rows of pg_stat_replication that may become synchronous, best first.
+    func syncCandidates(_ v: PgView) -> [(standby: Int, streaming: Bool, sync: Bool, lsn: Int64)] {
         var cands = v.replication.filter { r in
             guard r.streaming, let m = cluster.member(r.standby) else { return false }
             return m.state == .running && !m.nosync
@@ -71,18 +100,7 @@ extension PatroniNode {
             if a.lsn != b.lsn { return a.lsn > b.lsn }
             return a.standby < b.standby
         }
-        // maximum_lag_on_syncnode compares with the most advanced replica, or with the
-        // primary's own position when there is only one.
-        let maxLsn = cands.count > 1 ? cands.map(\.lsn).max() ?? 0 : v.lastOperation
-        var picked: [Int] = [], confirmed: [Int] = []
-        for c in cands {
-            if config.maximumLagOnSyncnode > 0 && maxLsn - c.lsn > config.maximumLagOnSyncnode { continue }
-            picked.append(c.standby)
-            if c.sync && (c.lsn >= ssnChangedLsn || (cluster.sync?.standbys.contains(c.standby) ?? false)) { confirmed.append(c.standby) }
-            if picked.count >= config.synchronousNodeCount { break }
-        }
-        let ssn = v.syncNames.names.compactMap { n in members.first { env.nodeName($0) == n } }
-        return (picked.sorted(), confirmed.sorted(), ssn.sorted(), v.syncNames.num)
+        return cands
     }
 
     mutating func syncMain(leader: Int, _ env: PatroniEnv) -> Outcome {
@@ -181,6 +199,8 @@ extension PatroniNode {
             return updateClusterHistory(env)
         case .disabled:
             return syncDisabled(env)
+        case .quorumEnabled, .quorumWritten, .quorumReloaded, .quorumRestartSlept, .quorumRequeried:
+            return quorumStep(s, r, env)
         }
     }
 
@@ -229,6 +249,7 @@ extension PatroniNode {
             }
             return startPromote(promoteMsg, env)
         }
+        if config.synchronousMode == .quorum { return quorumPrepromote(promoteMsg: promoteMsg, env) }
         var members: [Int] = []
         if minSynchronousNodes > 0, let s = cluster.sync {
             members = Array(Set(s.standbys + [s.leader])).filter { $0 != node }.sorted()

@@ -90,10 +90,23 @@ public struct PatroniNode {
     var raceContext: RaceContext? = nil
     var raceBackoffStart: Nanos = 0
     var failoverCheckLsn: Int64 = 0
+    /// The check excludes the operator's candidate (`exclude_failover_candidate`).
+    var failoverCheckExcludes = false
     var syncContext: SyncContext? = nil
     /// The primary's flush LSN when synchronous_standby_names last changed (a standby is
     /// "ready" as synchronous once it reached it).
     var ssnChangedLsn: Int64 = 0
+    /// Quorum commit (`SyncHandler`): the standbys seen reaching `quorumFlushLsn` since they were
+    /// listed (`_ready_replicas`), the primary's position when `synchronous_standby_names` last
+    /// changed (`_primary_flush_lsn`), the value that change was noticed for, and the value this
+    /// Patroni last wrote (its config's memory; nil after a start).
+    var quorumReady: [Int] = []
+    var quorumFlushLsn: Int64 = 0
+    var quorumSeenSsn: SyncStandbyNames? = nil
+    var writtenSsn: SyncStandbyNames? = nil
+    /// `_promote_timestamp`: when quorum processing first ran since this node became primary
+    /// (0: not yet); it then waits a loop_wait for the replicas to reconnect.
+    var quorumFirstProcessed: Nanos = 0
 
     // MARK: Async executor
     public internal(set) var job: Job? = nil
@@ -121,6 +134,8 @@ public struct PatroniNode {
 
     mutating func setIsLeader(_ v: Bool, _ env: PatroniEnv) {
         leaderExpiry = v ? env.now + config.ttlNs : 0
+        // `set_is_leader(False)` forgets when quorum processing first ran as primary.
+        if !v { quorumFirstProcessed = 0 }
     }
 
     func log(_ env: PatroniEnv, _ kind: String, _ detail: JSON) {
@@ -139,6 +154,8 @@ public struct PatroniNode {
         dcs.adoptLease(lease, refreshedAt: env.now + phase - config.loopWaitNs)
         role = primary ? .primary : .replica
         if primary {
+            // Primary long before the run: quorum processing is not in its post-promotion pause.
+            quorumFirstProcessed = -2 * config.loopWaitNs
             leaderExpiry = env.now + config.ttlNs - config.loopWaitNs + phase
             if config.watchdog.mode != .off {
                 watchdogRunning = env.watchdogActivate(node, timeoutS: config.watchdogTimeoutS)
@@ -191,6 +208,11 @@ public struct PatroniNode {
     /// connections in flight, and its async executor's last result.
     mutating func forgetProcessState() {
         pgInfo = nil
+        quorumReady.removeAll()
+        quorumFlushLsn = 0
+        quorumSeenSsn = nil
+        writtenSsn = nil
+        quorumFirstProcessed = 0
         restQueries.removeAll()
         rewindCheckConn = .none
         rewindCheckTimer = .none
@@ -228,6 +250,10 @@ public struct PatroniNode {
                 wait = .none
                 pgInfo = v
                 cycleQueried(env)
+            } else if id == cycleQuery, case .pgRequery(let k) = wait {
+                wait = .none
+                pgInfo = v
+                resume(k, env)
             } else if let i = restQueries.firstIndex(where: { $0.query == id }) {
                 restQueryAnswered(restQueries.remove(at: i).request, v, env)
             }

@@ -31,6 +31,8 @@ public enum Patronictl {
         public var members: [(name: String, detail: JSON)] = []
         public var leader: String?
         public var syncStandbys: [String] = []
+        /// Quorum commit: the `/sync` key carries a quorum, and its voters are quorum standbys.
+        public var quorumCommit = false
         public var leaseRenewed: Nanos?
         public var leaseTTL: Int64?
     }
@@ -47,6 +49,7 @@ public enum Patronictl {
                 members[m] = e.detail["gone"]?.boolValue == true ? nil : e.detail
             case Kind.syncKey:
                 st.syncStandbys = (e.detail["sync_standby"]?.arrayValue ?? []).compactMap(\.stringValue)
+                st.quorumCommit = e.detail["quorum"] != nil
             case Kind.leaderKey:
                 st.leader = e.detail["holder"]?.stringValue
                 if st.leader == nil { st.leaseRenewed = nil; st.leaseTTL = nil }
@@ -69,7 +72,7 @@ public enum Patronictl {
         var rows: [[String]] = []
         for (name, d) in st.members {
             let isLeader = name == st.leader
-            let role = isLeader ? "Leader" : st.syncStandbys.contains(name) ? "Sync Standby" : "Replica"
+            let role = isLeader ? "Leader" : st.syncStandbys.contains(name) ? (st.quorumCommit ? "Quorum Standby" : "Sync Standby") : "Replica"
             var state = d["state"]?.stringValue ?? ""
             // Patroni shows a running replica's replication state.
             if !isLeader && state == "running" { state = d["streaming"]?.boolValue == true ? "streaming" : "in archive recovery" }

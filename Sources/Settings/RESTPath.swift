@@ -5,6 +5,8 @@ public enum RESTPath: UInt8, Sendable {
     case primary, leader, replica, readOnly, health, sync, async, readOnlySync, liveness, readiness, patroni
     /// `/metrics` (Prometheus): what a monitoring scraper reads.
     case metrics
+    /// `/quorum`, `/read-only-quorum`: a quorum standby (and the primary, for read-only).
+    case quorum, readOnlyQuorum
 
     /// Parses `/primary`, `/master`, `/read-write`, `/`, `/replica?lag=1MB` ...; the lag (bytes)
     /// as the second value.
@@ -25,7 +27,9 @@ public enum RESTPath: UInt8, Sendable {
         case "/health": return (.health, lag)
         case "/sync", "/synchronous": return (.sync, lag)
         case "/async", "/asynchronous": return (.async, lag)
-        case "/read-only-sync": return (.readOnlySync, lag)
+        case "/read-only-sync", "/read-only-synchronous": return (.readOnlySync, lag)
+        case "/quorum": return (.quorum, lag)
+        case "/read-only-quorum": return (.readOnlyQuorum, lag)
         case "/liveness": return (.liveness, lag)
         case "/readiness": return (.readiness, lag)
         case "/patroni": return (.patroni, lag)

@@ -126,7 +126,9 @@ public struct Proxy {
     /// server's state matches what its check answers now (the primary UP for writes, the
     /// replicas for reads), instead of HAProxy's cold start with every server UP.
     /// `absent`: nodes that do not exist yet (a member added mid-run): DOWN from the start.
-    public mutating func settle(primary: Int, sync: [Int], absent: [Int] = []) {
+    /// `quorum`: the `sync` members are quorum standbys (quorum commit), not sync standbys.
+    public mutating func settle(primary: Int, sync listed: [Int], quorum: Bool = false, absent: [Int] = []) {
+        let sync = quorum ? [] : listed, voters = quorum ? listed : []
         for b in backends.indices {
             let path = backends[b].path
             for s in backends[b].servers.indices {
@@ -136,8 +138,10 @@ public struct Proxy {
                 case .primary, .leader: passes = n == primary
                 case .replica: passes = n != primary
                 case .sync: passes = sync.contains(n)
-                case .async: passes = n != primary && !sync.contains(n)
+                case .async: passes = n != primary && !listed.contains(n)
                 case .readOnlySync: passes = n == primary || sync.contains(n)
+                case .quorum: passes = voters.contains(n)
+                case .readOnlyQuorum: passes = n == primary || voters.contains(n)
                 case .readOnly, .health, .liveness, .readiness, .patroni, .metrics: passes = true
                 }
                 let up = passes && !absent.contains(n)

@@ -121,3 +121,33 @@ struct PatroniNodeTests {
         #expect(h.effects.count == before)
     }
 }
+
+/// api.py's health endpoints under quorum commit: a `/sync` voter is a `quorum_standby`, so
+/// `/quorum` and `/read-only-quorum` answer 200 and `/sync` 503; under plain synchronous mode
+/// the same member is a `sync_standby`.
+@Suite("Patroni REST, quorum standbys")
+struct QuorumRESTTests {
+    func codes(_ mode: PatroniConfig.SynchronousMode, listed: Bool) -> [RESTPath: Int16] {
+        var c = PatroniConfig()
+        c.synchronousMode = mode
+        let h = PatroniHarness(config: c, primary: false)
+        h.node.startSteady(phase: 0, primary: false, lease: LeaseID(2), h)
+        h.node.lastClusterLoad = h.now
+        h.node.cluster.sync = (leader: 1, standbys: listed ? [0, 2] : [2], quorum: 1, version: 1)
+        var out: [RESTPath: Int16] = [:]
+        for p in [RESTPath.sync, .quorum, .readOnlyQuorum, .readOnlySync, .async] { out[p] = h.node.get(p, lag: nil, h.pg, h).0 }
+        return out
+    }
+
+    @Test func quorumVoterAnswersQuorum() {
+        #expect(codes(.quorum, listed: true) == [.sync: 503, .quorum: 200, .readOnlyQuorum: 200, .readOnlySync: 503, .async: 503])
+        #expect(codes(.quorum, listed: false) == [.sync: 503, .quorum: 503, .readOnlyQuorum: 503, .readOnlySync: 503, .async: 200])
+        #expect(codes(.on, listed: true) == [.sync: 200, .quorum: 503, .readOnlyQuorum: 503, .readOnlySync: 200, .async: 503])
+    }
+
+    @Test func pathsParse() {
+        #expect(RESTPath.parse("/quorum")?.0 == .quorum)
+        #expect(RESTPath.parse("/read-only-quorum")?.0 == .readOnlyQuorum)
+        #expect(RESTPath.parse("/read-only-synchronous")?.0 == .readOnlySync)
+    }
+}
