@@ -118,7 +118,7 @@ extension PatroniNode {
         callback("on_stop", role.rawValue, env)
         role = .demoted
         setIsLeader(false, env)
-        if config.synchronousMode != .off { env.pgSetSyncNames(node, .none) }
+        if config.synchronousMode != .off { writeSyncNames(.none, env) }
         let follow = cluster.leader.map(\.member).flatMap { $0 == node ? nil : $0 }
         if mode == .immediate {
             releaseInBackground(env)

@@ -60,11 +60,11 @@ extension PatroniNode {
     /// loop_wait of the first pass after it took the lock (replicas need time to reconnect, or
     /// `/sync` would lose every voter).
     mutating func processQuorumReplication(then msg: String, _ env: PatroniEnv) -> Outcome {
+        syncContext = SyncContext(then: msg)
         guard pg(env).isPrimary else { return updateClusterHistory(env) }
         if quorumFirstProcessed != 0 && env.now - quorumFirstProcessed <= config.loopWaitNs {
             return updateClusterHistory(env)
         }
-        syncContext = SyncContext(then: msg)
         syncContext!.started = env.now
         guard let s = cluster.sync else {
             // `_maybe_enable_synchronous_mode`.
@@ -151,12 +151,17 @@ extension PatroniNode {
         let ssn = star ? SyncStandbyNames(method: .quorum, num: num, names: ["*"])
             : nodes.isEmpty ? SyncStandbyNames.none
             : SyncStandbyNames(method: .quorum, num: num, names: nodes.map { env.nodeName($0) }.sorted())
-        let before = writtenSsn ?? pg(env).syncNames
-        writtenSsn = ssn
-        guard before != ssn else { return false }
-        env.pgSetSyncNames(node, ssn)
+        guard (writtenSsn ?? pg(env).syncNames) != ssn else { return false }
+        writeSyncNames(ssn, env)
         let v = pg(env)
         return v.running && v.isPrimary && !star
+    }
+
+    /// Every write of `synchronous_standby_names` (Patroni rewrites postgresql.conf and
+    /// reloads): the value is remembered, as Patroni's config object remembers it.
+    mutating func writeSyncNames(_ ssn: SyncStandbyNames, _ env: PatroniEnv) {
+        writtenSsn = ssn
+        env.pgSetSyncNames(node, ssn)
     }
 
     /// `process_sync_replication_prepromote` in quorum mode: with `/sync` in force, list its

@@ -66,7 +66,7 @@ extension PatroniNode {
         let cached = env.now - lastClusterLoad < config.ttlNs
         // api.py: a voter in `/sync` is a `quorum_standby` under quorum commit, else a
         // `sync_standby`; /async is neither.
-        let listed = config.synchronousMode != .off && (cluster.sync?.standbys.contains(node) ?? false) && v.inRecovery
+        let listed = config.synchronousMode != .off && syncMatches(node, checkLeader: false)
         let inSync = listed && config.synchronousMode != .quorum
         let inQuorum = listed && config.synchronousMode == .quorum
         func code(_ ok: Bool) -> Int16 { ok ? 200 : 503 }

@@ -34,8 +34,8 @@ extension PatroniNode {
     var syncModeActive: Bool { config.synchronousMode != .off && cluster.sync != nil }
     /// `quorum_commit_mode_is_active`.
     var quorumActive: Bool { config.synchronousMode == .quorum && cluster.sync != nil }
-    /// `SyncState.members`: the `/sync` leader and its voters.
-    var quorumVotingSet: [Int] { cluster.sync.map { [$0.leader] + $0.standbys } ?? [] }
+    /// In the quorum's voting set (`SyncState.members`: the `/sync` leader and its voters).
+    func votes(_ m: Int) -> Bool { quorumActive && syncMatches(m, checkLeader: true) }
 
     /// `SyncState.matches(name, check_leader)`.
     func syncMatches(_ m: Int, checkLeader: Bool) -> Bool {
@@ -113,8 +113,7 @@ extension PatroniNode {
         }
         if config.checkTimeline, v.timeline < cluster.timeline { return notHealthiest(env) }
         // Quorum commit asks the voters even when they may not promote themselves.
-        let voting = quorumActive ? quorumVotingSet : []
-        let peers = members.filter { m in m != node && (voting.contains(m) || !(cluster.member(m)?.nofailover ?? oldCluster?.member(m)?.nofailover ?? false)) }
+        let peers = members.filter { m in m != node && (votes(m) || !(cluster.member(m)?.nofailover ?? oldCluster?.member(m)?.nofailover ?? false)) }
         raceContext = RaceContext(members: peers, checkLag: checkLag, formerLeader: formerLeader, myWal: myWal, started: env.now)
         if peers.isEmpty { return raceDecided(env) }
         startPolls(peers, .get(.patroni, lag: nil), then: .raceStatuses, env)
@@ -128,8 +127,7 @@ extension PatroniNode {
         let leaderName = syncModeActive ? cluster.sync?.leader : ctx.formerLeader
         // Quorum commit: a voter's answer that it is not ahead is a vote; enough of them prove
         // that no acknowledged commit is missing here.
-        let voting = quorumActive ? quorumVotingSet : []
-        var votes = voting.contains(node) ? 0 : -1
+        var votes = self.votes(node) ? 0 : -1
         var ahead = 0
         var voters: [JSON] = []
         for call in restCalls where ctx.members.contains(call.peer) {
@@ -147,7 +145,7 @@ extension PatroniNode {
                     return notHealthiest(env)
                 }
             } else if st.walPosition > 0 {
-                let vote = voting.contains(call.peer)
+                let vote = self.votes(call.peer)
                 var low = ctx.myWal == st.walPosition && tags.failoverPriority < st.failoverPriority
                 if low && leaderName == call.peer { low = false }
                 if low && (!quorumActive || vote) {

@@ -88,7 +88,7 @@ extension PatroniNode {
         }
         if !rewindExecuted { triggerRewindCheck() }
         if let o = handleRewindOrReinitialize(then: .rerecover(timeoutS: timeoutS), env) { return o }
-        if config.synchronousMode != .off { env.pgSetSyncNames(node, .none) }
+        if config.synchronousMode != .off { writeSyncNames(.none, env) }
         let follow = cluster.leader.map(\.member).flatMap { $0 == node ? nil : $0 }
         startJob(.startStandby(upstream: follow, afterDemote: false), env)
         recovering = true
@@ -354,7 +354,7 @@ extension PatroniNode {
             role = .demoted
             setIsLeader(false, env)
             callback("on_stop", "demoted", env)
-            if config.synchronousMode != .off { env.pgSetSyncNames(node, .none) }
+            if config.synchronousMode != .off { writeSyncNames(.none, env) }
             j.stage = 1
             job = j
             env.pgStart(node, asStandby: true, upstream: nil)

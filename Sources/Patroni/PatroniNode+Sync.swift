@@ -59,7 +59,7 @@ extension PatroniNode {
     mutating func syncDisabled(_ env: PatroniEnv) -> Outcome {
         // As synchronous mode is off, the user's own synchronous_standby_names applies.
         let user = SyncStandbyNames.parse(env.pgUserSyncNames(node)) ?? .none
-        if pg(env).syncNames != user { env.pgSetSyncNames(node, user) }
+        if pg(env).syncNames != user { writeSyncNames(user, env) }
         return updateClusterHistory(env)
     }
 
@@ -212,7 +212,7 @@ extension PatroniNode {
             let num = max(minSynchronousNodes, voters.count)
             if voters != st.ssn || num != st.num {
                 if voters.isEmpty {
-                    env.pgSetSyncNames(node, SyncStandbyNames(method: .priority, num: 1, names: [Self.strictPlaceholder]))
+                    writeSyncNames(SyncStandbyNames(method: .priority, num: 1, names: [Self.strictPlaceholder]), env)
                 } else {
                     setSyncNames(voters, num: num, env)
                 }
@@ -224,7 +224,7 @@ extension PatroniNode {
             return true
         }
         if minSynchronousNodes == 0 && st.picked.isEmpty && voters.isEmpty && !st.ssn.isEmpty {
-            env.pgSetSyncNames(node, .none)
+            writeSyncNames(.none, env)
         }
         syncStrictActivated = false
         return false
@@ -235,7 +235,7 @@ extension PatroniNode {
             : SyncStandbyNames(method: .priority, num: min(num, nodes.count), names: nodes.map { env.nodeName($0) })
         if pg(env).syncNames != ssn {
             ssnChangedLsn = pg(env).position.lsn
-            env.pgSetSyncNames(node, ssn)
+            writeSyncNames(ssn, env)
         }
     }
 
@@ -269,9 +269,9 @@ extension PatroniNode {
         let members = syncContext?.voters ?? []
         if members.isEmpty {
             if minSynchronousNodes > 0 {
-                env.pgSetSyncNames(node, SyncStandbyNames(method: .priority, num: 1, names: [Self.strictPlaceholder]))
+                writeSyncNames(SyncStandbyNames(method: .priority, num: 1, names: [Self.strictPlaceholder]), env)
             } else {
-                env.pgSetSyncNames(node, .none)
+                writeSyncNames(.none, env)
             }
         } else {
             setSyncNames(members, num: max(minSynchronousNodes, 1), env)

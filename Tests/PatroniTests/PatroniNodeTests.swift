@@ -145,6 +145,24 @@ struct QuorumRESTTests {
         #expect(codes(.on, listed: true) == [.sync: 200, .quorum: 503, .readOnlyQuorum: 503, .readOnlySync: 200, .async: 503])
     }
 
+    /// Every write goes through one memory: after a demotion emptied the value, a new
+    /// promotion's `ANY 1 (db2,db3)` is written again, not skipped as unchanged.
+    @Test func quorumNamesRewrittenAfterDemote() {
+        var c = PatroniConfig()
+        c.synchronousMode = .quorum
+        let h = PatroniHarness(config: c, primary: true)
+        h.node.startSteady(phase: 0, primary: true, lease: LeaseID(1), h)
+        let any1 = SyncStandbyNames(method: .quorum, num: 1, names: ["db2", "db3"])
+        _ = h.node.setQuorumNames([1, 2], num: 1, h)
+        #expect(h.node.writtenSsn == any1)
+        h.node.writeSyncNames(.none, h)   // what demote does
+        _ = h.node.setQuorumNames([1, 2], num: 1, h)
+        #expect(h.node.writtenSsn == any1)
+        // No names but a replication factor: any standby.
+        _ = h.node.setQuorumNames([], num: 1, h)
+        #expect(h.node.writtenSsn == SyncStandbyNames(method: .quorum, num: 1, names: ["*"]))
+    }
+
     @Test func pathsParse() {
         #expect(RESTPath.parse("/quorum")?.0 == .quorum)
         #expect(RESTPath.parse("/read-only-quorum")?.0 == .readOnlyQuorum)
