@@ -64,6 +64,31 @@ public enum Expectations {
         case .writesMin(let n):
             let ok = f.writes?.ok ?? 0
             return (ok >= n, "\(ok) acknowledged write(s) (min \(n))")
+        case .logged(let m):
+            let hits = run.timeline.filter { matches(m, $0) }
+            let bound = m.max.map { m.min == $0 ? "exactly \($0)" : "\(m.min)..\($0)" } ?? "at least \(m.min)"
+            let what = "\(m.kind)" + (m.host.map { " on \($0)" } ?? "") + (m.fields.isEmpty ? "" : " with " + zip(m.fields, m.values).map { "\($0)=\($1)" }.joined(separator: ", "))
+            let ok = hits.count >= m.min && (m.max.map { hits.count <= $0 } ?? true)
+            let first = hits.first.map { ", first at \(fmt($0.timeNs)) on \($0.host)" } ?? ""
+            return (ok, "\(hits.count) \(what) event(s) (expected \(bound))\(first)")
         }
+    }
+
+    /// A detail field matches when its value, as the scenario would write it, is the same:
+    /// strings as they are, numbers and booleans by their text.
+    static func matches(_ m: LogMatch, _ e: TimelineEntry) -> Bool {
+        guard e.kind == m.kind, m.host.map({ $0 == e.host }) ?? true else { return false }
+        for (k, want) in zip(m.fields, m.values) {
+            guard let v = e.detail[k] else { return false }
+            switch v {
+            case .string(let s): if s != want { return false }
+            case .int(let i): if Int64(want) != i { return false }
+            case .double(let d): if Double(want) != d { return false }
+            case .bool(let b): if (want == "true") != b || !(want == "true" || want == "false") { return false }
+            case .null: if want != "null" && want != "~" { return false }
+            case .array, .object: if v.text != want { return false }
+            }
+        }
+        return true
     }
 }

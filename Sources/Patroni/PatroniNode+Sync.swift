@@ -7,6 +7,8 @@ import Postgres
 /// Steps of the synchronous-replication processing on the primary that wait for the DCS.
 enum SyncStep {
     case enabled, leaderFixed, votersFixed, shrunk, slept, grown, disabled
+    /// The fresh pg_stat_replication after the 2 s wait (`current_state` queries again).
+    case sleptRequeried
     /// Quorum commit: `/sync` created, a transition's `/sync` write done, the 0.1 s after a
     /// reload, the 1 s before a restart, and the fresh query after either.
     case quorumEnabled, quorumWritten, quorumReloaded, quorumRestartSlept
@@ -161,7 +163,11 @@ extension PatroniNode {
 
     /// A synchronous step's DCS write (or sleep) finished.
     mutating func syncStep(_ s: SyncStep, _ r: DCSResult?, _ env: PatroniEnv) -> Outcome {
-        if r == .error { return .dcsError }
+        // etcd3's `set_sync_state_value` and `delete_sync_state` are `@catch_etcd_errors`: a
+        // write that fails (retry_timeout ran out, etcd refused) returns False, which
+        // `write_sync_state` turns into None, the same answer as a lost compare-and-set. The
+        // cycle goes on; the next cycle's own DCS calls find an unreachable etcd.
+        let r: DCSResult? = r == .error ? .revision(nil) : r
         var newVersion: Int64? = nil
         if case .revision(let v)? = r { newVersion = v }
         switch s {
@@ -189,6 +195,11 @@ extension PatroniNode {
             syncContext!.version = v
             return syncSetNames(env)
         case .slept:
+            // `_process_multisync_replication`: after `time.sleep(2)`, `current_state` reads
+            // pg_stat_replication again; the cycle's first answer is two seconds old.
+            requery(then: .sync(.sleptRequeried), env)
+            return .waiting
+        case .sleptRequeried:
             syncContext!.confirmed = syncState(env).confirmed
             return syncGrow(env)
         case .grown:
@@ -261,7 +272,7 @@ extension PatroniNode {
     }
 
     mutating func prepromoteWritten(_ r: DCSResult, msg: String, promoteMsg: String, _ env: PatroniEnv) -> Outcome {
-        if r == .error { return .dcsError }
+        // A failed write is None as well (`@catch_etcd_errors`, see `syncStep`).
         guard case .revision(let v?) = r else {
             return .done("Postponing promotion because synchronous replication state was updated by somebody else")
         }

@@ -13,8 +13,12 @@ public enum Detail {
     }
 
     /// A load balancer marked a server UP or DOWN, with the check results that decided it.
-    public static func serverState(backend: String, server: String, up: Bool, checks: String) -> JSON {
-        .object([("backend", .string(backend)), ("server", .string(server)), ("up", .bool(up)), ("checks", .string(checks))])
+    /// `check`: the health check's request (`GET /sync?lag=1048576`), whose answers (`checks`,
+    /// HAProxy's check status words: L7OK, L7STS/503, L4CON...) made the decision.
+    public static func serverState(backend: String, server: String, up: Bool, checks: String, check: String? = nil) -> JSON {
+        var f: [(String, JSON)] = [("backend", .string(backend)), ("server", .string(server)), ("up", .bool(up)), ("checks", .string(checks))]
+        if let c = check { f.append(("check", .string(c))) }
+        return .object(f)
     }
 
     /// Promotion finished: the instance is out of recovery on a new timeline.

@@ -254,7 +254,7 @@ extension ScenarioLoader {
 
     // MARK: - Expectations
 
-    static let expectKeys = ["rto", "rpo", "split_brain", "failover", "final_primary", "invariants", "stale_reads", "writes"]
+    static let expectKeys = ["rto", "rpo", "split_brain", "failover", "final_primary", "invariants", "stale_reads", "writes", "logged"]
 
     static func readExpectations(_ n: YNode, _ path: String, _ s: Scenario, _ r: Reader) -> [Expectation] {
         guard let f = r.mapping(n, path, allowed: expectKeys) else { return [] }
@@ -301,6 +301,36 @@ extension ScenarioLoader {
         }
         if let wn = f["writes"], let g = r.mapping(wn, f.path("writes"), allowed: ["min"]), let x = g["min"], let v = r.int(x, g.path("min"), min: 0) {
             add(.writesMin(Int(v)), "writes.min", x)
+        }
+        if let ln = f["logged"], let items = r.list(ln, f.path("logged"), what: "timeline patterns such as {kind: switchover, detail: {status: 412}}") {
+            for (i, e) in items.enumerated() {
+                let p = Reader.join(f.path("logged"), i)
+                guard let g = r.mapping(e, p, allowed: ["kind", "host", "detail", "min", "max"], required: ["kind"], what: "{kind: switchover, detail: {status: 412}}"),
+                      let kn = g["kind"], let kind = r.string(kn, g.path("kind")) else { continue }
+                var m = LogMatch(kind: kind)
+                if let hn = g["host"], let h = r.string(hn, g.path("host")) {
+                    if s.topology.hosts.contains(where: { $0.name == h }) { m.host = h } else {
+                        r.error(hn, g.path("host"), "no host named '\(h)'; the scenario has \(s.topology.hosts.map(\.name).joined(separator: ", "))")
+                    }
+                }
+                if let dn = g["detail"] {
+                    if let entries = dn.entries {
+                        for d in entries {
+                            guard let v = d.value.scalar else { r.error(d.value, Reader.join(g.path("detail"), d.key), "expected a value (a string, number or true/false), got \(d.value.shapeDescription)"); continue }
+                            m.fields.append(d.key)
+                            m.values.append(v)
+                        }
+                    } else { r.error(dn, g.path("detail"), "expected a mapping of detail fields such as {status: 412}, got \(dn.shapeDescription)") }
+                }
+                if let x = g["min"], let v = r.int(x, g.path("min"), min: 0) { m.min = Int(v) }
+                if let x = g["max"], let v = r.int(x, g.path("max"), min: 0) {
+                    m.max = Int(v)
+                    // `max: 0` alone: the event must not appear.
+                    if !g.has("min") { m.min = min(m.min, Int(v)) }
+                    if Int(v) < m.min { r.error(x, g.path("max"), "max \(v) is below min \(m.min)") }
+                }
+                add(.logged(m), "logged[\(i)].\(kind)", e)
+            }
         }
         return out
     }

@@ -252,6 +252,21 @@ public struct FaultSpec: Sendable, Equatable {
 
 // MARK: - Expectations
 
+/// A timeline event pattern: its kind, host, and detail fields each equal to a value as
+/// written (`status: 412`, `up: false`, `check: GET /sync`).
+public struct LogMatch: Sendable, Equatable {
+    public var kind: String
+    public var host: String?
+    public var fields: [String] = []
+    public var values: [String] = []
+    public var min: Int = 1
+    public var max: Int?
+    public init(kind: String, host: String? = nil) {
+        self.kind = kind
+        self.host = host
+    }
+}
+
 public struct Expectation: Sendable, Equatable {
     public enum Check: Sendable, Equatable {
         case rtoMax(Nanos, fault: Int?)
@@ -267,6 +282,10 @@ public struct Expectation: Sendable, Equatable {
         case invariantsHold
         case staleReadsMax(Int)
         case writesMin(Int)
+        /// Timeline events of one kind (optionally on one host, with given detail fields)
+        /// appear between `min` and `max` times: the REST answers, refusals and log lines a
+        /// decision rested on.
+        case logged(LogMatch)
     }
     public var check: Check
     public var name: String

@@ -37,4 +37,24 @@ public enum RESTPath: UInt8, Sendable {
         default: return nil
         }
     }
+
+    /// The endpoint as Patroni's API names it (the main spelling of each).
+    public var url: String {
+        switch self {
+        case .primary: "/primary"
+        case .leader: "/leader"
+        case .replica: "/replica"
+        case .readOnly: "/read-only"
+        case .health: "/health"
+        case .sync: "/sync"
+        case .async: "/async"
+        case .readOnlySync: "/read-only-sync"
+        case .liveness: "/liveness"
+        case .readiness: "/readiness"
+        case .patroni: "/patroni"
+        case .metrics: "/metrics"
+        case .quorum: "/quorum"
+        case .readOnlyQuorum: "/read-only-quorum"
+        }
+    }
 }

@@ -304,10 +304,17 @@ public struct Proxy {
         backends[b].servers[s] = srv
         if srv.up != wasUp {
             env.recorder.log(env.now, name, kindName, Recording.Kind.serverState,
-                             Detail.serverState(backend: backends[b].name, server: env.nodeName(srv.node), up: srv.up, checks: srv.recent.joined(separator: ", ")))
+                             Detail.serverState(backend: backends[b].name, server: env.nodeName(srv.node), up: srv.up, checks: srv.recent.joined(separator: ", "),
+                                                check: checkRequest(backends[b])))
             if !srv.up && shutsDownSessions { killSessions(backend: b, server: s, env) }
         }
         env.trafficTimer(proc, after: nextInterval(srv), .check(backend: UInt8(b), server: UInt8(s)))
+    }
+
+    /// The health check's request line (`option httpchk GET /sync?lag=...`): the REST answers
+    /// a routing decision rests on are recorded with the endpoint that gave them.
+    func checkRequest(_ b: Backend) -> String {
+        "GET " + b.path.url + (b.lag.map { "?lag=\($0)" } ?? "")
     }
 
     var kindName: String {

@@ -215,3 +215,47 @@ struct OperatorActionTests {
         #expect(o.findings.rto.first?.outage == false)
     }
 }
+
+/// Rule 6: the REST answers a decision rested on are in the timeline, and `expect: logged`
+/// asserts them.
+@Suite("REST answers in the timeline")
+struct RESTAnswerTests {
+    /// `do_POST_failover` (patroni/api.py) answers 412 with the reason; HAProxy's check of
+    /// `GET /sync` (api.py `do_GET_sync`) answers 503 on a member that is not synchronous.
+    @Test("a refused switchover's 412 and the /sync check's 503 are recorded with the request and asserted by expect: logged")
+    func loggedExpectations() throws {
+        let o = try simulate(OperatorActionTests.base + """
+
+            patroni: { synchronous_mode: true }
+            haproxy: { read_check: /sync }
+            faults:
+              - { at: 60s, switchover: { leader: db1, candidate: db3 } }
+              - { at: 90s, crash: sync_standby }
+            expect:
+              logged:
+                - { kind: switchover, host: db1, detail: { status: 412, refused: candidate name does not match with sync_standby } }
+                - { kind: server_state, detail: { backend: read, check: GET /sync, up: false }, min: 1 }
+                - { kind: switchover, detail: { status: 500 }, max: 0 }
+            """)
+        let results = o.findings.expectations
+        #expect(results.count == 3)
+        let failed = results.filter { !$0.ok }.map(\.detail)
+        #expect(failed.isEmpty, "\(failed)")
+        // The crashed sync standby's read server went DOWN on its check answers.
+        let down = try #require(o.first(Kind.serverState) { $0.detail["check"]?.stringValue == "GET /sync" && $0.detail["up"]?.boolValue == false })
+        #expect(down.timeNs > o.fault(1).startNs)
+        // The other replica became synchronous: its /sync answer turned from 503 to 200.
+        let up = try #require(o.first(Kind.serverState, after: o.fault(1).startNs) { $0.detail["check"]?.stringValue == "GET /sync" && $0.detail["up"]?.boolValue == true })
+        #expect(up.detail["server"]?.stringValue != down.detail["server"]?.stringValue)
+        #expect(up.detail["checks"]?.stringValue?.contains("L7STS/503") == true, "\(up.detail.text)")
+        // A pattern that matches nothing fails, saying how many it found.
+        let none = try simulate(OperatorActionTests.base + """
+
+            expect:
+              logged: [ { kind: switchover, detail: { status: 412 } } ]
+            """)
+        let r = try #require(none.findings.expectations.first)
+        #expect(!r.ok)
+        #expect(r.detail == "0 switchover with status=412 event(s) (expected at least 1)")
+    }
+}

@@ -284,3 +284,24 @@ struct RunTimeLimitTests {
         #expect(errors(text.replacingOccurrences(of: "at: 40d", with: "at: 401d")).contains { $0.contains("faults[0].at: must be at most 400d") })
     }
 }
+
+@Suite("expect: logged")
+struct LoggedExpectationLoaderTests {
+    @Test("a logged pattern needs a kind, a known host and scalar detail values; max may not be below min")
+    func loggedErrors() {
+        let e = errors(variant("  split_brain: none", """
+              split_brain: none
+              logged:
+                - { host: db1 }
+                - { kind: switchover, host: db9 }
+                - { kind: switchover, detail: { status: [412] } }
+                - { kind: switchover, min: 2, max: 1 }
+                - { kind: switchover, colour: red }
+            """))
+        #expect(e.contains { $0.contains("expect.logged[0]") && $0.contains("missing required key 'kind'") }, "\(e)")
+        #expect(e.contains { $0.contains("expect.logged[1].host") && $0.contains("no host named 'db9'") }, "\(e)")
+        #expect(e.contains { $0.contains("expect.logged[2].detail.status") && $0.contains("expected a value") }, "\(e)")
+        #expect(e.contains { $0.contains("expect.logged[3].max") && $0.contains("max 1 is below min 2") }, "\(e)")
+        #expect(e.contains { $0.contains("expect.logged[4].colour") && $0.contains("unknown key") }, "\(e)")
+    }
+}
