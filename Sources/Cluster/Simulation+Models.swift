@@ -84,7 +84,8 @@ extension Simulation {
             // As the primary's last cycle chose them: not nosync, members without nofailover
             // first, then the higher sync_priority (`_ReplicaList`).
             let tags = { (i: Int) in self.scenario.patroni.tags(for: self.dbNames[i]) }
-            let ordered = replicas.filter { !tags($0).nosync }.sorted { a, b in
+            // A cascaded standby is not in the primary's pg_stat_replication: never synchronous.
+            let ordered = replicas.filter { !tags($0).nosync && initialUpstream($0, primary: primary) == primary }.sorted { a, b in
                 if tags(a).nofailover != tags(b).nofailover { return !tags(a).nofailover }
                 if tags(a).syncPriority != tags(b).syncPriority { return tags(a).syncPriority > tags(b).syncPriority }
                 return a < b
@@ -125,6 +126,14 @@ extension Simulation {
         initialPrimaryNode = primary
     }
 
+    /// Whom replica `n` streams from at the start: its `replicatefrom` member when that one is
+    /// part of the cluster (`_get_node_to_follow`), else the primary.
+    func initialUpstream(_ n: Int, primary: Int) -> Int {
+        guard let rf = scenario.patroni.tags(for: dbNames[n]).replicatefrom, let u = dbNames.firstIndex(of: rf),
+              u != n, !joining[u] else { return primary }
+        return u
+    }
+
     /// The lease DB node `n`'s running Patroni holds at the start (ids below any etcd grants).
     func steadyLease(_ n: Int) -> LeaseID { LeaseID(n + 1) }
 
@@ -140,7 +149,7 @@ extension Simulation {
             if initial {
                 // The run starts with PostgreSQL up: the primary, and its streaming replicas.
                 let primary = initialPrimaryNode
-                pg[info.model].bootRunning(asStandby: info.model != primary, upstream: info.model == primary ? nil : primary, self)
+                pg[info.model].bootRunning(asStandby: info.model != primary, upstream: info.model == primary ? nil : initialUpstream(info.model, primary: primary), self)
                 if info.model == primary && !initialSync.isEmpty {
                     let quorum = scenario.patroni.synchronousMode == .quorum
                     let ssn = quorum

@@ -119,7 +119,7 @@ extension PatroniNode {
         role = .demoted
         setIsLeader(false, env)
         if config.synchronousMode != .off { writeSyncNames(.none, env) }
-        let follow = cluster.leader.map(\.member).flatMap { $0 == node ? nil : $0 }
+        let follow = nodeToFollow(env)
         if mode == .immediate {
             releaseInBackground(env)
         }

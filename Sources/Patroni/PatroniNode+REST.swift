@@ -148,7 +148,8 @@ extension PatroniNode {
             tags = env.editedTags(i)
             log(env, "reload", .object([("msg", "reloading configuration"), ("nofailover", .bool(tags.nofailover)),
                                         ("failover_priority", .int(Int64(tags.failoverPriority))), ("nosync", .bool(tags.nosync)),
-                                        ("sync_priority", .int(Int64(tags.syncPriority))), ("noloadbalance", .bool(tags.noloadbalance))]))
+                                        ("sync_priority", .int(Int64(tags.syncPriority))), ("noloadbalance", .bool(tags.noloadbalance)),
+                                        ("replicatefrom", tags.replicatefrom.map { .string($0) } ?? .null)]))
         case .switchover(let l, let c):
             _ = requestSwitchover(leader: l, candidate: c, env)
         case .failover(let c):

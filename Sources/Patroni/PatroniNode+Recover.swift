@@ -89,13 +89,24 @@ extension PatroniNode {
         if !rewindExecuted { triggerRewindCheck() }
         if let o = handleRewindOrReinitialize(then: .rerecover(timeoutS: timeoutS), env) { return o }
         if config.synchronousMode != .off { writeSyncNames(.none, env) }
-        let follow = cluster.leader.map(\.member).flatMap { $0 == node ? nil : $0 }
+        let follow = nodeToFollow(env)
         startJob(.startStandby(upstream: follow, afterDemote: false), env)
         recovering = true
         return .done("starting as a secondary")
     }
 
     // MARK: - follow
+
+    /// `Ha._get_node_to_follow`: the member named by the `replicatefrom` tag while its member
+    /// key exists (`Cluster.get_member`, whatever its PostgreSQL is doing), else the leader;
+    /// never this node itself.
+    func nodeToFollow(_ env: PatroniEnv) -> Int? {
+        var target = cluster.leader?.member
+        if let rf = tags.replicatefrom, rf != name {
+            target = cluster.members.first { env.nodeName($0.member) == rf }?.member ?? target
+        }
+        return target == node ? nil : target
+    }
 
     /// `Ha.follow`: a primary without the key demotes (immediate-nolock); a replica points its
     /// primary_conninfo at the leader (a reload on PostgreSQL ≥ 13), or at nothing when there is
@@ -104,7 +115,7 @@ extension PatroniNode {
         let again = K.refollow(demote: demoteReason, follow: followReason)
         if refresh { cluster = dcs.view() }
         let v = pg(env)
-        let target = cluster.leader.map(\.member).flatMap { $0 == node ? nil : $0 }
+        let target = nodeToFollow(env)
         if paused {
             if rewindState != .need || cluster.isUnlocked {
                 if v.isPrimary {

@@ -143,6 +143,8 @@ extension PgInstance {
             if flushTimes.count > 256 { flushTimes.removeFirst(128) }
         }
         sendReply(env, requestReply: false)
+        // A cascading standby's walsenders send what it has flushed (`GetStandbyFlushRecPtr`).
+        if !senders.isEmpty { shipWAL(env) }
         if config.synchronousCommit == .remoteApply {
             // The startup process wakes the walreceiver when it replays a commit that asked for
             // apply feedback.

@@ -32,7 +32,7 @@ extension ScenarioLoader {
                               "check_timeline", "use_pg_rewind", "remove_data_directory_on_rewind_failure",
                               "remove_data_directory_on_diverged_timelines", "pause", "primary_race_backoff", "watchdog", "tags", "restapi",
                               "scope", "namespace", "etcd_hosts", "pre_promote"]
-    static let tagKeys = ["nofailover", "failover_priority", "nosync", "noloadbalance", "sync_priority"]
+    static let tagKeys = ["nofailover", "failover_priority", "nosync", "noloadbalance", "sync_priority", "replicatefrom"]
 
     /// Whole seconds as Patroni reads them (`int(value)`); a unit is allowed (`30s`, `1m`).
     static func seconds(_ r: Reader) -> (YNode, String) -> Int? {
@@ -50,13 +50,18 @@ extension ScenarioLoader {
 
     /// One member's tags (`nofailover`, `failover_priority`, ...) onto `t`; false when they are
     /// not a mapping.
-    static func readTags(_ n: YNode, _ p: String, _ t: inout PatroniConfig.Tags, _ r: Reader) -> Bool {
+    static func readTags(_ n: YNode, _ p: String, _ t: inout PatroniConfig.Tags, dbHosts: [String], _ r: Reader) -> Bool {
         guard let g = r.mapping(n, p, allowed: tagKeys) else { return false }
         r.field(g, "nofailover", r.bool) { t.nofailoverTag = $0 }
         r.field(g, "failover_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.failoverPriorityTag = Int($0) }
         r.field(g, "nosync", r.bool) { t.nosyncTag = $0 }
         r.field(g, "noloadbalance", r.bool) { t.noloadbalance = $0 }
         r.field(g, "sync_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.syncPriorityTag = Int($0) }
+        // `replicatefrom`: a member's name; its own name means the leader (`_get_node_to_follow`).
+        if let x = g["replicatefrom"] {
+            if x.scalar == "null" || x.scalar == "~" || x.scalar == "" { t.replicatefrom = nil }
+            else if let h = r.oneOf(x, g.path("replicatefrom"), dbHosts) { t.replicatefrom = h }
+        }
         return true
     }
 
@@ -151,7 +156,7 @@ extension ScenarioLoader {
             for e in tf.entries where hosts.dbHosts.contains(e.key) {
                 let p = tf.path(e.key)
                 var t = c.tags(for: e.key)
-                if readTags(e.value, p, &t, r) { c.tags[e.key] = t }
+                if readTags(e.value, p, &t, dbHosts: hosts.dbHosts, r) { c.tags[e.key] = t }
             }
         }
     }

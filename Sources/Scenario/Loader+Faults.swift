@@ -80,7 +80,7 @@ extension ScenarioLoader {
                 continue
             }
             var t = tags[entry.key] ?? s.patroni.tags(for: entry.key)
-            guard readTags(entry.value, f.path(entry.key), &t, r) else { continue }
+            guard readTags(entry.value, f.path(entry.key), &t, dbHosts: s.topology.dbHosts, r) else { continue }
             tags[entry.key] = t
             if let k = out.firstIndex(where: { $0.index == e.index }) { out[k].action = .setTags(host: entry.key, t) }
         }

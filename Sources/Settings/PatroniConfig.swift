@@ -32,6 +32,9 @@ public struct PatroniConfig: Sendable, Equatable {
         public var nosyncTag: Bool? = nil
         public var syncPriorityTag: Int? = nil
         public var noloadbalance = false
+        /// `replicatefrom`: the member (host name) this one streams from instead of the
+        /// leader (cascading replication), while that member's key exists.
+        public var replicatefrom: String? = nil
         public init() {}
 
         /// `Tags.nofailover` (`_bool_tag`).
