@@ -473,6 +473,7 @@ extension PatroniTimer {
         case .jobSleep: "job_sleep"
         case .leaderPgTimeout: "leader_pg_timeout"
         case .jobTimeout: "job_timeout"
+        case .callbackExited: "callback_exited"
         }
     }
 
@@ -481,6 +482,7 @@ extension PatroniTimer {
         case .loop, .cacheWait, .sleep, .jobSleep, .shutdownPoll, .jobTimeout, .leaderPgTimeout: break
         case .rest(let id), .restRead(let id): l.int("id", id)
         case .cacheRebuild: break
+        case .callbackExited(let reload, let seq): l.bool("reload", reload); l.int("seq", Int(seq))
         case .client(let c):
             switch c {
             case .connectTimeout(let r), .readTimeout(let r): l.int("req", r)

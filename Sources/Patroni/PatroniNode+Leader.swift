@@ -1,3 +1,4 @@
+import Settings
 import SimCore
 import Recording
 import Etcd
@@ -237,7 +238,11 @@ extension PatroniNode {
         }
     }
 
-    func callback(_ name: String, _ role: String, _ env: PatroniEnv) {
+    mutating func callback(_ name: String, _ role: String, _ env: PatroniEnv) {
+        // Reloads are frequent (every synchronous_standby_names change): recorded only where a
+        // script is configured for them.
+        if name == "on_reload" && config.callback(.onReload, host: self.name) == nil { return }
         env.recorder.log(env.now, self.name, "patroni", Kind.callback, .object([("callback", .string(name)), ("role", .string(role))]))
+        if let a = PatroniConfig.Callback.Action(rawValue: name) { runCallback(a, role: role, env) }
     }
 }

@@ -160,8 +160,12 @@ extension PatroniNode {
     /// Every write of `synchronous_standby_names` (Patroni rewrites postgresql.conf and
     /// reloads): the value is remembered, as Patroni's config object remembers it.
     mutating func writeSyncNames(_ ssn: SyncStandbyNames, _ env: PatroniEnv) {
+        // `ConfigHandler.set_synchronous_standby_names`: a changed value on a running server is
+        // written and reloaded (`Postgresql.reload`, which calls on_reload).
+        let changed = ssn != writtenSsn
         writtenSsn = ssn
         env.pgSetSyncNames(node, ssn)
+        if changed && env.pgLocalState(node).running { callback("on_reload", callbackRole, env) }
     }
 
     /// `process_sync_replication_prepromote` in quorum mode: with `/sync` in force, list its

@@ -146,6 +146,9 @@ extension PatroniNode {
             // `Patroni.reload_config`: the new tags take effect at once; the next cycle's
             // touch_member publishes them.
             tags = env.editedTags(i)
+            // `patronictl reload` is a SIGHUP: postgresql.conf is rewritten and PostgreSQL
+            // reloaded (`ConfigHandler.reload_config(sighup=True)`), which calls on_reload.
+            if env.pgLocalState(node).running { callback("on_reload", callbackRole, env) }
             log(env, "reload", .object([("msg", "reloading configuration"), ("nofailover", .bool(tags.nofailover)),
                                         ("failover_priority", .int(Int64(tags.failoverPriority))), ("nosync", .bool(tags.nosync)),
                                         ("sync_priority", .int(Int64(tags.syncPriority))), ("noloadbalance", .bool(tags.noloadbalance)),

@@ -133,6 +133,9 @@ extension PatroniNode {
         if v.upstream != target {
             env.pgSetUpstream(node, target)
             triggerRewindCheck()
+            // PostgreSQL ≥ 13 takes a new primary_conninfo with a reload (`Postgresql.follow`,
+            // do_reload); the callback is blocked when the role changes (on_role_change instead).
+            if v.running && role == .replica { callback("on_reload", "replica", env) }
         } else if let t = target, let lt = cluster.member(t)?.timeline, lt > v.timeline {
             triggerRewindCheck()
             if let o = handleRewindOrReinitialize(then: again, env) { return o }

@@ -34,6 +34,11 @@ public struct PatroniNode {
     var releasedKeyAt: Nanos = -1 << 60
     /// The pre_promote script failed (`_async_response.result is False`).
     var prePromoteFailed = false
+    /// The callback script running in the callback executor, and the on_reload one in its own
+    /// (`CallbackExecutor`, `OnReloadExecutor`): a new call kills the one still running.
+    var runningCallback: RunningCallback? = nil
+    var runningReloadCallback: RunningCallback? = nil
+    var callbackSeq: UInt32 = 0
     var lastWalLsn: Int64 = 0
     var startTimeoutAt: Nanos? = nil
     var rewindState: RewindState = .initial
@@ -218,6 +223,10 @@ public struct PatroniNode {
         rewindCheckTimer = .none
         rewindCheckedThisCycle = false
         prePromoteFailed = false
+        // The scripts' processes are the executor threads' children: with the process gone,
+        // nobody waits for them.
+        runningCallback = nil
+        runningReloadCallback = nil
         loopTimer = .none
         waitTimer = .none
         shutdownTimer = .none
@@ -298,6 +307,7 @@ public struct PatroniNode {
             guard job != nil else { return }
             job!.timer = .none
             jobTimeout(env)
+        case .callbackExited(let reload, let seq): callbackExited(reload: reload, seq: seq, env)
         case .rest(let id): restTimedOut(id, read: false, env)
         case .restRead(let id): restTimedOut(id, read: true, env)
         case .shutdownPoll:

@@ -73,6 +73,9 @@ public enum PatroniTimer: Sendable, Equatable {
     case jobTimeout
     /// The rewind check's connection to the leader's PostgreSQL hit libpq's connect_timeout.
     case leaderPgTimeout
+    /// A callback script exited (`reload`: the on_reload executor's, else the callback
+    /// executor's); the sequence number tells a killed script's timer from its successor's.
+    case callbackExited(reload: Bool, seq: UInt32)
 }
 
 /// Inputs of a Patroni process.

@@ -31,7 +31,7 @@ extension ScenarioLoader {
                               "synchronous_mode", "synchronous_mode_strict", "synchronous_node_count", "failsafe_mode",
                               "check_timeline", "use_pg_rewind", "remove_data_directory_on_rewind_failure",
                               "remove_data_directory_on_diverged_timelines", "pause", "primary_race_backoff", "watchdog", "tags", "restapi",
-                              "scope", "namespace", "etcd_hosts", "pre_promote"]
+                              "scope", "namespace", "etcd_hosts", "pre_promote", "callbacks"]
     static let tagKeys = ["nofailover", "failover_priority", "nosync", "noloadbalance", "sync_priority", "replicatefrom"]
 
     /// Whole seconds as Patroni reads them (`int(value)`); a unit is allowed (`30s`, `1m`).
@@ -129,6 +129,22 @@ extension ScenarioLoader {
                 pp.hosts = items.enumerated().compactMap { k, item in r.oneOf(item, pf.path("hosts") + "[\(k)]", hosts.dbHosts) }
             }
             c.prePromote = pp
+        }
+        if let cn = f["callbacks"], let cf = r.mapping(cn, f.path("callbacks"), allowed: PatroniConfig.Callback.Action.allCases.map(\.rawValue),
+                                                        what: "callbacks by event, such as {on_role_change: {duration: 2s, exit_code: 0}}") {
+            c.callbacks = []
+            for e in cf.entries {
+                guard let a = PatroniConfig.Callback.Action(rawValue: e.key),
+                      let g = r.mapping(e.value, cf.path(e.key), allowed: ["command", "duration", "exit_code", "hosts"], what: "{duration: 2s, exit_code: 0}") else { continue }
+                var cb = PatroniConfig.Callback(action: a)
+                r.field(g, "command", r.string) { cb.command = $0 }
+                r.field(g, "duration", { r.duration($0, $1) }) { cb.durationNs = $0 }
+                r.field(g, "exit_code", { r.int($0, $1, min: 0, max: 255) }) { cb.exitCode = Int($0) }
+                if let hn = g["hosts"], let items = r.list(hn, g.path("hosts"), what: "DB host names") {
+                    cb.hosts = items.enumerated().compactMap { k, item in r.oneOf(item, g.path("hosts") + "[\(k)]", hosts.dbHosts) }
+                }
+                c.callbacks.append(cb)
+            }
         }
         if let an = f["restapi"], let af = r.mapping(an, f.path("restapi"), allowed: ["request_queue_size"]) {
             // The REST server's listen backlog (`RestApiServer.request_queue_size`, default 5).

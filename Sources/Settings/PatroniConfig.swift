@@ -79,6 +79,25 @@ public struct PatroniConfig: Sendable, Equatable {
         public init() {}
         public func applies(to host: String) -> Bool { hosts.map { $0.contains(host) } ?? true }
     }
+    /// `postgresql.callbacks`: the scripts Patroni runs on start, stop, restart, reload and role
+    /// change, as what they do: how long each runs and how it exits.
+    public var callbacks: [Callback] = []
+    public struct Callback: Sendable, Equatable {
+        public enum Action: String, Sendable, CaseIterable {
+            case onStart = "on_start", onStop = "on_stop", onRestart = "on_restart", onReload = "on_reload", onRoleChange = "on_role_change"
+        }
+        public var action: Action
+        public var command = "/etc/patroni/callback.sh"
+        public var durationNs: Nanos = 0
+        public var exitCode = 0
+        /// The hosts whose patroni.yml has it (nil: every member).
+        public var hosts: [String]? = nil
+        public init(action: Action) { self.action = action }
+        public func applies(to host: String) -> Bool { hosts.map { $0.contains(host) } ?? true }
+    }
+    public func callback(_ a: Callback.Action, host: String) -> Callback? {
+        callbacks.first { $0.action == a && $0.applies(to: host) }
+    }
     /// `restapi.request_queue_size`: the REST server's listen backlog (socketserver's
     /// `request_queue_size`, which Patroni sets from this key, default 5).
     public var requestQueueSize = 5

@@ -259,7 +259,7 @@ struct PatroniFile {
             case "callbacks":
                 if let ces = e.value.configEntries {
                     for c in ces {
-                        r.note(c.keyLine, key + "." + c.key, "a callback script runs beside the HA loop (Patroni's CallbackExecutor does not wait for it); simctl does not run scripts")
+                        r.note(c.keyLine, key + "." + c.key, "a callback script runs beside the HA loop (Patroni's CallbackExecutor does not wait for it); simctl does not run scripts: describe what it does with patroni.callbacks: {\(c.key): {duration: 2s, exit_code: 0}} in the scenario")
                     }
                 }
             case "pre_promote":
