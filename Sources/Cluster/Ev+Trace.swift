@@ -386,6 +386,7 @@ extension PgTimer {
         case .senderSend: "sender_send"
         case .backupTimeout: "backup_timeout"
         case .backupRetry: "backup_retry"
+        case .startFailed: "start_failed"
         }
     }
 
@@ -396,7 +397,7 @@ extension PgTimer {
         case .execDone(let s): l.int("session", s)
         case .applyReached(let lsn): l.lsn("lsn", lsn)
         case .senderCheck(let e), .receiverCheck(let e), .statusInterval(let e), .reconnect(let e), .senderSend(let e): l.int("epoch", e)
-        case .walWriter, .checkpoint, .startupDone, .stopDone, .promoteDone, .rewindDone, .recloneDone, .backupTimeout, .backupRetry: break
+        case .walWriter, .checkpoint, .startupDone, .stopDone, .promoteDone, .rewindDone, .recloneDone, .backupTimeout, .backupRetry, .startFailed: break
         }
     }
 }

@@ -105,6 +105,7 @@ extension PgTimer {
         case .backupTimeout: return 16
         case .backupRetry: return 18
         case .senderSend(let e): return 19 | Int(e) << 8
+        case .startFailed: return 20
         }
     }
 }

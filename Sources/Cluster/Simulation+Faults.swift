@@ -13,6 +13,8 @@ enum FaultUndo {
     case fsync([(UInt32, Latency)])
     case resumeCluster
     case replayResume(Int)
+    case startRepaired(Int)
+    case stopUnstuck(Int)
 }
 
 extension Simulation {
@@ -137,6 +139,19 @@ extension Simulation {
                 pgRequest(n, .replayPause(true))
                 u = .replayResume(n)
             }
+        case .startFails(let h, let why):
+            // The files are broken whether or not the server runs: the next start fails.
+            if let hi = resolve(h), let n = dbHost.firstIndex(of: hi) {
+                resolved.append(hosts[hi].name)
+                pg[n].startFailure = why
+                u = .startRepaired(n)
+            }
+        case .stopHangs(let h):
+            if let hi = resolve(h), let n = dbHost.firstIndex(of: hi) {
+                resolved.append(hosts[hi].name)
+                pg[n].setShutdownHang(true, self)
+                u = .stopUnstuck(n)
+            }
         case .slowDisk(let t, let lat):
             if let p = resolveProc(t) {
                 resolved.append(procName(p))
@@ -172,6 +187,8 @@ extension Simulation {
         case .fsync(let old): for (p, lat) in old { _ = setFsyncModel(p, lat) }
         case .resumeCluster: _ = operatorAction(.resumeCluster)
         case .replayResume(let n): if isUp(pgProc[n]) { pgRequest(n, .replayPause(false)) }
+        case .startRepaired(let n): pg[n].startFailure = nil
+        case .stopUnstuck(let n): pg[n].setShutdownHang(false, self)
         }
     }
 

@@ -5,7 +5,7 @@ import Etcd
 /// What a member publishes in its `/members/<name>` key (Patroni's `touch_member` data).
 public struct MemberData: Sendable, Equatable {
     public enum Role: String, Sendable { case primary, replica, demoted, promoted, uninitialized }
-    public enum State: String, Sendable { case running, starting, stopped, stopping, crashed, restarting }
+    public enum State: String, Sendable { case running, starting, stopped, stopping, crashed, restarting, startFailed = "start failed" }
     public var role: Role
     public var state: State
     public var xlogLocation: Int64

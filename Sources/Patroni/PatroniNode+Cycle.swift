@@ -282,7 +282,7 @@ extension PatroniNode {
     /// The member key's data (`touch_member`).
     func memberData(_ env: PatroniEnv) -> MemberData {
         let v = pg(env)
-        let state: MemberData.State = v.running ? .running : v.starting ? .starting : v.stopping ? .stopping : (pgState == .crashed ? .crashed : .stopped)
+        let state: MemberData.State = v.running ? .running : v.starting ? .starting : v.stopping ? .stopping : (pgState == .crashed || pgState == .startFailed ? pgState : .stopped)
         return MemberData(role: role, state: state, xlogLocation: v.running ? v.lastOperation : 0,
                           timeline: v.timeline, streaming: v.streamingFrom != nil,
                           nofailover: nofailover, failoverPriority: tags.failoverPriority, nosync: tags.nosync || disableSync > 0, syncPriority: tags.syncPriority,

@@ -316,6 +316,9 @@ extension PatroniNode {
         case .demoteOffline, .demoteGraceful, .restart:
             watchdogDisable(env)
             env.pgStop(node, immediate: false)
+            // `Ha.demote` passes `primary_stop_timeout()` (synchronous mode only) to the stop;
+            // a restart's stop has none.
+            if case .restart = kind {} else if let t = primaryStopTimeoutNs { scheduleJobTimer(after: t, .jobTimeout, env) }
         case .rewind(let from):
             // `Rewind.execute`: a server still running (or still stopping) is stopped first, and
             // the job waits for it.
@@ -331,6 +334,11 @@ extension PatroniNode {
             env.pgStop(node, immediate: true)
             env.pgReclone(node, from: from)
         }
+    }
+
+    mutating func startFailed(_ env: PatroniEnv) {
+        pgState = .startFailed
+        log(env, Kind.patroni, .object([("msg", "postmaster is not running")]))
     }
 
     mutating func jobDone(_ env: PatroniEnv) {
@@ -355,9 +363,12 @@ extension PatroniNode {
             role = .primary
             jobDone(env)
         case (.startPrimary, .started(let ok)):
-            if ok { role = .primary; callback("on_start", "primary", env) }
+            // `Postgresql.start`: a postmaster that exits during start-up leaves the state
+            // 'start failed', so the next recovery does not take it for a crashed primary.
+            if ok { role = .primary; callback("on_start", "primary", env) } else { startFailed(env) }
             jobDone(env)
         case (.startStandby(_, let afterDemote), .started(let ok)):
+            if !ok { startFailed(env) }
             if ok {
                 let was = role
                 role = .replica
@@ -503,6 +514,11 @@ extension PatroniNode {
         switch j.kind {
         case .promote: jobDone(env)        // `_wait_promote` gave up waiting; role stays "promoted"
         case .startPrimary: jobDone(env)   // still starting: the next cycles count primary_start_timeout
+        case .demoteOffline, .demoteGraceful:
+            // `Postgresql.terminate_postmaster`: the stop ran past primary_stop_timeout.
+            guard j.stage == 0, pgLocalState(env).stopping else { return }
+            log(env, Kind.patroni, .object([("msg", "Sending SIGKILL to Postmaster and its children")]))
+            env.pgStop(node, immediate: true)
         default: break
         }
     }

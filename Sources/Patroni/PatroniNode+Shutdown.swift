@@ -86,15 +86,18 @@ extension PatroniNode {
         // The watchdog is disabled at the stop's safepoint (no user backends left).
         watchdogDisable(env)
         env.pgStop(node, immediate: false)
-        if config.synchronousMode != .off && config.primaryStopTimeout > 0 {
-            scheduleShutdownTimer(after: Nanos(config.primaryStopTimeout) * Time.s, env)
-        }
+        if let t = primaryStopTimeoutNs { scheduleShutdownTimer(after: t, env) }
+    }
+
+    /// `Ha.primary_stop_timeout`: in force only in synchronous mode (and when positive).
+    var primaryStopTimeoutNs: Nanos? {
+        config.synchronousMode != .off && config.primaryStopTimeout > 0 ? Nanos(config.primaryStopTimeout) * Time.s : nil
     }
 
     /// `primary_stop_timeout` ran out in synchronous mode: PostgreSQL gets SIGKILL.
     mutating func shutdownStopTimedOut(_ env: PatroniEnv) {
         guard shutdownStage == .stoppingPostgres else { return }
-        log(env, Kind.patroni, .object([("msg", "primary_stop_timeout ran out: stopping PostgreSQL in immediate mode")]))
+        log(env, Kind.patroni, .object([("msg", "Sending SIGKILL to Postmaster and its children")]))
         env.pgStop(node, immediate: true)
     }
 

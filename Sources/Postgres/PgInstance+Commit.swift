@@ -95,6 +95,7 @@ extension PgInstance {
         // The operation timers: a newer operation cancelled any older one's (`opTimer`).
         case .startupDone: opTimer = .none; if state == .starting { startupDone(env) }
         case .stopDone: opTimer = .none; if state == .stopping { stopDone(env) }
+        case .startFailed: opTimer = .none; startFailed(env)
         case .promoteDone: opTimer = .none; if promoting { promoteDone(env) }
         case .rewindDone: opTimer = .none; rewindDone(env)
         case .recloneDone:

@@ -39,6 +39,12 @@ public struct PgInstance {
     public internal(set) var cleanShutdown = true
     /// pg_controldata's state: true after running as a primary ("in production").
     public internal(set) var controlInProduction = false
+    /// A fault on the files: every start fails this way until it is repaired (nil).
+    public var startFailure: StartFailure? = nil
+    /// A fast shutdown cannot finish (a backend or walsender that does not exit): it waits
+    /// until this is cleared (`releaseShutdownHang`), or an immediate stop or a kill ends it.
+    public internal(set) var shutdownHangs = false
+    var shutdownHeld = false
 
     // MARK: In memory, primary
     public internal(set) var insertLSN: Int64 = 0
@@ -246,6 +252,13 @@ public struct PgInstance {
         state = .starting
         startAsStandby = asStandby
         self.upstream = upstream
+        if let f = startFailure {
+            // A bad parameter stops the postmaster at once; a missing checkpoint record is
+            // found when recovery begins.
+            env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "starting"), ("as", .string(asStandby ? "standby" : "primary"))]))
+            setOpTimer(after: f == .badParameter ? 50 * Time.ms : config.startupNs, .startFailed, env)
+            return
+        }
         let recovery = cleanShutdown ? 0 : Nanos(Double(max(0, flushLSN - checkpointLSN)) / config.replayRateBytesPerS * 1e9)
         env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState,
                          .object([("state", "starting"), ("as", .string(asStandby ? "standby" : "primary")),
@@ -276,6 +289,24 @@ public struct PgInstance {
         env.pgNotify(node, .started(ok: true))
     }
 
+    /// The start failed: the postmaster is gone, the files are as they were.
+    mutating func startFailed(_ env: PgEnv) {
+        guard state == .starting, let f = startFailure else { return }
+        state = .stopped
+        env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "start failed"), ("why", .string(f.message))]))
+        env.pgNotify(node, .started(ok: false))
+    }
+
+    /// A stuck backend or walsender holds fast shutdowns (`for:` ends it): a shutdown waiting
+    /// on it finishes now.
+    public mutating func setShutdownHang(_ on: Bool, _ env: PgEnv) {
+        shutdownHangs = on
+        if !on && shutdownHeld {
+            shutdownHeld = false
+            if state == .stopping { setOpTimer(after: config.shutdownCheckpointNs, .stopDone, env) }
+        }
+    }
+
     public enum StopMode: Sendable { case fast, immediate }
 
     /// The current operation's timer (a kernel token: setting a new one cancels the old).
@@ -295,7 +326,9 @@ public struct PgInstance {
     public mutating func stop(_ mode: StopMode, _ env: PgEnv) {
         switch state {
         case .stopped: env.pgNotify(node, .stopped); return
-        case .stopping: return
+        // A second fast stop waits with the first; an immediate one (SIGQUIT) ends it.
+        case .stopping: if mode == .fast { return }
+        shutdownHeld = false
         case .starting:
             cancelOp(env)
             state = .stopped
@@ -318,6 +351,12 @@ public struct PgInstance {
             return
         }
         state = .stopping
+        if shutdownHangs {
+            // The postmaster waits for every child to exit before the shutdown checkpoint.
+            shutdownHeld = true
+            env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "stopping"), ("why", "waiting for a backend that does not exit")]))
+            return
+        }
         if !inRecovery {
             // The shutdown checkpoint record: flushed, and sent to the standbys.
             insertLSN += 128
@@ -352,6 +391,7 @@ public struct PgInstance {
         loseMemory(env)
         state = .stopped
         promoting = false
+        shutdownHeld = false
     }
 
     /// What was only in memory is gone. A primary that inserted WAL it never flushed continues,

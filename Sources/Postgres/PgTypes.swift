@@ -87,7 +87,11 @@ public enum PgTimer: Sendable, Equatable {
     case backupTimeout
     /// The next pg_basebackup attempt, 5 s after a failed one.
     case backupRetry
+    /// The postmaster (or its startup process) exited during start-up.
+    case startFailed
 }
+
+
 
 /// What a server tells the Patroni on its host (its async jobs wait on these).
 public enum PgNotification: Sendable, Equatable {

@@ -5,11 +5,11 @@ extension ScenarioLoader {
     static let faultActions = ["crash", "restart", "kill", "stop", "start", "pause", "resume", "partition", "heal", "isolate",
                                "lose_disk", "link", "slow_disk", "switchover", "failover", "pause_cluster", "resume_cluster",
                                "edit_config", "set_tags", "reinit", "restart_member", "member_remove", "member_add", "replay_pause",
-                               "add_replica"]
+                               "add_replica", "start_fails", "stop_hangs"]
     static let faultKeys = ["at", "jitter", "for"] + faultActions
     /// Actions that `for:` can undo.
     static let undoable: Set<String> = ["crash", "kill", "stop", "pause", "partition", "isolate", "link", "slow_disk", "lose_disk", "pause_cluster",
-                                        "replay_pause"]
+                                        "replay_pause", "start_fails", "stop_hangs"]
 
     static func readFaults(_ n: YNode, _ path: String, _ s: Scenario, _ r: Reader) -> [FaultSpec] {
         guard let items = r.list(n, path, what: "faults such as {at: 2m, crash: db1}") else { return [] }
@@ -93,6 +93,16 @@ extension ScenarioLoader {
             }
         }
         return out
+    }
+
+    /// A host reference that must be a DB host (or a role, which always resolves to one).
+    static func readDBHostRef(_ n: YNode, _ path: String, _ s: Scenario, _ r: Reader) -> HostRef? {
+        guard let h = readHostRef(n, path, s, r) else { return nil }
+        if case .named(let name) = h, !s.topology.dbHosts.contains(name) {
+            r.error(n, path, "'\(name)' runs no PostgreSQL; expected a DB host (\(s.topology.dbHosts.joined(separator: ", "))) or a role")
+            return nil
+        }
+        return h
     }
 
     static func readHostRef(_ n: YNode, _ path: String, _ s: Scenario, _ r: Reader) -> HostRef? {
@@ -233,6 +243,21 @@ extension ScenarioLoader {
             return nil
         case "reinit": return dbMember(v, p, s, r).map { .reinit($0) }
         case "replay_pause": return readHostRef(v, p, s, r).map { .replayPause($0) }
+        case "start_fails":
+            // `start_fails: db1` or `start_fails: {target: db1, reason: missing_wal}`.
+            var why = StartFailure.badParameter
+            var tn = v
+            if v.entries != nil {
+                guard let f = r.mapping(v, p, allowed: ["target", "reason"], required: ["target"], what: "{target: db1, reason: bad_parameter}") else { return nil }
+                tn = f["target"]!
+                if let rn = f["reason"], let w = r.oneOf(rn, f.path("reason"), StartFailure.allCases.map(\.name)) {
+                    why = StartFailure.allCases.first { $0.name == w }!
+                }
+            }
+            let tp = v.entries != nil ? Reader.join(p, "target") : p
+            guard let h = readDBHostRef(tn, tp, s, r) else { return nil }
+            return .startFails(h, why)
+        case "stop_hangs": return readDBHostRef(v, p, s, r).map { .stopHangs($0) }
         case "add_replica":
             guard let m = dbMember(v, p, s, r) else { return nil }
             if m == s.topology.initialPrimary {

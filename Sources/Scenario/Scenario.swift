@@ -166,6 +166,12 @@ public enum FaultAction: Sendable, Equatable {
     /// `SELECT pg_wal_replay_pause()` on a standby (a host or a role, such as sync_standby);
     /// `for:` resumes it.
     case replayPause(HostRef)
+    /// PostgreSQL on a DB host cannot start (a bad parameter in postgresql.conf, a missing
+    /// WAL segment) until `for:` repairs it: a running server is not affected until it restarts.
+    case startFails(HostRef, StartFailure)
+    /// A fast shutdown of PostgreSQL on a DB host hangs (a stuck backend or walsender) until
+    /// `for:` ends it; an immediate stop or a kill still works.
+    case stopHangs(HostRef)
     /// A new DB member joins mid-run: until then its host is off and its data directory empty;
     /// at the fault it boots, and its Patroni clones it from the leader (pg_basebackup).
     case addReplica(String)
@@ -199,6 +205,8 @@ public enum FaultAction: Sendable, Equatable {
         case .editConfig: "edit_config"
         case .setTags: "set_tags"
         case .replayPause: "replay_pause"
+        case .startFails: "start_fails"
+        case .stopHangs: "stop_hangs"
         case .addReplica: "add_replica"
         case .reinit: "reinit"
         case .restartMember: "restart_member"
@@ -210,7 +218,8 @@ public enum FaultAction: Sendable, Equatable {
     /// The target as written, for the `faults` table and the report.
     public var targetText: String {
         switch self {
-        case .crash(let h), .isolate(let h), .replayPause(let h): return h.description
+        case .crash(let h), .isolate(let h), .replayPause(let h), .stopHangs(let h): return h.description
+        case .startFails(let h, let why): return "\(h) (\(why.name))"
         case .restart(let t), .kill(let t), .stop(let t), .start(let t), .pause(let t), .resume(let t),
              .loseDisk(let t), .slowDisk(let t, _):
             return t.description
@@ -231,7 +240,7 @@ public enum FaultAction: Sendable, Equatable {
     /// Faults after which the analysis measures a recovery time (RTO).
     public var disruptsService: Bool {
         switch self {
-        case .heal, .resume, .start, .resumeCluster, .memberAdd, .editConfig, .setTags, .replayPause, .addReplica: return false
+        case .heal, .resume, .start, .resumeCluster, .memberAdd, .editConfig, .setTags, .replayPause, .addReplica, .startFails, .stopHangs: return false
         case .restart(let t): return t.service != nil
         default: return true
         }

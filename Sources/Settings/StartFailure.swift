@@ -1,0 +1,21 @@
+import SimCore
+
+/// Why PostgreSQL cannot start (a fault on its files, kept across restarts).
+public enum StartFailure: UInt8, Sendable, CaseIterable {
+    /// A bad value in postgresql.conf: the postmaster exits while reading its configuration.
+    case badParameter
+    /// The WAL holding the last checkpoint is gone: the startup process gives up.
+    case missingWal
+
+    public var name: String {
+        switch self { case .badParameter: "bad_parameter"; case .missingWal: "missing_wal" }
+    }
+
+    /// What the server log says (postgresql.conf parsing in guc-file.l; xlogrecovery.c).
+    public var message: String {
+        switch self {
+        case .badParameter: "FATAL:  configuration file \"postgresql.conf\" contains errors"
+        case .missingWal: "PANIC:  could not locate a valid checkpoint record"
+        }
+    }
+}
