@@ -213,6 +213,8 @@ extension Ev {
                 case .rewind(let f), .reclone(let f): l.int("from", Int(f))
                 case .query(let id): l.int("query", id)
                 case .replayPause(let p): l.bool("pause", p)
+                case .createSlot(let id), .dropSlot(let id): l.int("slot", Int(id))
+                case .advanceSlot(let id, let lsn): l.int("slot", Int(id)); l.lsn("lsn", lsn)
                 case .promote, .reloadSyncNames: break
                 }
             }

@@ -255,6 +255,15 @@ extension Simulation: PatroniEnv {
 
     public func pgPromote(_ n: Int) { if isUp(pgProc[n]) { pgRequest(n, .promote) } }
     public func pgSetUpstream(_ n: Int, _ u: Int?) { pgRequest(n, .setUpstream(Int16(u ?? -1))) }
+    /// Patroni's slot queries (`SlotsHandler`): local requests to a running server.
+    public func pgSlot(_ n: Int, _ op: PgSlotOp) {
+        guard isUp(pgProc[n]) else { return }
+        switch op {
+        case .create(let id): pgRequest(n, .createSlot(id))
+        case .drop(let id): pgRequest(n, .dropSlot(id))
+        case .advance(let id, let lsn): pgRequest(n, .advanceSlot(id, lsn: lsn))
+        }
+    }
 
     /// Patroni rewrites the file and reloads; the server reads it back when the reload arrives.
     public func pgSetSyncNames(_ n: Int, _ ssn: SyncStandbyNames) {

@@ -43,7 +43,9 @@ extension Simulation {
             return slot
         case .postgres:
             let n = pg.count
-            pg.append(PgInstance(node: n, config: scenario.postgresql, rng: streams.stream("host/\(streamName)/postgres")))
+            var pc = scenario.postgresql
+            pc.permanentSlotNames = scenario.patroni.permanentSlots
+            pg.append(PgInstance(node: n, config: pc, rng: streams.stream("host/\(streamName)/postgres")))
             configuredSyncNames.append(.none)
             pgProc.append(proc)
             dbHost.append(host)
@@ -121,6 +123,13 @@ extension Simulation {
         for i in pg.indices {
             pg[i].seed(fork: rootFork, timeline: 1, lsn: seedLsn, primary: i == primary)
             if joining[i] { pg[i].seedEmpty() }
+            // Patroni has run long enough to have made every member's slots (use_slots): one
+            // for each other member and each permanent slot, all caught up.
+            else if scenario.patroni.useSlots {
+                let ids = dbNames.indices.filter { $0 != i && !joining[$0] }.map { Int16($0) }
+                    + scenario.patroni.permanentSlots.indices.map { Int16(-1 - $0) }
+                pg[i].seedSlots(ids, at: seedLsn)
+            }
         }
         initialSync = sync
         initialPrimaryNode = primary

@@ -256,6 +256,7 @@ extension PatroniNode {
             return
         }
         if isLeader(env.now) && failsafeActiveAt != env.now { failsafeActiveAt = 0 }
+        syncReplicationSlots(env)
         awaitDCS(.touch(memberData(env)), .touched, env)
     }
 
@@ -283,10 +284,12 @@ extension PatroniNode {
     func memberData(_ env: PatroniEnv) -> MemberData {
         let v = pg(env)
         let state: MemberData.State = v.running ? .running : v.starting ? .starting : v.stopping ? .stopping : (pgState == .crashed || pgState == .startFailed ? pgState : .stopped)
-        return MemberData(role: role, state: state, xlogLocation: v.running ? v.lastOperation : 0,
-                          timeline: v.timeline, streaming: v.streamingFrom != nil,
-                          nofailover: nofailover, failoverPriority: tags.failoverPriority, nosync: tags.nosync || disableSync > 0, syncPriority: tags.syncPriority,
-                          pause: paused, checkpointAfterPromote: true)
+        var d = MemberData(role: role, state: state, xlogLocation: v.running ? v.lastOperation : 0,
+                           timeline: v.timeline, streaming: v.streamingFrom != nil,
+                           nofailover: nofailover, failoverPriority: tags.failoverPriority, nosync: tags.nosync || disableSync > 0, syncPriority: tags.syncPriority,
+                           pause: paused, checkpointAfterPromote: true)
+        if let rf = tags.replicatefrom { d.replicatefrom = cluster.members.first { env.nodeName($0.member) == rf }?.member ?? -1 }
+        return d
     }
 
     // MARK: - DCS unavailable

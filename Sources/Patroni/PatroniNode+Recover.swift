@@ -16,6 +16,7 @@ public struct Job: Sendable {
         case rewind(from: Int)
         case reinit(from: Int)
         case restart
+        var isPromote: Bool { if case .promote = self { return true }; return false }
     }
     public var kind: Kind
     var stage = 0

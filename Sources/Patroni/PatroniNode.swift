@@ -39,6 +39,9 @@ public struct PatroniNode {
     var runningCallback: RunningCallback? = nil
     var runningReloadCallback: RunningCallback? = nil
     var callbackSeq: UInt32 = 0
+    /// The leader's `_last_retain_slots`: when each member's slot was last seen with its member
+    /// key (member node, time); bounded by the cluster's members.
+    var retainSlotsSeen: [(member: Int, at: Nanos)] = []
     var lastWalLsn: Int64 = 0
     var startTimeoutAt: Nanos? = nil
     var rewindState: RewindState = .initial
@@ -227,6 +230,7 @@ public struct PatroniNode {
         // nobody waits for them.
         runningCallback = nil
         runningReloadCallback = nil
+        retainSlotsSeen.removeAll()
         loopTimer = .none
         waitTimer = .none
         shutdownTimer = .none

@@ -4,6 +4,14 @@ import Recording
 import Etcd
 import Postgres
 
+/// Patroni's replication-slot statements (a member's slot by node id; a permanent one by
+/// -1 - its index).
+public enum PgSlotOp: Sendable, Equatable {
+    case create(Int16)
+    case drop(Int16)
+    case advance(Int16, lsn: Int64)
+}
+
 /// A request to a Patroni REST API, on the connection the caller opened (the answer goes back
 /// on it).
 public struct RESTRequest: Sendable {
@@ -137,6 +145,8 @@ public protocol PatroniEnv: EtcdClientEnv {
     func pgPromote(_ node: Int)
     func pgSetUpstream(_ node: Int, _ upstream: Int?)
     func pgSetSyncNames(_ node: Int, _ ssn: SyncStandbyNames)
+    /// Creates, drops or advances a replication slot on the local server.
+    func pgSlot(_ node: Int, _ op: PgSlotOp)
     /// Starts pg_rewind from `source`; it answers `.rewound` or `.rewindSourceUnreachable`.
     func pgRewind(_ node: Int, from source: Int)
     func pgReclone(_ node: Int, from source: Int)

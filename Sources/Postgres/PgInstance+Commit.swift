@@ -33,6 +33,12 @@ public enum PgControl: Sendable, Equatable {
     /// One of Patroni's queries (the HA cycle's `cluster_info_query`, a REST handler's
     /// `get_postgresql_status`), by Patroni's query id; answered with `PgEnv.pgAnswer`.
     case query(UInt32)
+    /// `pg_create_physical_replication_slot(name, true)`, `pg_drop_replication_slot(name)` and
+    /// `pg_replication_slot_advance(name, lsn)` from Patroni: a member's slot (its node id)
+    /// or a permanent one (-1 - its index).
+    case createSlot(Int16)
+    case dropSlot(Int16)
+    case advanceSlot(Int16, lsn: Int64)
     /// `SELECT pg_wal_replay_pause()` / `pg_wal_replay_resume()` (an operator's psql).
     case replayPause(Bool)
 
@@ -47,6 +53,9 @@ public enum PgControl: Sendable, Equatable {
         case .reclone: "reclone"
         case .query: "query"
         case .replayPause(let p): p ? "replay_pause" : "replay_resume"
+        case .createSlot: "create_slot"
+        case .dropSlot: "drop_slot"
+        case .advanceSlot: "advance_slot"
         }
     }
 
@@ -61,6 +70,9 @@ public enum PgControl: Sendable, Equatable {
         case .reclone(let f): return 7 | UInt64(UInt16(bitPattern: f)) << 8
         case .query(let id): return 8 | UInt64(id) << 8
         case .replayPause(let p): return 9 | (p ? 1 << 4 : 0)
+        case .createSlot(let id): return 10 | UInt64(UInt16(bitPattern: id)) << 8
+        case .dropSlot(let id): return 11 | UInt64(UInt16(bitPattern: id)) << 8
+        case .advanceSlot(let id, let lsn): return 12 | UInt64(UInt16(bitPattern: id)) << 8 | UInt64(truncatingIfNeeded: lsn) << 24
         }
     }
 }
@@ -87,6 +99,9 @@ extension PgInstance {
         case .reclone(let from): reclone(from: Int(from), fastCheckpoint: false, env)
         case .query(let id): env.pgAnswer(self.node, query: id, view(env.now, status: .running))
         case .replayPause(let p): setReplayPaused(p, env)
+        case .createSlot(let id): createSlot(id, env)
+        case .dropSlot(let id): dropSlot(id, env)
+        case .advanceSlot(let id, let lsn): advanceSlot(id, to: lsn)
         }
     }
 
@@ -118,8 +133,10 @@ extension PgInstance {
             if state == .running && !inRecovery && insertLSN > flushLSN && !flushing { startLocalFlush(env) }
         case .checkpoint:
             guard state == .running else { return }
-            // Checkpoints (restartpoints on a standby) bound crash-recovery time.
+            // Checkpoints (restartpoints on a standby) bound crash-recovery time, and remove the
+            // WAL nothing needs any more.
             checkpointLSN = inRecovery ? replayLSN(env.now) : flushLSN
+            removeOldWal(env)
             env.pgTimer(node, after: config.checkpointTimeoutNs, .checkpoint)
         case .standbyFlushDone: standbyFlushDone(env)
         case .applyReached: sendReply(env, requestReply: false)
@@ -241,6 +258,7 @@ extension PgInstance {
 
     /// Group commit: one fsync covers everything inserted when it starts.
     mutating func startLocalFlush(_ env: PgEnv) {
+        if walDiskFull(upTo: insertLSN) { walWriteFailed(env); return }
         flushing = true
         flushingTo = insertLSN
         flushGen &+= 1
@@ -251,6 +269,12 @@ extension PgInstance {
         flushing = false
         guard state == .running || state == .stopping else { return }
         flushLSN = max(flushLSN, flushingTo)
+        // max_wal_size of WAL since the last checkpoint requests one (`XLogCheckpointNeeded`);
+        // it is taken at once here (its spreading changes only crash-recovery time).
+        if flushLSN - checkpointLSN > config.maxWalSizeBytes {
+            checkpointLSN = flushLSN
+            removeOldWal(env)
+        }
         // Released from the local wait: either done, or on to the synchronous standbys.
         let needSync = !syncNames.isEmpty && config.synchronousCommit >= .remoteWrite
         var k = 0

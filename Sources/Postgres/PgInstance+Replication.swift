@@ -108,6 +108,10 @@ extension PgInstance {
         if why == .diverged {
             env.recorder.log(env.now, env.pgName(node), "postgres", "streaming_refused",
                              .object([("from", .string(env.pgName(r.upstream))), ("why", "requested starting point is not in the upstream's history (timelines diverged)")]))
+        } else if why == .walRemoved {
+            env.recorder.log(env.now, env.pgName(node), "postgres", "streaming_refused",
+                             .object([("from", .string(env.pgName(r.upstream))),
+                                      ("why", .string("could not receive data from WAL stream: ERROR:  requested WAL segment \(walSegmentName(flushLSN)) has already been removed"))]))
         }
         receiverLost(r, reason: "refused", env)
     }
@@ -122,6 +126,15 @@ extension PgInstance {
             timeline = tl
         }
         guard end > receivedLSN, start <= receivedLSN else { return }
+        if walDiskFull(upTo: end) {
+            // The walreceiver's write fails (FATAL, it exits); the startup process starts a new
+            // one after wal_retrieve_retry_interval, which fails the same way while pg_wal is full.
+            env.recorder.log(env.now, env.pgName(node), "postgres", "wal_disk_full",
+                             .object([("msg", .string("FATAL:  could not write to log segment \(walSegmentName(receivedLSN)): No space left on device"))]))
+            if r.streaming { env.pgSend(r.conn, from: node, .replBroken(epoch: r.epoch), transmitNs: 0) }
+            receiverLost(r, reason: "No space left on device", env)
+            return
+        }
         receivedLSN = end
         // Written to the OS; a reply with the write position goes out before the flush when the
         // primary waits for remote_write (otherwise the flush reply carries it too).
@@ -138,6 +151,11 @@ extension PgInstance {
         guard state == .running, inRecovery else { return }
         foldReplay(env.now)
         flushLSN = max(flushLSN, standbyFlushingTo)
+        // Restartpoints, too, come after max_wal_size of WAL (`XLogCheckpointNeeded`).
+        if flushLSN - checkpointLSN > config.maxWalSizeBytes {
+            checkpointLSN = replayLSN(env.now)
+            removeOldWal(env)
+        }
         if config.replayDelayNs > 0 {
             flushTimes.append((env.now, flushLSN))
             if flushTimes.count > 256 { flushTimes.removeFirst(128) }
@@ -205,6 +223,10 @@ extension PgInstance {
             env.pgSend(conn, from: node, .replRefused(epoch: e, reason: .diverged), transmitNs: 0)
             return
         }
+        guard at.lsn >= walStart else {
+            env.pgSend(conn, from: node, .replRefused(epoch: e, reason: .walRemoved), transmitNs: 0)
+            return
+        }
         for s in senders where s.standby == standby { env.pgClose(s.conn) }
         senders.removeAll { $0.standby == standby }
         senders.append(Sender(epoch: e, standby: standby, name: env.pgName(standby), streaming: false, sent: at.lsn,
@@ -227,6 +249,8 @@ extension PgInstance {
     mutating func ship(_ i: Int, _ env: PgEnv) {
         let end = flushLSN
         let s = senders[i]
+        // What a walsender sends also counts against this standby's slot: it advances with the
+        // standby's flush feedback (`standbyReply`).
         if s.sent < end && !s.sendPending {
             let bytes = min(end - s.sent, Self.sendChunkBytes)
             let tx = Nanos(Double(bytes) / config.bandwidthBytesPerS * 1e9)
@@ -259,6 +283,9 @@ extension PgInstance {
         senders[i].flush = max(senders[i].flush, flush)
         senders[i].apply = max(senders[i].apply, apply)
         senders[i].lastReply = env.now
+        // A physical slot's restart_lsn follows the flush position the standby reports
+        // (PhysicalConfirmReceivedLocation).
+        advanceSlot(Int16(senders[i].standby), to: senders[i].flush)
         if requestReply {
             env.pgSend(senders[i].conn, from: node, .keepalive(epoch: e, end: flushLSN, replyRequested: false), transmitNs: 0)
         }

@@ -45,6 +45,10 @@ public struct PgInstance {
     /// until this is cleared (`releaseShutdownHang`), or an immediate stop or a kill ends it.
     public internal(set) var shutdownHangs = false
     var shutdownHeld = false
+    /// Physical replication slots (at most `max_replication_slots`).
+    public internal(set) var slots: [ReplicationSlot] = []
+    /// The oldest WAL still in pg_wal (a segment boundary); checkpoints move it forward.
+    public internal(set) var walStart: Int64 = 0
 
     // MARK: In memory, primary
     public internal(set) var insertLSN: Int64 = 0
@@ -139,6 +143,7 @@ public struct PgInstance {
         replayAt = lsn
         controlInProduction = primary
         cleanShutdown = true
+        walStart = lsn / Self.walSegmentBytes * Self.walSegmentBytes
     }
 
     /// A member that does not exist yet: an empty data directory (it is cloned when it joins).
@@ -252,6 +257,10 @@ public struct PgInstance {
         state = .starting
         startAsStandby = asStandby
         self.upstream = upstream
+        if startFailure == nil, walDiskFull(upTo: flushLSN + 1) {
+            // Crash recovery ends with a checkpoint it cannot write.
+            startFailure = .walDiskFull
+        }
         if let f = startFailure {
             // A bad parameter stops the postmaster at once; a missing checkpoint record is
             // found when recovery begins.
@@ -414,6 +423,8 @@ public struct PgInstance {
     /// The data directory is gone (the process must be down already).
     public mutating func loseDisk(_ env: PgEnv) {
         hasData = false
+        slots.removeAll()
+        walStart = 0
         flushLSN = 0
         checkpointLSN = 0
         insertLSN = 0
@@ -528,6 +539,9 @@ public struct PgInstance {
         timeline = env.walHistory.timeline(of: fork) ?? timeline
         flushLSN = src.end.lsn
         checkpointLSN = src.forkPoint
+        // pg_rewind skips pg_replslot; the WAL from the fork point on comes from the source.
+        slots.removeAll()
+        walStart = min(walStart, src.forkPoint / Self.walSegmentBytes * Self.walSegmentBytes)
         cleanShutdown = false  // the rewound cluster replays from the checkpoint before divergence
         controlInProduction = false
         state = .stopped
@@ -604,6 +618,9 @@ public struct PgInstance {
         timeline = env.walHistory.timeline(of: fork) ?? 1
         flushLSN = end.lsn
         checkpointLSN = end.lsn
+        // pg_basebackup copies neither slots nor old WAL.
+        slots.removeAll()
+        walStart = end.lsn / Self.walSegmentBytes * Self.walSegmentBytes
         cleanShutdown = true
         controlInProduction = false
         env.pgNotify(node, .recloned(ok: true))

@@ -62,6 +62,9 @@ public enum ReplRefusal: UInt8, Sendable {
     case diverged
     /// The upstream is starting up or shutting down.
     case notReady
+    /// "requested WAL segment … has already been removed": the standby asks for WAL older
+    /// than anything the upstream kept.
+    case walRemoved
 }
 
 public enum PgTimer: Sendable, Equatable {

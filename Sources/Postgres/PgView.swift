@@ -25,6 +25,11 @@ public struct PgView: Sendable {
     /// commits wait for (flush; replay under remote_apply, write under remote_write).
     public var replication: [(standby: Int, streaming: Bool, sync: Bool, lsn: Int64)]
     public var syncNames: SyncStandbyNames
+    /// pg_replication_slots: each physical slot's id (see `ReplicationSlot`), whether a
+    /// walsender uses it, and whether it was invalidated.
+    public var slots: [(id: Int16, active: Bool, lost: Bool)] = []
+    /// The size of pg_wal.
+    public var walBytes: Int64 = 0
     public init(reachable: Bool, running: Bool, starting: Bool, stopping: Bool, hasData: Bool, inRecovery: Bool, promoting: Bool,
                 timeline: Int, lastOperation: Int64, received: Int64, replayed: Int64, streamingFrom: Int?, upstream: Int?,
                 controlInProduction: Bool, cleanShutdown: Bool, position: WalPosition,
@@ -56,7 +61,7 @@ extension PgInstance {
     /// host's kernel sees it (a frozen one does not answer; a dead one leaves only its files).
     public func view(_ now: Nanos, status: ProcessStatus) -> PgView {
         let alive = status != .down
-        return PgView(reachable: status == .running, running: alive && isRunning, starting: alive && state == .starting && pendingSourceNode == nil,
+        var v = PgView(reachable: status == .running, running: alive && isRunning, starting: alive && state == .starting && pendingSourceNode == nil,
                       stopping: alive && state == .stopping, hasData: hasData, inRecovery: inRecovery, promoting: promoting,
                       timeline: timeline, lastOperation: lastOperation(now), received: receivedLSN, replayed: replayLSN(now),
                       streamingFrom: streamingFrom, upstream: upstream, controlInProduction: controlInProduction,
@@ -68,5 +73,8 @@ extension PgInstance {
                           let lsn = config.synchronousCommit == .remoteApply ? r.apply : config.synchronousCommit == .remoteWrite ? r.write : r.flush
                           return (r.standby, r.streaming, r.sync, lsn)
                       }, syncNames: syncNames)
+        v.slots = slots.map { ($0.id, slotActive($0.id), $0.lost) }
+        v.walBytes = walBytes
+        return v
     }
 }

@@ -31,7 +31,7 @@ extension ScenarioLoader {
                               "synchronous_mode", "synchronous_mode_strict", "synchronous_node_count", "failsafe_mode",
                               "check_timeline", "use_pg_rewind", "remove_data_directory_on_rewind_failure",
                               "remove_data_directory_on_diverged_timelines", "pause", "primary_race_backoff", "watchdog", "tags", "restapi",
-                              "scope", "namespace", "etcd_hosts", "pre_promote", "callbacks"]
+                              "scope", "namespace", "etcd_hosts", "pre_promote", "callbacks", "use_slots", "member_slots_ttl", "slots"]
     static let tagKeys = ["nofailover", "failover_priority", "nosync", "noloadbalance", "sync_priority", "replicatefrom"]
 
     /// Whole seconds as Patroni reads them (`int(value)`); a unit is allowed (`30s`, `1m`).
@@ -90,6 +90,30 @@ extension ScenarioLoader {
         r.field(f, "synchronous_node_count", { r.int($0, $1, min: 1, max: 8) }) { c.synchronousNodeCount = Int($0) }
         r.field(f, "failsafe_mode", r.bool) { c.failsafeMode = $0 }
         r.field(f, "check_timeline", r.bool) { c.checkTimeline = $0 }
+        r.field(f, "use_slots", r.bool) { c.useSlots = $0 }
+        r.field(f, "member_slots_ttl", sec) { c.memberSlotsTtl = $0 }
+        if let sn = f["slots"] {
+            // `slots: {debezium: {type: logical, database: app, plugin: pgoutput}}`. A logical
+            // slot retains WAL exactly as a physical one does while nobody consumes it.
+            if let entries = sn.entries {
+                c.permanentSlots = []
+                for e in entries {
+                    let p = Reader.join(f.path("slots"), e.key)
+                    let valid = !e.key.isEmpty && e.key.count <= 63 && e.key.allSatisfy { $0.isLowercase && $0.isASCII || $0.isNumber && $0.isASCII || $0 == "_" }
+                    if !valid {
+                        r.error(YNode(.scalar(e.key, quoted: false), line: e.keyLine, column: e.keyColumn), p,
+                                "a replication slot name is 1 to 63 lower-case letters, digits and underscores")
+                        continue
+                    }
+                    if let g = r.mapping(e.value, p, allowed: ["type", "database", "plugin", "failover"], required: ["type"], what: "{type: physical}") {
+                        if let tn = g["type"], r.oneOf(tn, g.path("type"), ["physical", "logical"]) != nil { c.permanentSlots.append(e.key) }
+                    }
+                }
+                if c.permanentSlots.count > 16 { r.error(sn, f.path("slots"), "at most 16 permanent slots are modelled, got \(c.permanentSlots.count)") }
+            } else {
+                r.error(sn, f.path("slots"), "expected permanent slots by name, such as {debezium: {type: logical}}, got \(sn.shapeDescription)")
+            }
+        }
         r.field(f, "use_pg_rewind", r.bool) { c.usePgRewind = $0 }
         r.field(f, "remove_data_directory_on_rewind_failure", r.bool) { c.removeDataDirectoryOnRewindFailure = $0 }
         r.field(f, "remove_data_directory_on_diverged_timelines", r.bool) { c.removeDataDirectoryOnDivergedTimelines = $0 }
@@ -183,7 +207,7 @@ extension ScenarioLoader {
                          "wal_receiver_status_interval", "wal_writer_delay", "wal_retrieve_retry_interval", "checkpoint_timeout",
                          "max_wal_size", "checkpoint_completion_target", "wal_keep_size", "wal_log_hints",
                          "commit_cpu", "wal_fsync", "replay_rate", "bandwidth", "data_size", "startup", "promote",
-                         "shutdown_checkpoint", "replay_delay"]
+                         "shutdown_checkpoint", "replay_delay", "max_slot_wal_keep_size", "max_replication_slots", "wal_disk"]
 
     /// A size whose bare number counts in the GUC's unit (`max_wal_size = 1024` is MB).
     static func sizeIn(_ unit: Int64, _ r: Reader) -> (YNode, String) -> Int64? {
@@ -217,6 +241,14 @@ extension ScenarioLoader {
         r.field(f, "max_wal_size", sizeIn(1 << 20, r)) { c.maxWalSizeBytes = $0 }
         r.field(f, "checkpoint_completion_target", { r.double($0, $1, min: 0, max: 1) }) { c.checkpointCompletionTarget = $0 }
         r.field(f, "wal_keep_size", sizeIn(1 << 20, r)) { c.walKeepSizeBytes = $0 }
+        if let x = f["max_slot_wal_keep_size"] {
+            if x.scalar?.trimmingCharactersInSet() == "-1" { c.maxSlotWalKeepSizeBytes = -1 }
+            else if let v = sizeIn(1 << 20, r)(x, f.path("max_slot_wal_keep_size")) { c.maxSlotWalKeepSizeBytes = v }
+        }
+        r.field(f, "max_replication_slots", { r.int($0, $1, min: 0, max: 262_143) }) { c.maxReplicationSlots = Int($0) }
+        r.field(f, "wal_disk", { r.bytes($0, $1) }) { v in
+            if v < Int64(64 << 20) { r.error(f["wal_disk"]!, f.path("wal_disk"), "pg_wal needs room for a few 16 MB segments; got \(v) bytes (at least 64MB)") } else { c.walDiskBytes = v }
+        }
         r.field(f, "wal_log_hints", r.bool) { c.walLogHints = $0 }
         r.field(f, "commit_cpu", { r.duration($0, $1) }) { c.commitCpuNs = $0 }
         r.field(f, "wal_fsync", { readLatency($0, $1, r) }) { c.walFsync = $0 }

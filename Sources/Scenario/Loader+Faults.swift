@@ -250,8 +250,8 @@ extension ScenarioLoader {
             if v.entries != nil {
                 guard let f = r.mapping(v, p, allowed: ["target", "reason"], required: ["target"], what: "{target: db1, reason: bad_parameter}") else { return nil }
                 tn = f["target"]!
-                if let rn = f["reason"], let w = r.oneOf(rn, f.path("reason"), StartFailure.allCases.map(\.name)) {
-                    why = StartFailure.allCases.first { $0.name == w }!
+                if let rn = f["reason"], let w = r.oneOf(rn, f.path("reason"), StartFailure.faultReasons.map(\.name)) {
+                    why = StartFailure.faultReasons.first { $0.name == w }!
                 }
             }
             let tp = v.entries != nil ? Reader.join(p, "target") : p

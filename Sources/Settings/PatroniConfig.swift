@@ -71,6 +71,14 @@ public struct PatroniConfig: Sendable, Equatable {
     /// `postgresql.pre_promote`: the fencing script run after the leader lock is taken and
     /// before `pg_ctl promote`, as what it does: how long it takes and how it exits (nil: none).
     public var prePromote: PrePromote? = nil
+    /// `use_slots` (true): a physical slot on every member for every other member.
+    public var useSlots = true
+    /// `member_slots_ttl` (1800 s, Patroni 4): how long the leader keeps the slot of a member
+    /// whose key is gone.
+    public var memberSlotsTtl = 1800
+    /// `slots`: permanent slots (a CDC consumer, a backup tool), kept on every member; only
+    /// their consumer, which simctl does not run, would advance them.
+    public var permanentSlots: [String] = []
     public struct PrePromote: Sendable, Equatable {
         public var durationNs: Nanos = 0
         public var exitCode = 0

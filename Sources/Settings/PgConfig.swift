@@ -31,6 +31,16 @@ public struct PgConfig: Sendable, Equatable {
     public var checkpointCompletionTarget: Double = 0.9
     /// Patroni sets `wal_keep_size` to 128MB (its CMDLINE_OPTIONS).
     public var walKeepSizeBytes: Int64 = 128 << 20
+    /// `max_slot_wal_keep_size` (PostgreSQL 13+): a slot further behind than this is
+    /// invalidated at a checkpoint and retains nothing; -1 (the default): no limit.
+    public var maxSlotWalKeepSizeBytes: Int64 = -1
+    /// `max_replication_slots` (10): the most slots a server holds.
+    public var maxReplicationSlots = 10
+    /// The free space of the filesystem holding pg_wal (nil: never full). WAL beyond it makes
+    /// the primary PANIC and every start fail until space is freed.
+    public var walDiskBytes: Int64? = nil
+    /// The names of Patroni's permanent slots (`slots:` in the dynamic configuration), by id.
+    public var permanentSlotNames: [String] = []
     /// Patroni turns `wal_log_hints` on, which is what lets pg_rewind run.
     public var walLogHints = true
 

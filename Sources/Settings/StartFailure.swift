@@ -6,9 +6,15 @@ public enum StartFailure: UInt8, Sendable, CaseIterable {
     case badParameter
     /// The WAL holding the last checkpoint is gone: the startup process gives up.
     case missingWal
+    /// pg_wal's filesystem is full: crash recovery cannot write its checkpoint (the server's
+    /// own condition, not a scenario reason).
+    case walDiskFull
+
+    /// The reasons a scenario's `start_fails` takes.
+    public static let faultReasons: [StartFailure] = [.badParameter, .missingWal]
 
     public var name: String {
-        switch self { case .badParameter: "bad_parameter"; case .missingWal: "missing_wal" }
+        switch self { case .badParameter: "bad_parameter"; case .missingWal: "missing_wal"; case .walDiskFull: "wal_disk_full" }
     }
 
     /// What the server log says (postgresql.conf parsing in guc-file.l; xlogrecovery.c).
@@ -16,6 +22,7 @@ public enum StartFailure: UInt8, Sendable, CaseIterable {
         switch self {
         case .badParameter: "FATAL:  configuration file \"postgresql.conf\" contains errors"
         case .missingWal: "PANIC:  could not locate a valid checkpoint record"
+        case .walDiskFull: "PANIC:  could not write to file \"pg_wal/xlogtemp\": No space left on device"
         }
     }
 }

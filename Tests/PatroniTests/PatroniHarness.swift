@@ -117,6 +117,9 @@ final class PatroniHarness: PatroniEnv {
     func pgPromote(_ node: Int) { effects.append(.pgPromote) }
     func pgSetUpstream(_ node: Int, _ upstream: Int?) { effects.append(.pgSetUpstream(upstream)) }
     func pgSetSyncNames(_ node: Int, _ ssn: SyncStandbyNames) {}
+    /// Patroni's slot statements, in order.
+    var slotOps: [PgSlotOp] = []
+    func pgSlot(_ node: Int, _ op: PgSlotOp) { slotOps.append(op) }
     func pgRewind(_ node: Int, from source: Int) { schedule(after: 1 * Time.ms, .pg(.rewindSourceUnreachable)) }
     func pgReclone(_ node: Int, from source: Int) {}
     /// The leader's PostgreSQL refuses the rewind check's connection.
