@@ -389,6 +389,10 @@ extension PgTimer {
         case .backupTimeout: "backup_timeout"
         case .backupRetry: "backup_retry"
         case .startFailed: "start_failed"
+        case .archiveDone: "archive_done"
+        case .archiveTimeout: "archive_timeout"
+        case .restorePoll: "restore_poll"
+        case .restoreDone: "restore_done"
         }
     }
 
@@ -399,7 +403,8 @@ extension PgTimer {
         case .execDone(let s): l.int("session", s)
         case .applyReached(let lsn): l.lsn("lsn", lsn)
         case .senderCheck(let e), .receiverCheck(let e), .statusInterval(let e), .reconnect(let e), .senderSend(let e): l.int("epoch", e)
-        case .walWriter, .checkpoint, .startupDone, .stopDone, .promoteDone, .rewindDone, .recloneDone, .backupTimeout, .backupRetry, .startFailed: break
+        case .walWriter, .checkpoint, .startupDone, .stopDone, .promoteDone, .rewindDone, .recloneDone, .backupTimeout, .backupRetry, .startFailed,
+             .archiveDone, .archiveTimeout, .restorePoll, .restoreDone: break
         }
     }
 }

@@ -106,6 +106,10 @@ extension PgTimer {
         case .backupRetry: return 18
         case .senderSend(let e): return 19 | Int(e) << 8
         case .startFailed: return 20
+        case .archiveDone: return 21
+        case .archiveTimeout: return 22
+        case .restorePoll: return 23
+        case .restoreDone: return 24
         }
     }
 }

@@ -113,7 +113,10 @@ extension Simulation {
             let data = MemberData(role: i == primary ? .primary : .replica, state: .running, xlogLocation: seedLsn, timeline: 1,
                                   streaming: i != primary, nofailover: tags.nofailover, failoverPriority: tags.failoverPriority,
                                   nosync: tags.nosync, syncPriority: tags.syncPriority, pause: scenario.patroni.pause, checkpointAfterPromote: true)
-            ops.append(.put(keys.members[i], pValues.intern(.member(data)), lease: steadyLease(i)))
+            var seeded = data
+            seeded.nostream = tags.nostream
+            if let rf = tags.replicatefrom, let u = dbNames.firstIndex(of: rf), !joining[u] { seeded.replicatefrom = u }
+            ops.append(.put(keys.members[i], pValues.intern(.member(seeded)), lease: steadyLease(i)))
         }
         let gids = ops.map { etcdShared.newOp($0) }
         for i in etcd.indices { etcd[i].seed(gids) }
@@ -126,18 +129,21 @@ extension Simulation {
             // Patroni has run long enough to have made every member's slots (use_slots): one
             // for each other member and each permanent slot, all caught up.
             else if scenario.patroni.useSlots {
-                let ids = dbNames.indices.filter { $0 != i && !joining[$0] }.map { Int16($0) }
+                let ids = dbNames.indices.filter { $0 != i && !joining[$0] && !scenario.patroni.tags(for: dbNames[$0]).nostream }.map { Int16($0) }
                     + scenario.patroni.permanentSlots.indices.map { Int16(-1 - $0) }
                 pg[i].seedSlots(ids, at: seedLsn)
             }
         }
         initialSync = sync
         initialPrimaryNode = primary
+        // The archive has the history up to here.
+        if scenario.postgresql.archiveMode { walArchive.archive(rootFork, upTo: seedLsn) }
     }
 
     /// Whom replica `n` streams from at the start: its `replicatefrom` member when that one is
     /// part of the cluster (`_get_node_to_follow`), else the primary.
-    func initialUpstream(_ n: Int, primary: Int) -> Int {
+    func initialUpstream(_ n: Int, primary: Int) -> Int? {
+        if scenario.patroni.tags(for: dbNames[n]).nostream { return nil }
         guard let rf = scenario.patroni.tags(for: dbNames[n]).replicatefrom, let u = dbNames.firstIndex(of: rf),
               u != n, !joining[u] else { return primary }
         return u

@@ -60,6 +60,7 @@ public final class Simulation {
     var keys: ClusterKeys!
     /// Every WAL history the servers have written (their state; recorded at the end).
     public let walHistory = WalHistory()
+    public let walArchive = WalArchive()
     /// Each server's `synchronous_standby_names` as Patroni last wrote it (its postgresql.conf).
     var configuredSyncNames: [SyncStandbyNames] = []
     var dcsObserver: DCSObserver!

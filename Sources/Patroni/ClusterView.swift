@@ -19,6 +19,8 @@ public struct MemberData: Sendable, Equatable {
     public var checkpointAfterPromote: Bool
     /// The `replicatefrom` tag's member (a node id; -1: none or not a known member).
     public var replicatefrom = -1
+    /// The `nostream` tag.
+    public var nostream = false
 
     public init(role: Role, state: State, xlogLocation: Int64, timeline: Int, streaming: Bool, nofailover: Bool,
                 failoverPriority: Int, nosync: Bool, syncPriority: Int, pause: Bool, checkpointAfterPromote: Bool) {

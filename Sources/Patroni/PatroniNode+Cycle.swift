@@ -289,6 +289,7 @@ extension PatroniNode {
                            nofailover: nofailover, failoverPriority: tags.failoverPriority, nosync: tags.nosync || disableSync > 0, syncPriority: tags.syncPriority,
                            pause: paused, checkpointAfterPromote: true)
         if let rf = tags.replicatefrom { d.replicatefrom = cluster.members.first { env.nodeName($0.member) == rf }?.member ?? -1 }
+        d.nostream = tags.nostream
         return d
     }
 

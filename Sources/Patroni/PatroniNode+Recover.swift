@@ -102,6 +102,8 @@ extension PatroniNode {
     /// key exists (`Cluster.get_member`, whatever its PostgreSQL is doing), else the leader;
     /// never this node itself.
     func nodeToFollow(_ env: PatroniEnv) -> Int? {
+        // "nostream is set, the node must not use WAL streaming".
+        if tags.nostream { return nil }
         var target = cluster.leader?.member
         if let rf = tags.replicatefrom, rf != name {
             target = cluster.members.first { env.nodeName($0.member) == rf }?.member ?? target

@@ -18,7 +18,8 @@ extension PatroniNode {
         if let j = job, !(j.kind.isPromote) { return }
         var want: [Int16] = []
         if config.useSlots {
-            for m in cluster.members where m.member != node {
+            // `_get_members_slots`: never for a member with nostream.
+            for m in cluster.members where m.member != node && !m.data.nostream {
                 // A node that does only cascading keeps slots only for those replicating from it.
                 if nofailover && m.data.replicatefrom != node { continue }
                 want.append(Int16(m.member))

@@ -111,6 +111,10 @@ extension PgInstance {
         case .startupDone: opTimer = .none; if state == .starting { startupDone(env) }
         case .stopDone: opTimer = .none; if state == .stopping { stopDone(env) }
         case .startFailed: opTimer = .none; startFailed(env)
+        case .archiveDone: archiveDone(env)
+        case .archiveTimeout: archiveTimeout(env)
+        case .restorePoll: restorePoll(env)
+        case .restoreDone: restoreDone(env)
         case .promoteDone: opTimer = .none; if promoting { promoteDone(env) }
         case .rewindDone: opTimer = .none; rewindDone(env)
         case .recloneDone:
@@ -288,6 +292,7 @@ extension PgInstance {
             k += 1
         }
         shipWAL(env)
+        archiveReady(env)
         if needSync { releaseSyncWaiters(env) }
         if insertLSN > flushLSN && !flushWaiters.isEmpty { startLocalFlush(env) }
     }

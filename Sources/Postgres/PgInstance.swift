@@ -49,6 +49,15 @@ public struct PgInstance {
     public internal(set) var slots: [ReplicationSlot] = []
     /// The oldest WAL still in pg_wal (a segment boundary); checkpoints move it forward.
     public internal(set) var walStart: Int64 = 0
+    /// archive_status: WAL up to here is archived (on disk); the archiver's command in flight.
+    var archivedThrough: Int64 = 0
+    var archiving = false
+    var archivingTo: Int64 = 0
+    var lastArchiveAt: Nanos = 0
+    /// The startup process's archive polling, and a restore in flight.
+    var restorePolling = false
+    var restoring = false
+    var restoringTo = WalPosition.none
 
     // MARK: In memory, primary
     public internal(set) var insertLSN: Int64 = 0
@@ -144,6 +153,7 @@ public struct PgInstance {
         controlInProduction = primary
         cleanShutdown = true
         walStart = lsn / Self.walSegmentBytes * Self.walSegmentBytes
+        archivedThrough = lsn
     }
 
     /// A member that does not exist yet: an empty data directory (it is cloned when it joins).
@@ -294,6 +304,8 @@ public struct PgInstance {
             startReceiver(env)
         }
         env.pgTimer(node, after: checkpointPhase ?? config.checkpointTimeoutNs, .checkpoint)
+        lastArchiveAt = env.now
+        startArchiveLoops(env)
         env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgState, .object([("state", "running"), ("role", .string(inRecovery ? "standby" : "primary")), ("timeline", .int(Int64(timeline)))]))
         env.pgNotify(node, .started(ok: true))
     }
@@ -413,6 +425,9 @@ public struct PgInstance {
         insertLSN = flushLSN
         receivedLSN = flushLSN
         flushing = false
+        archiving = false
+        restoring = false
+        restorePolling = false
         standbyFlushing = false
         cleanShutdown = false
         flushWaiters.removeAll()
@@ -464,6 +479,10 @@ public struct PgInstance {
         insertLSN = flushLSN
         checkpointLSN = flushLSN
         replayAt = flushLSN
+        // The new timeline is archived from its first byte (the old one's partial segment is
+        // left to the old primary).
+        archivedThrough = flushLSN
+        restoring = false
         env.recorder.log(env.now, env.pgName(node), "postgres", Kind.pgPromoted, Detail.promoted(timeline: timeline, fork: fork, lsn: flushLSN))
         writableChanged(true, why: "promoted", env)
         env.pgNotify(node, .promoted)

@@ -92,6 +92,12 @@ public enum PgTimer: Sendable, Equatable {
     case backupRetry
     /// The postmaster (or its startup process) exited during start-up.
     case startFailed
+    /// The archiver's `archive_command` finished; `archive_timeout` ran out.
+    case archiveDone
+    case archiveTimeout
+    /// The startup process looks in the archive (restore_command) again; a restore finished.
+    case restorePoll
+    case restoreDone
 }
 
 
@@ -132,6 +138,8 @@ public protocol PgEnv: AnyObject {
     func pgConfiguredSyncNames(_ node: Int) -> SyncStandbyNames
     /// Every WAL history of the cluster (this server's timelines among them).
     var walHistory: WalHistory { get }
+    /// The WAL archive.
+    var walArchive: WalArchive { get }
     /// A client's transaction `query` committed here at `at` (for the record of writes).
     func pgCommitted(_ node: Int, query: UInt32, at: WalPosition)
     /// A synchronous standby confirmed transaction `query`.

@@ -269,3 +269,33 @@ public final class WalHistory {
     /// PostgreSQL's timeline number of a history.
     public func timeline(of fork: UInt32) -> Int? { forks.indices.contains(Int(fork)) ? forks[Int(fork)].timeline : nil }
 }
+
+/// The WAL archive (`archive_command` pushes to it, `restore_command` reads from it): per
+/// history, how far its WAL has been archived. Shared storage outside the cluster (an object
+/// store): every server reaches it while it runs. Bounded by the histories (`WalHistory.limit`).
+public final class WalArchive {
+    /// The end of the archived WAL of each fork (0: nothing).
+    public private(set) var archivedEnd: [Int64] = []
+
+    public init() {}
+
+    public func archive(_ fork: UInt32, upTo lsn: Int64) {
+        let f = Int(fork)
+        guard f < WalHistory.limit else { return }
+        if archivedEnd.count <= f { archivedEnd += Array(repeating: 0, count: f + 1 - archivedEnd.count) }
+        archivedEnd[f] = max(archivedEnd[f], lsn)
+    }
+
+    /// What restore_command can give a standby at `p` with recovery_target_timeline 'latest':
+    /// the archived end of the newest timeline whose history contains `p` (nil: nothing beyond).
+    public func latest(continuing p: WalPosition, _ history: WalHistory) -> WalPosition? {
+        var best: (timeline: Int, pos: WalPosition)? = nil
+        for f in archivedEnd.indices where archivedEnd[f] > 0 {
+            let end = WalPosition(fork: UInt32(f), lsn: archivedEnd[f])
+            guard history.contains(end, p), end.lsn > p.lsn || end.fork != p.fork else { continue }
+            let tl = history.timeline(of: UInt32(f)) ?? 0
+            if best == nil || tl > best!.timeline || (tl == best!.timeline && end.lsn > best!.pos.lsn) { best = (tl, end) }
+        }
+        return best.map { $0.pos }
+    }
+}

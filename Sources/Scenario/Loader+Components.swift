@@ -32,7 +32,7 @@ extension ScenarioLoader {
                               "check_timeline", "use_pg_rewind", "remove_data_directory_on_rewind_failure",
                               "remove_data_directory_on_diverged_timelines", "pause", "primary_race_backoff", "watchdog", "tags", "restapi",
                               "scope", "namespace", "etcd_hosts", "pre_promote", "callbacks", "use_slots", "member_slots_ttl", "slots"]
-    static let tagKeys = ["nofailover", "failover_priority", "nosync", "noloadbalance", "sync_priority", "replicatefrom"]
+    static let tagKeys = ["nofailover", "failover_priority", "nosync", "noloadbalance", "sync_priority", "replicatefrom", "nostream"]
 
     /// Whole seconds as Patroni reads them (`int(value)`); a unit is allowed (`30s`, `1m`).
     static func seconds(_ r: Reader) -> (YNode, String) -> Int? {
@@ -56,6 +56,7 @@ extension ScenarioLoader {
         r.field(g, "failover_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.failoverPriorityTag = Int($0) }
         r.field(g, "nosync", r.bool) { t.nosyncTag = $0 }
         r.field(g, "noloadbalance", r.bool) { t.noloadbalance = $0 }
+        r.field(g, "nostream", r.bool) { t.nostream = $0 }
         r.field(g, "sync_priority", { r.int($0, $1, min: 0, max: 1_000_000) }) { t.syncPriorityTag = Int($0) }
         // `replicatefrom`: a member's name; its own name means the leader (`_get_node_to_follow`).
         if let x = g["replicatefrom"] {
@@ -207,7 +208,8 @@ extension ScenarioLoader {
                          "wal_receiver_status_interval", "wal_writer_delay", "wal_retrieve_retry_interval", "checkpoint_timeout",
                          "max_wal_size", "checkpoint_completion_target", "wal_keep_size", "wal_log_hints",
                          "commit_cpu", "wal_fsync", "replay_rate", "bandwidth", "data_size", "startup", "promote",
-                         "shutdown_checkpoint", "replay_delay", "max_slot_wal_keep_size", "max_replication_slots", "wal_disk"]
+                         "shutdown_checkpoint", "replay_delay", "max_slot_wal_keep_size", "max_replication_slots", "wal_disk",
+                         "archive_mode", "archive_timeout", "restore_command", "archive_command_time", "restore_time"]
 
     /// A size whose bare number counts in the GUC's unit (`max_wal_size = 1024` is MB).
     static func sizeIn(_ unit: Int64, _ r: Reader) -> (YNode, String) -> Int64? {
@@ -246,6 +248,15 @@ extension ScenarioLoader {
             else if let v = sizeIn(1 << 20, r)(x, f.path("max_slot_wal_keep_size")) { c.maxSlotWalKeepSizeBytes = v }
         }
         r.field(f, "max_replication_slots", { r.int($0, $1, min: 0, max: 262_143) }) { c.maxReplicationSlots = Int($0) }
+        if let x = f["archive_mode"] {
+            // PostgreSQL's values: on, off (and always, which also archives on standbys: not modelled).
+            if x.scalar == "always" { r.error(x, f.path("archive_mode"), "archive_mode = always (archiving on standbys) is not modelled; use on") }
+            else if let b = r.bool(x, f.path("archive_mode")) { c.archiveMode = b }
+        }
+        r.field(f, "archive_timeout", { r.duration($0, $1, bareUnit: Time.s) }) { c.archiveTimeoutNs = $0 }
+        r.field(f, "restore_command", r.string) { c.restoreCommand = !$0.trimmingCharactersInSet().isEmpty }
+        r.field(f, "archive_command_time", { r.duration($0, $1) }) { c.archiveCommandNs = $0 }
+        r.field(f, "restore_time", { r.duration($0, $1) }) { c.restoreNs = max(Time.ms, $0) }
         r.field(f, "wal_disk", { r.bytes($0, $1) }) { v in
             if v < Int64(64 << 20) { r.error(f["wal_disk"]!, f.path("wal_disk"), "pg_wal needs room for a few 16 MB segments; got \(v) bytes (at least 64MB)") } else { c.walDiskBytes = v }
         }

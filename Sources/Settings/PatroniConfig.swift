@@ -35,6 +35,9 @@ public struct PatroniConfig: Sendable, Equatable {
         /// `replicatefrom`: the member (host name) this one streams from instead of the
         /// leader (cascading replication), while that member's key exists.
         public var replicatefrom: String? = nil
+        /// `nostream` (Patroni 4.1): no WAL streaming; the member only restores from the
+        /// archive, and no slot is kept for it.
+        public var nostream = false
         public init() {}
 
         /// `Tags.nofailover` (`_bool_tag`).

@@ -39,6 +39,16 @@ public struct PgConfig: Sendable, Equatable {
     /// The free space of the filesystem holding pg_wal (nil: never full). WAL beyond it makes
     /// the primary PANIC and every start fail until space is freed.
     public var walDiskBytes: Int64? = nil
+    /// `archive_mode = on`: the primary's archiver runs `archive_command` for each completed
+    /// 16 MB segment, one at a time, each taking `archiveCommandNs`; `archive_timeout` (0: off)
+    /// archives the current segment after that long without a switch.
+    public var archiveMode = false
+    public var archiveTimeoutNs: Nanos = 0
+    public var archiveCommandNs: Nanos = 200 * Time.ms
+    /// `restore_command` is set: a standby that does not stream restores WAL from the archive,
+    /// polling every `wal_retrieve_retry_interval`; each segment takes `restoreNs`.
+    public var restoreCommand = false
+    public var restoreNs: Nanos = 200 * Time.ms
     /// The names of Patroni's permanent slots (`slots:` in the dynamic configuration), by id.
     public var permanentSlotNames: [String] = []
     /// Patroni turns `wal_log_hints` on, which is what lets pg_rewind run.

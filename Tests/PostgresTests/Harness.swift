@@ -80,6 +80,7 @@ final class PgHarness: PgEnv, EventHandler {
     var answers: [(node: Int, query: UInt32, view: PgView)] = []
     func pgAnswer(_ node: Int, query: UInt32, _ view: PgView) { answers.append((node, query, view)) }
     let walHistory = WalHistory()
+    let walArchive = WalArchive()
     func pgCommitted(_ node: Int, query: UInt32, at: WalPosition) {
         guard Int(query) < recorder.writes.count else { return }
         recorder.writes[Int(query)].committedHost = Int16(node)

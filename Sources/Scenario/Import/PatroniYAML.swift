@@ -327,10 +327,10 @@ struct PatroniFile {
         for e in es {
             let key = "tags." + e.key
             switch e.key {
-            case "nofailover", "failover_priority", "nosync", "noloadbalance", "sync_priority", "replicatefrom":
+            case "nofailover", "failover_priority", "nosync", "noloadbalance", "sync_priority", "replicatefrom", "nostream":
                 tags.append(.init(path: [e.key], node: copy(e.value, key, r)))
-            case "clonefrom", "nostream":
-                r.note(e.keyLine, key, e.key == "nostream" ? "WAL archive restore (nostream) is not modelled; the member streams" : "clone sources are not modelled: a reinit clones from the leader")
+            case "clonefrom":
+                r.note(e.keyLine, key, "clone sources are not modelled: a reinit clones from the leader")
             default:
                 if let s = Suggest.closest(e.key, in: Self.tagKeys) {
                     r.error(e.keyLine, e.keyColumn, key, "unknown tag '\(e.key)'; did you mean '\(s)'?")
