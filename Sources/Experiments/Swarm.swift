@@ -19,7 +19,7 @@ public struct SwarmGenerator: Sendable {
     public static let faultKinds = ["crash", "restart", "kill", "stop", "start", "pause", "resume", "partition", "partition_one_way",
                                     "heal", "isolate", "lose_disk", "link", "slow_disk", "switchover", "failover", "pause_cluster",
                                     "resume_cluster", "edit_config", "set_tags", "reinit", "restart_member", "member_remove", "member_add",
-                                    "replay_pause"]
+                                    "replay_pause", "start_fails", "stop_hangs"]
 
     public struct Generated: Sendable {
         public var name: String
@@ -175,16 +175,19 @@ public struct SwarmGenerator: Sendable {
                 action = "edit_config: { \(pick(["ttl: \(pick([20, 30, 45]))", "loop_wait: \(pick([1, 5, 10]))", "retry_timeout: \(pick([3, 5, 10]))", "maximum_lag_on_failover: 16MB", "synchronous_mode: \(pick(["true", "false"]))", "failsafe_mode: \(pick(["true", "false"]))"])) }"
             case "set_tags":
                 let tag = pick(["nofailover: \(pick(["true", "false"]))", "failover_priority: \(pick([0, 1, 2]))", "nosync: \(pick(["true", "false"]))",
-                                "sync_priority: \(pick([0, 1, 3]))", "noloadbalance: true"])
+                                "sync_priority: \(pick([0, 1, 3]))", "noloadbalance: true",
+                                "replicatefrom: \(pick(dbHosts))"])
                 action = "set_tags: { \(pick(dbHosts)): { \(tag) } }"
             case "replay_pause": action = "replay_pause: \(pick(dbHosts + ["sync_standby", "replica"]))"
+            case "start_fails": action = "start_fails: { target: \(pick(dbHosts + ["primary", "replica"])), reason: \(pick(["bad_parameter", "missing_wal"])) }"
+            case "stop_hangs": action = "stop_hangs: \(pick(dbHosts + ["primary", "replica"]))"
             case "reinit": action = "reinit: \(pick(dbHosts))"
             case "restart_member": action = "restart_member: \(pick(dbHosts))"
             case "member_remove": action = "member_remove: \(pick(etcdHosts))"
             case "member_add": action = "member_add: \(pick(etcdHosts))"
             default: action = "crash: \(hostRef())"
             }
-            if action.hasPrefix("heal") || action.hasPrefix("resume_cluster") || action.hasPrefix("start") || action.hasPrefix("resume:")
+            if action.hasPrefix("heal") || action.hasPrefix("resume_cluster") || action.hasPrefix("start:") || action.hasPrefix("resume:")
                 || action.hasPrefix("switchover") || action.hasPrefix("failover") || action.hasPrefix("edit_config") || action.hasPrefix("set_tags")
                 || action.hasPrefix("reinit") || action.hasPrefix("restart") || action.hasPrefix("member_") {
                 forText = ""

@@ -267,8 +267,9 @@ public struct PgInstance {
         state = .starting
         startAsStandby = asStandby
         self.upstream = upstream
-        if startFailure == nil, walDiskFull(upTo: flushLSN + 1) {
-            // Crash recovery ends with a checkpoint it cannot write.
+        if startFailure == nil, walDiskFull(upTo: flushLSN + Self.walSegmentBytes) {
+            // Crash recovery ends with a checkpoint, which needs a new 16 MB segment
+            // (PreallocXlogFiles): with less free space than that, the start fails.
             startFailure = .walDiskFull
         }
         if let f = startFailure {
