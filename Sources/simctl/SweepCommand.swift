@@ -45,7 +45,7 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Stop after this many runs (continue later with --resume).")
     var maxRuns: Int?
 
-    @Option(help: ArgumentHelp("Run only the i-th of n disjoint slices (1 ≤ i ≤ n).", valueName: "i/n"))
+    @Option(help: ArgumentHelp("Run only the i-th of n disjoint slices (1 ≤ i ≤ n); 'auto' (or auto/N) reads i and n from the batch system: Kubernetes Indexed Jobs, Slurm arrays, AWS Batch array jobs, GitLab/CircleCI/Buildkite parallelism, or SIMCTL_SHARD_INDEX/SIMCTL_SHARD_COUNT.", valueName: "i/n"))
     var shard: String?
 
     @Option(help: ArgumentHelp("Pick the best setting: 'min|max METRIC [where METRIC OP NUMBER [and ...]]'.", valueName: "expr"))
@@ -190,6 +190,13 @@ struct SweepCommand: ParsableCommand {
 
     func parseShard(_ s: String?) throws -> (Int, Int)? {
         guard let s else { return nil }
+        if s.hasPrefix("auto") {
+            do {
+                let r = try ShardSource.resolve(s, environment: ProcessInfo.processInfo.environment)
+                FileHandle.standardError.write(Data("shard \(r.index)/\(r.count) (from \(r.source))\n".utf8))
+                return (r.index, r.count)
+            } catch { throw InputError(message: error.description) }
+        }
         let parts = s.split(separator: "/").map { Int($0) }
         guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, i >= 1, i <= n else {
             throw InputError(message: "--shard \(s): expected i/n with 1 ≤ i ≤ n, e.g. --shard 2/4")

@@ -26,12 +26,19 @@ struct Result {
 }
 
 /// Runs the built simctl from the package root, as a user would.
-func simctl(_ args: [String]) throws -> Result {
+/// The batch systems' task variables (`--shard auto`): never inherited by a test's simctl.
+let batchVariables = ["SIMCTL_SHARD_INDEX", "SIMCTL_SHARD_COUNT", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN",
+                      "SLURM_ARRAY_TASK_STEP", "JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX", "CI_NODE_INDEX", "CI_NODE_TOTAL",
+                      "CIRCLE_NODE_INDEX", "CIRCLE_NODE_TOTAL", "BUILDKITE_PARALLEL_JOB", "BUILDKITE_PARALLEL_JOB_COUNT"]
+
+func simctl(_ args: [String], env extra: [String: String] = [:]) throws -> Result {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: try simctlBinary())
     p.arguments = args
     p.currentDirectoryURL = packageRoot
     var env = ProcessInfo.processInfo.environment
+    for v in batchVariables { env[v] = nil }
+    for (k, v) in extra { env[k] = v }
     env["NO_COLOR"] = "1"
     p.environment = env
     let out = Pipe(), err = Pipe()

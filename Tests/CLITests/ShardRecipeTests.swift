@@ -1,0 +1,64 @@
+import Testing
+import Foundation
+
+/// The recipes in docs/recipes: each batch system's variables, run as separate local
+/// processes, one store per shard, merged; the merged table equals a single machine's.
+@Suite("Sweep recipes: shards as separate processes, merged")
+struct ShardRecipeTests {
+    static let sweepArgs = ["--set", "patroni.ttl=20,30", "--seeds", "3", "--workers", "1"]
+
+    /// The table rows of a sweep's output (the lines naming a setting), without the store's own
+    /// run ids ("(run 4)"), which differ between stores.
+    func rows(_ out: String) -> [String] {
+        out.split(separator: "\n").map(String.init).filter { $0.contains("ttl=") && !$0.contains("simctl run") }.map { line in
+            guard let r = line.range(of: " (run ") else { return line }
+            return String(line[..<r.lowerBound])
+        }
+    }
+
+    static let recipes: [(file: String, env: @Sendable (Int) -> [String: String], spec: String)] = [
+        ("kubernetes-indexed-job.yaml", { ["JOB_COMPLETION_INDEX": "\($0 - 1)"] }, "auto/2"),
+        ("slurm-array.sh", { ["SLURM_ARRAY_TASK_ID": "\($0)", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "2"] }, "auto"),
+        ("github-actions-sweep.yml", { ["SIMCTL_SHARD_INDEX": "\($0)", "SIMCTL_SHARD_COUNT": "2"] }, "auto"),
+        ("gnu-parallel.sh", { _ in [:] }, "{}/2"),
+    ]
+
+    @Test("each recipe's shards, merged, give the single-machine table row for row", arguments: 0..<4)
+    func recipe(_ k: Int) throws {
+        let (file, env, spec) = Self.recipes[k]
+        let text = try String(contentsOfFile: packageRoot.path + "/docs/recipes/" + file, encoding: .utf8)
+        #expect(text.contains("simctl merge"))
+        #expect(text.contains(spec == "{}/2" ? "--shard {}/" : "--shard auto"))
+        let scen = tmp("recipe.yml"), single = tmp("single.sqlite"), merged = tmp("merged.sqlite")
+        try writeFile(scen, quick)
+        var shards: [String] = []
+        defer { for p in [scen, single, merged] + shards { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: p + s) } } }
+        let whole = try simctl(["sweep", scen] + Self.sweepArgs + ["--db", single])
+        #expect(whole.code == 0, "\(whole.err)")
+        for i in 1...2 {
+            let db = tmp("shard\(i).sqlite")
+            shards.append(db)
+            let shard = spec.replacingOccurrences(of: "{}", with: "\(i)")
+            let r = try simctl(["sweep", scen] + Self.sweepArgs + ["--shard", shard, "--db", db], env: env(i))
+            #expect(r.code == 0, "\(r.err)")
+            #expect(r.err.contains("shard \(i)/2") || spec == "{}/2", "\(r.err)")
+        }
+        let m = try simctl(["merge"] + shards + ["--into", merged])
+        #expect(m.code == 0, "\(m.err)")
+        let table = try simctl(["sweep", scen] + Self.sweepArgs + ["--resume", "--db", merged])
+        #expect(table.code == 0, "\(table.err)")
+        #expect(table.out.contains("ran 0 now"), "\(table.out)")
+        #expect(!rows(whole.out).isEmpty)
+        #expect(rows(table.out) == rows(whole.out))
+    }
+
+    @Test("--shard auto outside any batch system is refused with exit 2, naming the variables")
+    func refused() throws {
+        let scen = tmp("recipe.yml")
+        try writeFile(scen, quick)
+        defer { try? FileManager.default.removeItem(atPath: scen) }
+        let r = try simctl(["sweep", scen] + Self.sweepArgs + ["--shard", "auto", "--db", tmp("none.sqlite")])
+        #expect(r.code == 2)
+        #expect(r.err.contains("no batch system found") && r.err.contains("JOB_COMPLETION_INDEX") && r.err.contains("SLURM_ARRAY_TASK_ID"), "\(r.err)")
+    }
+}
