@@ -30,6 +30,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Runs (seeds) for the sweep-throughput benchmark.")
     var sweepRuns: Int = 40
 
+    @Option(help: ArgumentHelp("Write rates for the cost-growth table (the sweep scenario at each rate).", valueName: "r,r,..."))
+    var costRates: String = "50,500,5000,10000"
+
     func run() throws {
         var best: KernelBench.Result? = nil
         for _ in 0..<max(1, repeats) {
@@ -77,7 +80,42 @@ struct BenchCommand: ParsableCommand {
                        ("runs_per_minute_per_core", .double(perMin.rounded()))]
             lines.append("sweep:  \(path): \(sweepRuns) runs (\(DurationText.format(s.durationNs)) each, with analysis) in \(String(fixed: dt, decimals: 3)) s = \(Int(perMin.rounded())) runs/min on one core (\(events / UInt64(sweepRuns)) events per run)")
         }
+        lines += try costGrowth(&fields)
         lines.append("events: " + EventLayout.report.map { "\($0.0) \($0.1) B\($0.2 ? "" : " (ref-counted)")" }.joined(separator: ", "))
         if json { print(JSON.object(fields).pretty) } else { lines.forEach { print($0) } }
+    }
+
+    /// How a run's cost grows with the client write rate: the sweep scenario at each rate, with
+    /// enough clients to reach it (one transaction at a time each, ~200/s per client at LAN
+    /// latency), as ms per run and its ratio to the first rate.
+    func costGrowth(_ fields: inout [(String, JSON)]) throws -> [String] {
+        guard let path = resolveScenarioPath(sweepScenario) else { return [] }
+        let rates = costRates.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
+        guard !rates.isEmpty else { throw InputError(message: "--cost-rates \(costRates): expected write rates such as 50,500,5000") }
+        var lines = ["cost:   \(path) by client write rate (best of \(max(1, repeats)); clients = rate / 200, at least 4):",
+                     "          writes/s   clients   achieved/s      events   ms per run   × the \(rates[0])/s run"]
+        var base: Double? = nil
+        var rows: [JSON] = []
+        for rate in rates {
+            let clients = max(4, (rate + 199) / 200)
+            let (s, _, _) = try loadScenario(path, overrides: ["workload.rate=\(rate)/s", "workload.clients=\(clients)"])
+            var bestRun: RunRecord? = nil
+            for _ in 0..<max(1, repeats) {
+                let r = Simulation(scenario: s).run(wallClock: wallSeconds)
+                if bestRun == nil || r.wallSeconds < bestRun!.wallSeconds { bestRun = r }
+            }
+            let r = bestRun!
+            let ms = r.wallSeconds * 1000
+            if base == nil { base = ms }
+            let achieved = Double(r.writes.count) / Time.seconds(r.durationNs)
+            let ratio = base! > 0 ? ms / base! : 0
+            rows.append(.object([("rate", .int(Int64(rate))), ("clients", .int(Int64(clients))), ("achieved", .double(achieved.rounded())),
+                                 ("events", .int(Int64(r.events))), ("ms", .double(ms)), ("ratio", .double(ratio))]))
+            func pad(_ t: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - t.count)) + t }
+            lines.append("        " + pad("\(rate)", 10) + pad("\(clients)", 10) + pad("\(Int(achieved.rounded()))", 13) + pad("\(r.events)", 12)
+                         + pad(String(fixed: ms, decimals: 1), 13) + pad(String(fixed: ratio, decimals: 2) + "×", 13))
+        }
+        fields.append(("cost_growth", .array(rows)))
+        return lines
     }
 }
