@@ -42,6 +42,32 @@ public enum KernelBench {
         public var seconds: Double
         public var eventsPerSecond: Double { seconds > 0 ? Double(events) / seconds : 0 }
         public var traceHash: String
+        /// The timer load's sum of targets and times (Benchmarks/heap4.c prints the same).
+        public var checksum: UInt64 = 0
+    }
+
+    /// The C reference's load through the real kernel: 64 processes, each event reschedules
+    /// its process 1 ms + [0, 9 ms) later (Benchmarks/heap4.c does the same on a bare heap).
+    public static func runTimers(events: UInt64, wallClock: () -> Double) -> Result {
+        struct Timers: EventHandler {
+            var rng: Rng
+            var checksum: UInt64 = 0
+            mutating func handle(_ e: Event<P>, kernel: Kernel<P>) {
+                checksum &+= UInt64(e.target) &+ UInt64(kernel.now)
+                kernel.schedule(after: Time.ms + Nanos(rng.below(UInt64(9 * Time.ms))), to: e.target, .timer)
+            }
+            func traceKey(_ p: P) -> UInt64 { 1 }
+        }
+        let kernel = Kernel<P>(capacity: 4096)
+        for h in 0..<8 { for _ in 0..<8 { kernel.start(kernel.spawn(host: UInt32(h))) } }
+        var load = Timers(rng: Rng(seed: 3))
+        for p in 0..<UInt32(64) { kernel.schedule(at: Nanos(load.rng.below(UInt64(10 * Time.ms))), to: p, .timer) }
+        let start = wallClock()
+        kernel.run(until: Nanos.max / 2, maxEvents: events, handler: &load)
+        let secs = wallClock() - start
+        var r = Result(events: kernel.processed, seconds: secs, traceHash: kernel.trace.hex)
+        r.checksum = load.checksum
+        return r
     }
 
     /// Runs about `events` events over 8 hosts × 8 processes.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SimCore
 import Recording
 import Scenario
@@ -46,6 +47,7 @@ struct BenchCommand: ParsableCommand {
             ("kernel_events_per_second", .double(k.eventsPerSecond.rounded())),
         ]
         var lines = ["kernel: \(k.events) events in \(String(fixed: k.seconds, decimals: 3)) s = \(String(fixed: k.eventsPerSecond / 1e6, decimals: 3)) M events/s (timers and messages, 64 processes on 8 hosts)"]
+        lines += heapReference(&fields)
         if let path = resolveScenarioPath(scenario) {
             let (s, _, _) = try loadScenario(path, overrides: [])
             var bestRun: RunRecord? = nil
@@ -83,6 +85,49 @@ struct BenchCommand: ParsableCommand {
         lines += try costGrowth(&fields)
         lines.append("events: " + EventLayout.report.map { "\($0.0) \($0.1) B\($0.2 ? "" : " (ref-counted)")" }.joined(separator: ", "))
         if json { print(JSON.object(fields).pretty) } else { lines.forEach { print($0) } }
+    }
+
+    /// The kernel against Benchmarks/heap4.c (a bare C 4-ary heap) on the same timer load, in
+    /// the same minute: the ratio is what to compare across machines.
+    func heapReference(_ fields: inout [(String, JSON)]) -> [String] {
+        let source = "Benchmarks/heap4.c"
+        guard FileManager.default.fileExists(atPath: source) else { return ["heap:   \(source) not found (run from the repository); C reference skipped"] }
+        let bin = NSTemporaryDirectory() + "simctl-heap4-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: bin) }
+        // cc, gcc or clang on PATH (the Swift toolchain brings its clang).
+        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
+        let found = ["cc", "gcc", "clang"].lazy.flatMap { name in dirs.map { $0 + "/" + name } }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let cc = found,
+              runTool(cc, ["-O2", "-o", bin, source]) != nil else { return ["heap:   no C compiler (cc) to build \(source); C reference skipped"] }
+        var bestC = 0.0, bestSwift: KernelBench.Result? = nil, cSum = ""
+        for _ in 0..<max(1, repeats) {
+            if let out = runTool(bin, [String(kernelEvents)]) {
+                let f = out.split(whereSeparator: { $0 == " " || $0 == "\n" })
+                if f.count >= 3, let e = Double(f[0]), let t = Double(f[1]), t > 0 { bestC = max(bestC, e / t); cSum = String(f[2]) }
+            }
+            let r = KernelBench.runTimers(events: kernelEvents, wallClock: wallSeconds)
+            if bestSwift == nil || r.eventsPerSecond > bestSwift!.eventsPerSecond { bestSwift = r }
+        }
+        guard bestC > 0, let sw = bestSwift else { return ["heap:   \(source) did not run; C reference skipped"] }
+        let ratio = sw.eventsPerSecond / bestC
+        let same = cSum == String(sw.checksum, radix: 16)
+        fields += [("heap_c_events_per_second", .double(bestC.rounded())), ("heap_kernel_events_per_second", .double(sw.eventsPerSecond.rounded())),
+                   ("kernel_vs_c_heap", .double(ratio)), ("heap_same_events", .bool(same))]
+        return ["heap:   timers only, 64 processes: kernel \(String(fixed: sw.eventsPerSecond / 1e6, decimals: 2)) M events/s, C 4-ary heap (\(source), cc -O2) \(String(fixed: bestC / 1e6, decimals: 2)) M events/s: the kernel runs at \(String(fixed: ratio, decimals: 2))× the C heap" + (same ? " (the same events: checksums agree)" : " (checksums differ: not the same events)")]
+    }
+
+    /// Runs a program, its standard output (nil when it fails).
+    func runTool(_ path: String, _ args: [String]) -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = Pipe()
+        do { try p.run() } catch { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
     }
 
     /// How a run's cost grows with the client write rate: the sweep scenario at each rate, with

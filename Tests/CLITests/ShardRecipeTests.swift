@@ -62,3 +62,17 @@ struct ShardRecipeTests {
         #expect(r.err.contains("no batch system found") && r.err.contains("JOB_COMPLETION_INDEX") && r.err.contains("SLURM_ARRAY_TASK_ID"), "\(r.err)")
     }
 }
+
+@Suite("simctl bench")
+struct BenchTests {
+    @Test("bench measures the kernel against the C heap on the same events, and the cost at each write rate")
+    func benchFigures() throws {
+        let r = try simctl(["bench", "--kernel-events", "200000", "--repeats", "1", "--sweep-runs", "1", "--cost-rates", "50,100", "--json"])
+        #expect(r.code == 0, "\(r.err)")
+        // The toolchain's clang is on PATH wherever swift test runs.
+        #expect(r.out.contains("\"kernel_vs_c_heap\""), "\(r.out)")
+        #expect(r.out.contains("\"heap_same_events\": true"), "\(r.out)")
+        #expect(r.out.contains("\"cost_growth\""))
+        #expect(r.out.components(separatedBy: "\"rate\":").count == 3)
+    }
+}
