@@ -79,12 +79,22 @@ extension Analyzer {
             from = g.timeNs
         }
         if let race, let polled = race.detail["polled"]?.intValue {
-            let silent = (race.detail["no_answer"]?.arrayValue ?? []).compactMap(\.stringValue)
+            // Each unusable answer as it was: refused at once, reset, timed out after 2 s, or
+            // answered by a Patroni whose PostgreSQL is down.
+            let silent = (race.detail["no_answer"]?.arrayValue ?? []).compactMap { e -> String? in
+                guard let m = e["member"]?.stringValue else { return e.stringValue }
+                switch e["why"]?.stringValue ?? "" {
+                case "connection refused": return "\(m) refused the connection"
+                case "connection reset": return "\(m) reset the connection"
+                case "answered: PostgreSQL not running": return "\(m) answered that its PostgreSQL is not running"
+                default: return "\(m) did not answer within Patroni's 2 s timeout"
+                }
+            }
             let ms = race.detail["poll_ms"]?.intValue ?? 0
             let wake = race.timeNs - Nanos(ms) * Time.ms - from
             parts.append("\(np)'s HA cycle began the leader race \(sec(max(0, wake))) after the key was gone (woken by the watch, or at its loop_wait of \(s.patroni.loopWait) s)")
             parts.append("it polled \(polled) member\(polled == 1 ? "" : "s") (GET /patroni)"
-                         + (silent.isEmpty ? " in \(ms) ms" : " and \(silent.joined(separator: ", ")) did not answer within Patroni's 2 s timeout"))
+                         + (silent.isEmpty ? " in \(ms) ms" : " in \(ms) ms: \(silent.joined(separator: ", "))"))
         } else if let race {
             parts.append("\(np)'s HA cycle raced \(sec(race.timeNs - from)) after the key was gone")
         }

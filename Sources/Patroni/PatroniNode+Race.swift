@@ -18,6 +18,8 @@ struct RestCall {
     var accepted = false
     /// The HTTP status of the answer (0: none came).
     var httpStatus: Int16 = 0
+    /// Why no answer came: the connection was refused, reset, or timed out.
+    var failure: ConnEvent? = nil
 }
 
 /// What the race is deciding, kept while its polls are out.
@@ -166,7 +168,13 @@ extension PatroniNode {
         }
         // "Request failed to db1: GET http://…/patroni": members that gave no answer, and how
         // long the polls took (their 2 s timeout when one does not answer).
-        let silent = restCalls.filter { ctx.members.contains($0.peer) && $0.status == nil }.map { JSON.string(env.nodeName($0.peer)) }
+        // A member that answered without WAL positions has no PostgreSQL running; one that gave
+        // no answer refused, reset or timed out.
+        let unusable = restCalls.filter { ctx.members.contains($0.peer) && $0.status == nil }
+        let silent = unusable.map { c -> JSON in
+            let why = c.httpStatus != 0 ? "answered: PostgreSQL not running" : c.failure == .refused ? "connection refused" : c.failure == .reset ? "connection reset" : "no answer within 2 s"
+            return .object([("member", .string(env.nodeName(c.peer))), ("why", .string(why))])
+        }
         restCalls.removeAll()
         return raceWon(env, polled: ctx.members.count, silent: silent, pollNs: env.now - ctx.started, votes: quorumActive ? voters : nil)
     }
@@ -342,6 +350,7 @@ extension PatroniNode {
                 restCalls[i].conn = env.restConnect(from: node, to: restCalls[i].peer)
                 return
             }
+            restCalls[i].failure = e
             restAnswered(restCalls[i].id, nil, env)
         }
     }
@@ -351,6 +360,7 @@ extension PatroniNode {
     mutating func restTimedOut(_ id: UInt32, read: Bool, _ env: PatroniEnv) {
         guard let i = restCalls.firstIndex(where: { $0.id == id }), !restCalls[i].done, restCalls[i].connected == read else { return }
         env.restClose(restCalls[i].conn)
+        restCalls[i].failure = .timedOut
         restAnswered(id, nil, env)
     }
 

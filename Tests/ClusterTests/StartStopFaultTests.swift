@@ -44,6 +44,24 @@ struct StartStopFaultTests {
         #expect(o.run.finalPg.first { $0.host == "db1" }.map { !$0.running } ?? false)
     }
 
+    /// `_is_healthiest_node` polls GET /patroni: db1's Patroni answers, without WAL positions.
+    @Test("the RTO explanation says the failed primary's Patroni answered that its PostgreSQL is not running, not that it did not answer")
+    func raceSeesAnsweringPeer() throws {
+        let o = try simulate(Self.base + """
+
+            faults:
+              - { at: 50s, start_fails: db1 }
+              - { at: 60s, kill: db1/postgres }
+            """)
+        let race = try #require(o.entries("race").last { $0.detail["polled"] != nil })
+        let why = race.detail["no_answer"]?.arrayValue?.first
+        #expect(why?["member"]?.stringValue == "db1")
+        #expect(why?["why"]?.stringValue == "answered: PostgreSQL not running")
+        let cause = o.findings.rto.first?.phases.first { $0.name == "election" }?.cause ?? ""
+        #expect(cause.contains("db1 answered that its PostgreSQL is not running"), "\(cause)")
+        #expect(!cause.contains("did not answer"))
+    }
+
     @Test("once the start failure is repaired (for:), the old primary starts as a replica of the new leader")
     func repairedStart() throws {
         let o = try simulate(Self.base + """
