@@ -187,7 +187,8 @@ extension Simulation {
         case .fsync(let old): for (p, lat) in old { _ = setFsyncModel(p, lat) }
         case .resumeCluster: _ = operatorAction(.resumeCluster)
         case .replayResume(let n): if isUp(pgProc[n]) { pgRequest(n, .replayPause(false)) }
-        case .startRepaired(let n): pg[n].startFailure = nil
+        // The file is fixed; a full pg_wal is a different repair.
+        case .startRepaired(let n): if pg[n].startFailure != .walDiskFull { pg[n].startFailure = nil }
         case .stopUnstuck(let n): pg[n].setShutdownHang(false, self)
         }
     }

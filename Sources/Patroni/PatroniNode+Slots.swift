@@ -40,8 +40,9 @@ extension PatroniNode {
         for id in want where !v.slots.contains(where: { $0.id == id && !$0.lost }) { env.pgSlot(node, .create(id)) }
         // Slots that are not expected to be active: on the primary those of members cascading
         // from someone else; on a replica all of them.
+        // `_ensure_physical_slots` advances only a slot its member is ahead of.
         for s in v.slots where !s.active && !s.lost && s.id >= 0 {
-            guard let m = cluster.member(Int(s.id)), m.xlogLocation > 0 else { continue }
+            guard let m = cluster.member(Int(s.id)), m.xlogLocation > s.restartLsn else { continue }
             let expectedActive = v.isPrimary && (m.replicatefrom < 0 || m.replicatefrom == node)
             if !expectedActive { env.pgSlot(node, .advance(s.id, lsn: m.xlogLocation)) }
         }
@@ -64,10 +65,7 @@ extension PatroniNode {
         return retainSlotsSeen.map { Int16($0.member) }.filter { !present.contains($0) }
     }
 
-    /// `slot_name_from_member_name`: member names as simctl writes them are already valid.
     func slotName(_ id: Int16, _ env: PatroniEnv) -> String {
-        if id >= 0 { return env.nodeName(Int(id)) }
-        let k = Int(-1 - id)
-        return k < config.permanentSlots.count ? config.permanentSlots[k] : "slot\(k)"
+        SlotID.name(id, permanent: config.permanentSlots, member: env.nodeName)
     }
 }

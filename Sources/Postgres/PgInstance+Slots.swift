@@ -42,9 +42,7 @@ extension PgInstance {
     }
 
     func slotName(_ id: Int16, _ env: PgEnv) -> String {
-        if id >= 0 { return env.pgName(Int(id)) }
-        let k = Int(-1 - id)
-        return k < config.permanentSlotNames.count ? config.permanentSlotNames[k] : "slot\(k)"
+        SlotID.name(id, permanent: config.permanentSlotNames, member: env.pgName)
     }
 
     /// Whether a walsender streams to this slot's standby now (`active` in pg_replication_slots).

@@ -26,8 +26,8 @@ public struct PgView: Sendable {
     public var replication: [(standby: Int, streaming: Bool, sync: Bool, lsn: Int64)]
     public var syncNames: SyncStandbyNames
     /// pg_replication_slots: each physical slot's id (see `ReplicationSlot`), whether a
-    /// walsender uses it, and whether it was invalidated.
-    public var slots: [(id: Int16, active: Bool, lost: Bool)] = []
+    /// walsender uses it, whether it was invalidated, and its restart_lsn.
+    public var slots: [(id: Int16, active: Bool, lost: Bool, restartLsn: Int64)] = []
     /// The size of pg_wal.
     public var walBytes: Int64 = 0
     public init(reachable: Bool, running: Bool, starting: Bool, stopping: Bool, hasData: Bool, inRecovery: Bool, promoting: Bool,
@@ -73,7 +73,7 @@ extension PgInstance {
                           let lsn = config.synchronousCommit == .remoteApply ? r.apply : config.synchronousCommit == .remoteWrite ? r.write : r.flush
                           return (r.standby, r.streaming, r.sync, lsn)
                       }, syncNames: syncNames)
-        v.slots = slots.map { ($0.id, slotActive($0.id), $0.lost) }
+        v.slots = slots.map { ($0.id, slotActive($0.id), $0.lost, $0.restartLsn) }
         v.walBytes = walBytes
         return v
     }

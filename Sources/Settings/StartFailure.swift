@@ -26,3 +26,14 @@ public enum StartFailure: UInt8, Sendable, CaseIterable {
         }
     }
 }
+/// Replication slots are named by a small id: a member's slot by its node id, a permanent one
+/// (Patroni's `slots:`) by -1 - its index.
+public enum SlotID {
+    /// The slot's name as pg_replication_slots shows it (`slot_name_from_member_name`: simctl's
+    /// member names are already valid slot names).
+    public static func name(_ id: Int16, permanent: [String], member: (Int) -> String) -> String {
+        if id >= 0 { return member(Int(id)) }
+        let k = Int(-1 - id)
+        return k < permanent.count ? permanent[k] : "slot\(k)"
+    }
+}

@@ -35,6 +35,7 @@ struct BenchCommand: ParsableCommand {
     var costRates: String = "50,500,5000,10000"
 
     func run() throws {
+        let rates = try parsedCostRates()
         var best: KernelBench.Result? = nil
         for _ in 0..<max(1, repeats) {
             let r = KernelBench.run(events: kernelEvents, wallClock: wallSeconds)
@@ -82,7 +83,7 @@ struct BenchCommand: ParsableCommand {
                        ("runs_per_minute_per_core", .double(perMin.rounded()))]
             lines.append("sweep:  \(path): \(sweepRuns) runs (\(DurationText.format(s.durationNs)) each, with analysis) in \(String(fixed: dt, decimals: 3)) s = \(Int(perMin.rounded())) runs/min on one core (\(events / UInt64(sweepRuns)) events per run)")
         }
-        lines += try costGrowth(&fields)
+        lines += try costGrowth(rates, &fields)
         lines.append("events: " + EventLayout.report.map { "\($0.0) \($0.1) B\($0.2 ? "" : " (ref-counted)")" }.joined(separator: ", "))
         if json { print(JSON.object(fields).pretty) } else { lines.forEach { print($0) } }
     }
@@ -133,10 +134,18 @@ struct BenchCommand: ParsableCommand {
     /// How a run's cost grows with the client write rate: the sweep scenario at each rate, with
     /// enough clients to reach it (one transaction at a time each, ~200/s per client at LAN
     /// latency), as ms per run and its ratio to the first rate.
-    func costGrowth(_ fields: inout [(String, JSON)]) throws -> [String] {
+    /// `--cost-rates`, checked before anything runs.
+    func parsedCostRates() throws -> [Int] {
+        let parts = costRates.split(separator: ",", omittingEmptySubsequences: false)
+        let rates = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 && $0 <= 1_000_000 }
+        guard !rates.isEmpty, rates.count == parts.count else {
+            throw InputError(message: "--cost-rates \(costRates): expected write rates from 1 to 1000000 per second, such as 50,500,5000")
+        }
+        return rates
+    }
+
+    func costGrowth(_ rates: [Int], _ fields: inout [(String, JSON)]) throws -> [String] {
         guard let path = resolveScenarioPath(sweepScenario) else { return [] }
-        let rates = costRates.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
-        guard !rates.isEmpty else { throw InputError(message: "--cost-rates \(costRates): expected write rates such as 50,500,5000") }
         var lines = ["cost:   \(path) by client write rate (best of \(max(1, repeats)); clients = rate / 200, at least 4):",
                      "          writes/s   clients   achieved/s      events   ms per run   × the \(rates[0])/s run"]
         var base: Double? = nil

@@ -74,5 +74,9 @@ struct BenchTests {
         #expect(r.out.contains("\"heap_same_events\": true"), "\(r.out)")
         #expect(r.out.contains("\"cost_growth\""))
         #expect(r.out.components(separatedBy: "\"rate\":").count == 3)
+        // A bad rate is refused before anything runs.
+        let bad = try simctl(["bench", "--cost-rates", "50,fast"])
+        #expect(bad.code == 2)
+        #expect(bad.err.contains("--cost-rates 50,fast: expected write rates"), "\(bad.err)")
     }
 }

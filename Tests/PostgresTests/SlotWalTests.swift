@@ -8,19 +8,25 @@ import Recording
 struct SlotWalTests {
     static let seg: Int64 = 16 << 20
 
+    /// A primary holding a permanent slot (-1) that nothing advances, with `writes` of 20 MB
+    /// written (stopping early if the server goes down).
+    func primaryWithSlot(_ cfg: PgConfig, writes: Int) -> PgHarness {
+        let h = PgHarness(n: 1, config: cfg)
+        h.start(0)
+        h.run(for: 2 * Time.s)
+        h.nodes[0].createSlot(-1, h)
+        h.openSession(0, on: 0)
+        for _ in 0..<writes where h.nodes[0].isRunning { h.write(bytes: 20 << 20); h.run(for: 200 * Time.ms) }
+        return h
+    }
+
     /// `KeepLogSeg`: the last checkpoint, wal_keep_size and every slot bound what a checkpoint
     /// may remove; a dropped slot stops holding anything.
     @Test("a slot that does not advance holds pg_wal at checkpoints; once dropped, the next checkpoint removes the WAL")
     func slotHoldsWal() {
         var cfg = PgConfig()
         cfg.walKeepSizeBytes = 0
-        let h = PgHarness(n: 1, config: cfg)
-        h.start(0)
-        h.run(for: 2 * Time.s)
-        h.nodes[0].createSlot(-1, h)
-        h.openSession(0, on: 0)
-        for _ in 0..<10 { h.write(bytes: 20 << 20); h.run(for: 50 * Time.ms) }
-        h.run(for: 1 * Time.s)
+        let h = primaryWithSlot(cfg, writes: 10)
         let start = h.nodes[0].walStart
         h.nodes[0].timer(.checkpoint, h)
         #expect(h.nodes[0].walStart == start, "the slot keeps it")
@@ -38,13 +44,7 @@ struct SlotWalTests {
         cfg.walKeepSizeBytes = 0
         cfg.maxSlotWalKeepSizeBytes = 64 << 20
         cfg.permanentSlotNames = ["backup"]
-        let h = PgHarness(n: 1, config: cfg)
-        h.start(0)
-        h.run(for: 2 * Time.s)
-        h.nodes[0].createSlot(-1, h)
-        h.openSession(0, on: 0)
-        for _ in 0..<5 { h.write(bytes: 20 << 20); h.run(for: 50 * Time.ms) }
-        h.run(for: 1 * Time.s)
+        let h = primaryWithSlot(cfg, writes: 5)
         h.nodes[0].timer(.checkpoint, h)
         #expect(h.nodes[0].slots.first?.lost == true)
         #expect(h.recorder.timeline.contains { $0.kind == "slot_invalidated" && $0.detail["msg"]?.stringValue == "invalidating obsolete replication slot \"backup\"" })
@@ -55,12 +55,7 @@ struct SlotWalTests {
     func diskFull() {
         var cfg = PgConfig()
         cfg.walDiskBytes = 128 << 20
-        let h = PgHarness(n: 1, config: cfg)
-        h.start(0)
-        h.run(for: 2 * Time.s)
-        h.nodes[0].createSlot(-1, h)
-        h.openSession(0, on: 0)
-        for _ in 0..<20 where h.nodes[0].isRunning { h.write(bytes: 20 << 20); h.run(for: 200 * Time.ms) }
+        let h = primaryWithSlot(cfg, writes: 20)
         #expect(!h.nodes[0].isRunning)
         #expect(h.recorder.timeline.contains { $0.kind == "wal_disk_full" })
         #expect(h.nodes[0].flushLSN - h.nodes[0].walStart <= 128 << 20)
