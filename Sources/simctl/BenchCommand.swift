@@ -150,6 +150,18 @@ struct BenchCommand: ParsableCommand {
                      "          writes/s   clients   achieved/s      events   ms per run   × the \(rates[0])/s run"]
         var base: Double? = nil
         var rows: [JSON] = []
+        func pad(_ t: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - t.count)) + t }
+        // The floor: the same run with no client writes (etcd, Patroni, the proxies' checks and
+        // PostgreSQL's own timers), what the write path's cost is added to.
+        let (quiet, _, _) = try loadScenario(path, overrides: ["workload.rate=0/s"])
+        var floor: RunRecord? = nil
+        for _ in 0..<max(1, repeats) {
+            let r = Simulation(scenario: quiet).run(wallClock: wallSeconds)
+            if floor == nil || r.wallSeconds < floor!.wallSeconds { floor = r }
+        }
+        fields.append(("cost_floor", .object([("events", .int(Int64(floor!.events))), ("ms", .double(floor!.wallSeconds * 1000))])))
+        lines.append("        " + pad("0", 10) + pad("-", 10) + pad("0", 13) + pad("\(floor!.events)", 12)
+                     + pad(String(fixed: floor!.wallSeconds * 1000, decimals: 1), 13) + pad("-", 13) + "   (no writes: the cluster's own events)")
         for rate in rates {
             let clients = max(4, (rate + 199) / 200)
             let (s, _, _) = try loadScenario(path, overrides: ["workload.rate=\(rate)/s", "workload.clients=\(clients)"])
@@ -165,7 +177,6 @@ struct BenchCommand: ParsableCommand {
             let ratio = base! > 0 ? ms / base! : 0
             rows.append(.object([("rate", .int(Int64(rate))), ("clients", .int(Int64(clients))), ("achieved", .double(achieved.rounded())),
                                  ("events", .int(Int64(r.events))), ("ms", .double(ms)), ("ratio", .double(ratio))]))
-            func pad(_ t: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - t.count)) + t }
             lines.append("        " + pad("\(rate)", 10) + pad("\(clients)", 10) + pad("\(Int(achieved.rounded()))", 13) + pad("\(r.events)", 12)
                          + pad(String(fixed: ms, decimals: 1), 13) + pad(String(fixed: ratio, decimals: 2) + "×", 13))
         }

@@ -73,6 +73,7 @@ struct BenchTests {
         #expect(r.out.contains("\"kernel_vs_c_heap\""), "\(r.out)")
         #expect(r.out.contains("\"heap_same_events\": true"), "\(r.out)")
         #expect(r.out.contains("\"cost_growth\""))
+        #expect(r.out.contains("\"cost_floor\""))
         #expect(r.out.components(separatedBy: "\"rate\":").count == 3)
         // A bad rate is refused before anything runs.
         let bad = try simctl(["bench", "--cost-rates", "50,fast"])
