@@ -73,7 +73,12 @@ struct BenchTests {
         #expect(r.out.contains("\"kernel_vs_c_heap\""), "\(r.out)")
         #expect(r.out.contains("\"heap_same_events\": true"), "\(r.out)")
         #expect(r.out.contains("\"cost_growth\""))
-        #expect(r.out.contains("\"cost_floor\""))
+        // The floor (no writes) costs events of its own, and fewer than the lowest write rate.
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let floor = try #require(obj["cost_floor"] as? [String: Any])
+        let rows = try #require(obj["cost_growth"] as? [[String: Any]])
+        let floorEvents = try #require(floor["events"] as? Int), firstEvents = try #require(rows.first?["events"] as? Int)
+        #expect(floorEvents > 10_000 && floorEvents < firstEvents, "floor \(floorEvents), 50/s \(firstEvents)")
         #expect(r.out.components(separatedBy: "\"rate\":").count == 3)
         // A bad rate is refused before anything runs.
         let bad = try simctl(["bench", "--cost-rates", "50,fast"])
