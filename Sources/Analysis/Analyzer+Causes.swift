@@ -132,7 +132,7 @@ extension Analyzer {
     static func clientsCause(_ run: RunRecord, _ s: Scenario, _ r: FaultRTO, start: Nanos, at: Nanos) -> String {
         // The front's last bad write before the recovery says what the clients waited for.
         var last: WriteRecord? = nil
-        for w in run.writes where w.directHost < 0 && w.outcome != .ok && w.doneNs >= start && w.doneNs <= at {
+        for w in run.keptWrites where w.directHost < 0 && w.outcome != .ok && w.doneNs >= start && w.doneNs <= at {
             if last.map({ w.doneNs > $0.doneNs }) ?? true { last = w }
         }
         let old = r.oldPrimary ?? "the old primary"

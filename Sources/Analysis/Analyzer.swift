@@ -6,7 +6,7 @@ import Scenario
 public enum Analyzer {
     /// A write through the front that took longer than this counts as part of an outage (a
     /// commit stuck waiting for a synchronous standby, a connection hanging on a dead primary).
-    public static let stallNs: Nanos = 1 * Time.s
+    public static let stallNs: Nanos = WriteLog.stallNs
 
     public static func analyze(_ run: RunRecord, scenario: Scenario) -> Findings {
         var f = Findings()
@@ -25,15 +25,17 @@ public enum Analyzer {
         f.staleReads = staleReads(run)
         f.failover = failover(run)
         f.violations += syncPromotionViolations(run)
+        f.violations += writeLogViolations(run, final: final)
         if let n = workloadNote(run, scenario) { f.notes.append(n) }
         f.expectations = Expectations.evaluate(scenario.expectations, f, run)
         return f
     }
 
     static func writeStats(_ run: RunRecord) -> WriteStats? {
-        if run.writes.isEmpty { return nil }
-        var s = WriteStats(total: run.writes.count, ok: 0, failed: 0, indeterminate: 0)
-        for w in run.writes {
+        if !run.hasWrites { return nil }
+        // Folded writes are acknowledged promptly (see `WriteSpan`).
+        var s = WriteStats(total: run.writeCount, ok: run.writeSpans.reduce(0) { $0 + Int($1.count) }, failed: 0, indeterminate: 0)
+        for w in run.keptWrites {
             switch w.outcome {
             case .ok:
                 s.ok += 1
@@ -62,7 +64,7 @@ public enum Analyzer {
     // MARK: - RTO
 
     static func rto(_ run: RunRecord) -> [FaultRTO] {
-        if !run.writes.contains(where: { $0.directHost < 0 }) { return [] }
+        if !run.keptWrites.contains(where: { $0.directHost < 0 }) && !run.writeSpans.contains(where: { $0.directHost < 0 }) { return [] }
         let faults = run.faults.filter(\.disrupts).sorted { ($0.startNs, $0.index) < ($1.startNs, $1.index) }
         let keys = leaderKeyHolders(run)
         var out: [FaultRTO] = []
@@ -78,7 +80,7 @@ public enum Analyzer {
             let end = run.durationNs
             var firstBad: Nanos? = nil
             var wentBadAt = Nanos.max
-            for w in run.writes where w.directHost < 0 && w.sentNs < tNext && isBad(w, end: end) {
+            for w in run.keptWrites where w.directHost < 0 && w.sentNs < tNext && isBad(w, end: end) {
                 let t = badTime(w, end: end)
                 if t >= t0 && t < tNext {
                     firstBad = min(firstBad ?? w.sentNs, w.sentNs)
@@ -98,8 +100,13 @@ public enum Analyzer {
                 // and acknowledged before the fault is not a recovery from it: without the
                 // second condition it made RTOs negative.
                 var recovery: Nanos? = nil
-                for w in run.writes where w.directHost < 0 && w.outcome == .ok && w.sentNs >= fb && w.doneNs >= wentBadAt && !isBad(w, end: end) {
+                for w in run.keptWrites where w.directHost < 0 && w.outcome == .ok && w.sentNs >= fb && w.doneNs >= wentBadAt && !isBad(w, end: end) {
                     recovery = min(recovery ?? w.doneNs, w.doneNs)
+                }
+                // A span lies wholly before or after the first bad write (it is at least
+                // `WriteLog.marginNs` from it): after, its first acknowledgement counts.
+                for sp in run.writeSpans where sp.directHost < 0 && sp.minSentNs >= fb && sp.minDoneNs >= wentBadAt {
+                    recovery = min(recovery ?? sp.minDoneNs, sp.minDoneNs)
                 }
                 r.rtoNs = recovery.map { $0 - t0 }
                 r.phases = phases(run, t0: t0, end: recovery ?? end, recovered: recovery != nil, oldPrimary: oldPrimary, keys: keys, newPrimary: &r.newPrimary)
@@ -194,7 +201,7 @@ public enum Analyzer {
             }
             kinds.append(merged)
         }
-        if !run.writes.isEmpty { kinds.append(timelineOverlap(run, finalPrimary: finalPrimary)) }
+        if run.hasWrites { kinds.append(timelineOverlap(run, finalPrimary: finalPrimary)) }
         return kinds.isEmpty ? nil : SplitBrain(kinds: kinds)
     }
 
@@ -235,10 +242,11 @@ public enum Analyzer {
     static func timelineOverlap(_ run: RunRecord, finalPrimary: String?) -> SplitBrain.Kind {
         var k = SplitBrain.Kind(name: "timelines", totalNs: 0, intervals: [], losingAcks: 0)
         var spans: [UInt32: (Nanos, Nanos)] = [:]
-        for w in run.writes where w.outcome == .ok && w.committedAt != .none {
-            let f = w.committedAt.fork
-            if let s = spans[f] { spans[f] = (min(s.0, w.doneNs), max(s.1, w.doneNs)) } else { spans[f] = (w.doneNs, w.doneNs) }
+        func add(_ f: UInt32, _ first: Nanos, _ last: Nanos) {
+            if let s = spans[f] { spans[f] = (min(s.0, first), max(s.1, last)) } else { spans[f] = (first, last) }
         }
+        for w in run.keptWrites where w.outcome == .ok && w.committedAt != .none { add(w.committedAt.fork, w.doneNs, w.doneNs) }
+        for sp in run.writeSpans { add(sp.fork, sp.minDoneNs, sp.maxDoneNs) }
         let end = finalPrimary.flatMap { fp in run.finalPg.first { $0.host == fp }?.flushed }
         let forks = spans.keys.sorted()
         var losing = 0
@@ -249,8 +257,11 @@ public enum Analyzer {
                 guard s < e else { continue }
                 // The losing side: acknowledged writes inside the overlap that the final
                 // history does not contain.
-                let inside = run.writes.filter { $0.outcome == .ok && ($0.committedAt.fork == a || $0.committedAt.fork == b) && $0.doneNs >= s && $0.doneNs <= e }
-                let lost = end.map { en in inside.filter { !run.history(endingAt: en, contains: $0.committedAt) }.count } ?? 0
+                let inside = run.keptWrites.filter { $0.outcome == .ok && ($0.committedAt.fork == a || $0.committedAt.fork == b) && $0.doneNs >= s && $0.doneNs <= e }
+                var lost = end.map { en in inside.filter { !run.history(endingAt: en, contains: $0.committedAt) }.count } ?? 0
+                if let en = end {
+                    for sp in run.writeSpans where (sp.fork == a || sp.fork == b) && sp.maxDoneNs >= s && sp.minDoneNs <= e { lost += run.lostCount(sp, finalEnd: en) }
+                }
                 losing += lost
                 let tla = run.forks.indices.contains(Int(a)) ? run.forks[Int(a)].timeline : 0
                 let tlb = run.forks.indices.contains(Int(b)) ? run.forks[Int(b)].timeline : 0
@@ -266,14 +277,8 @@ public enum Analyzer {
 
     static func staleReads(_ run: RunRecord) -> StaleReads? {
         if run.reads.isEmpty { return nil }
-        let acked = run.writes.filter { $0.outcome == .ok && $0.committedAt != .none }.sorted { $0.doneNs < $1.doneNs }
-        var stale = 0
-        var j = 0
-        var latest: WriteRecord? = nil
-        for r in run.reads.filter(\.ok).sorted(by: { $0.sentNs < $1.sentNs }) {
-            while j < acked.count && acked[j].doneNs < r.sentNs { latest = acked[j]; j += 1 }
-            if let w = latest, !run.history(endingAt: r.servedAt, contains: w.committedAt) { stale += 1 }
-        }
+        // Each read carries the latest write acknowledged before it was sent.
+        let stale = run.reads.filter { $0.ok && $0.mustSee != .none && !run.history(endingAt: $0.servedAt, contains: $0.mustSee) }.count
         return StaleReads(reads: run.reads.count, stale: stale)
     }
 }

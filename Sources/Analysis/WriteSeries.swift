@@ -39,7 +39,7 @@ public struct WriteSeries: Sendable, Equatable {
         }
     }
 
-    public static let maxBuckets = 600
+    public static let maxBuckets = WriteTally.maxBuckets
     /// Marks kept per kind (lost, indeterminate): enough to see where they happened.
     public static let maxMarks = 2000
 
@@ -61,37 +61,32 @@ public struct WriteSeries: Sendable, Equatable {
 
     public var count: Int { acked.count }
 
+    /// The run's tally, with marks where lost writes were acknowledged and indeterminate ones
+    /// ended (those are never folded: `WriteSpan`).
     public static func of(_ run: RunRecord, lostIds: [UInt32]) -> WriteSeries {
         var s = WriteSeries()
-        let dur = max(run.durationNs, 1)
-        s.bucketNs = max(Time.s, (dur + Nanos(maxBuckets) - 1) / Nanos(maxBuckets) / Time.s * Time.s)
-        let n = Int((dur + s.bucketNs - 1) / s.bucketNs)
-        s.acked = Array(repeating: 0, count: n)
-        s.failed = Cause.allCases.map { _ in Array(repeating: 0, count: n) }
-        s.indeterminate = Array(repeating: 0, count: n)
-        s.blocked = Array(repeating: 0, count: n)
-        var lat = Array(repeating: [Int32](), count: n)
-        func bucket(_ t: Nanos) -> Int { min(n - 1, max(0, Int(t / s.bucketNs))) }
+        let t = run.writeTally
+        s.bucketNs = t.bucketNs
+        s.acked = t.acked
+        s.failed = Cause.allCases.map { _ in Array(repeating: 0, count: t.buckets) }
+        for e in t.failed.indices {
+            let cause = Cause.of(WriteError(rawValue: UInt8(e))!).rawValue
+            for b in 0..<t.buckets { s.failed[cause][b] += t.failed[e][b] }
+        }
+        s.indeterminate = t.indeterminate
+        s.blocked = t.blocked
+        s.p50Us = t.p50Us
+        s.maxUs = t.maxUs
         let lost = Set(lostIds)
-        for w in run.writes {
-            let end = w.doneNs >= 0 ? w.doneNs : run.durationNs
-            let b = bucket(end)
+        for w in run.keptWrites {
             switch w.outcome {
             case .ok:
-                s.acked[b] += 1
-                let us = Int32(clamping: (w.doneNs - w.sentNs) / Time.us)
-                lat[b].append(us)
-                if w.doneNs - w.sentNs > Analyzer.stallNs { s.blocked[b] += 1 }
                 if lost.contains(w.id), s.lostAtNs.count < maxMarks { s.lostAtNs.append(w.doneNs) }
-            case .failed:
-                s.failed[Cause.of(w.error).rawValue][b] += 1
+            case .failed: break
             case .indeterminate, .pending:
-                s.indeterminate[b] += 1
-                if s.indeterminateAtNs.count < maxMarks { s.indeterminateAtNs.append(end) }
+                if s.indeterminateAtNs.count < maxMarks { s.indeterminateAtNs.append(w.doneNs >= 0 ? w.doneNs : run.durationNs) }
             }
         }
-        s.p50Us = lat.map { l in l.isEmpty ? 0 : l.sorted()[l.count / 2] }
-        s.maxUs = lat.map { $0.max() ?? 0 }
         return s
     }
 

@@ -409,4 +409,17 @@ extension Simulation {
                          flushed: pg[i].hasData ? pg[i].durablePosition : .none, timeline: pg[i].timeline)
         }
     }
+
+    /// The last position of history `fork` that every server with data has flushed (-1: some
+    /// server's history does not contain it). A write at or before it survives whatever comes
+    /// next short of every copy being destroyed: a promotion or a lossy crash branches at or
+    /// after the flushed WAL of a server, and a server without data clones a current one.
+    func durableLimit(_ fork: UInt32) -> Int64 {
+        var limit = Int64.max
+        for i in pg.indices where pg[i].hasData {
+            guard let l = walHistory.forks.lineage(pg[i].durablePosition).first(where: { $0.fork == fork }) else { return -1 }
+            limit = min(limit, l.limit)
+        }
+        return limit == Int64.max ? -1 : limit
+    }
 }

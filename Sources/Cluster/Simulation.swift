@@ -19,7 +19,10 @@ public final class Simulation {
     public let scenario: Scenario
     public let kernel: Kernel<Ev>
     public let fabric: Fabric<Ev>
-    public let rec = Recorder()
+    public let rec: Recorder
+    /// Keep every write's record in full (for `--writes` and for tests that read single
+    /// writes); by default the writes the findings need only as counts are folded.
+    public var keepEveryWrite = false
     let streams: RandomStreams
     var faultRng: Rng
 
@@ -114,6 +117,7 @@ public final class Simulation {
 
     public init(scenario s: Scenario, seed: UInt64? = nil) {
         scenario = s
+        rec = Recorder(durationNs: s.durationNs)
         streams = RandomStreams(seed: seed ?? s.seed)
         faultRng = streams.stream("faults")
         patroniStartRng = streams.stream("patroni-start")
@@ -191,6 +195,7 @@ public final class Simulation {
             return userStop?() ?? false
         }
         defer { kernel.shouldStop = userStop }
+        if !keepEveryWrite { rec.durableLimit = { [unowned self] fork in self.durableLimit(fork) } }
         startAll()
         var handler = Dispatcher(sim: Unmanaged.passUnretained(self), tracing: traceSink != nil)
         let reason = withExtendedLifetime(self) { kernel.run(until: scenario.durationNs, maxEvents: maxEvents, handler: &handler) }

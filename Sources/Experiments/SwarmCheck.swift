@@ -49,7 +49,7 @@ public enum RunProperties {
         }
         if let w = f.writes {
             let inFlightLimit = s.workload.clients + s.workload.direct.reduce(0) { $0 + $1.clients }
-            let pendingAtEnd = run.writes.filter { $0.outcome == .pending }.count
+            let pendingAtEnd = run.keptWrites.filter { $0.outcome == .pending }.count
             if pendingAtEnd > inFlightLimit {
                 out.append(PropertyFailure("findings.consistent", "\(pendingAtEnd) writes pending at the end with \(inFlightLimit) clients (one transaction each)"))
             }
@@ -59,7 +59,8 @@ public enum RunProperties {
         // through promptly after the outage began.
         for r in f.rto where r.outage && r.rtoNs == nil {
             let start = r.outageStartNs ?? r.atNs, firstSent = r.outageFirstSentNs ?? r.atNs
-            let prompt = run.writes.contains { $0.directHost < 0 && $0.outcome == .ok && $0.sentNs >= firstSent && $0.doneNs >= start && $0.doneNs - $0.sentNs <= Analyzer.stallNs }
+            let prompt = run.keptWrites.contains { $0.directHost < 0 && $0.outcome == .ok && $0.sentNs >= firstSent && $0.doneNs >= start && $0.doneNs - $0.sentNs <= Analyzer.stallNs }
+                || run.writeSpans.contains { $0.directHost < 0 && $0.minSentNs >= firstSent && $0.maxDoneNs >= start }
             if prompt {
                 out.append(PropertyFailure("findings.consistent", "fault \(r.faultIndex): reported as never recovered, yet prompt writes were acknowledged after it"))
             }

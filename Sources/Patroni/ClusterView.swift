@@ -43,7 +43,9 @@ public enum PValue: Sendable, Equatable {
     /// `/failover`: a requested switchover (with leader) or failover.
     case failover(leader: Int?, candidate: Int?)
     /// `/config`: the dynamic configuration.
-    case config(PatroniConfig)
+    /// Boxed: the configuration is large, and every other value (one per member-key write)
+    /// would otherwise take its size in the shared value table.
+    indirect case config(PatroniConfig)
     /// `/history`: the last promotion's timeline.
     case history(timeline: Int)
     /// `/failsafe`: the members the leader last saw.

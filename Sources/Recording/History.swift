@@ -159,12 +159,16 @@ public struct ReadRecord: Sendable {
     public var ok: Bool
     /// The serving server's replayed position when it answered.
     public var servedAt: WalPosition
-    public init(sentNs: Nanos, doneNs: Nanos, host: Int16, ok: Bool, servedAt: WalPosition) {
+    /// The latest write acknowledged before the read was sent (`.none`: none yet): a read that
+    /// does not see it is stale.
+    public var mustSee: WalPosition
+    public init(sentNs: Nanos, doneNs: Nanos, host: Int16, ok: Bool, servedAt: WalPosition, mustSee: WalPosition = .none) {
         self.sentNs = sentNs
         self.doneNs = doneNs
         self.host = host
         self.ok = ok
         self.servedAt = servedAt
+        self.mustSee = mustSee
     }
 }
 

@@ -32,6 +32,8 @@ public struct Clients {
         /// The write (or read) waiting for the connection, or in flight.
         var pending: UInt32? = nil
         var pendingSent: Nanos = 0
+        /// For a read: the latest write acknowledged before it was sent.
+        var pendingMustSee = WalPosition.none
         var cancelled = false
         /// When the transaction in flight is given up on (or its cancel, once sent).
         var deadline: Nanos = 0
@@ -179,6 +181,7 @@ public struct Clients {
         let id = clients[c].reader ? UInt32.max - UInt32(c) : env.recorder.newWrite(client: UInt16(c), directHost: clients[c].directHost, at: env.now, bytes: Int32(cfg.writeBytes))
         clients[c].pending = id
         clients[c].pendingSent = env.now
+        if clients[c].reader { clients[c].pendingMustSee = env.recorder.latestAck(before: env.now) }
         clients[c].cancelled = false
         advanceDue(c, env)
     }
@@ -217,21 +220,13 @@ public struct Clients {
         case .result(let sid, _, let status, let at, let host):
             guard let c = client(session: sid), clients[c].state == .busy, let id = clients[c].pending else { return }
             if clients[c].reader {
-                env.recorder.reads.append(ReadRecord(sentNs: clients[c].pendingSent, doneNs: env.now, host: host, ok: status == .ok, servedAt: at))
+                env.recorder.reads.append(ReadRecord(sentNs: clients[c].pendingSent, doneNs: env.now, host: host, ok: status == .ok, servedAt: at, mustSee: clients[c].pendingMustSee))
             } else {
-                var w = env.recorder.writes[Int(id)]
-                w.doneNs = env.now
                 switch status {
-                case .ok, .okLocalOnly:
-                    w.outcome = .ok
-                    w.committedHost = host
-                    w.committedAt = at
-                    if status == .okLocalOnly { w.error = .syncWaitCancelled }
-                case .readOnly:
-                    w.outcome = .failed
-                    w.error = .readOnly
+                case .ok: env.recorder.finishWrite(id, .ok, error: .none, host: host, at: at, env.now)
+                case .okLocalOnly: env.recorder.finishWrite(id, .ok, error: .syncWaitCancelled, host: host, at: at, env.now)
+                case .readOnly: env.recorder.finishWrite(id, .failed, error: .readOnly, env.now)
                 }
-                env.recorder.writes[Int(id)] = w
             }
             clients[c].pending = nil
             clients[c].state = .ready
@@ -277,8 +272,6 @@ public struct Clients {
             env.recorder.reads.append(ReadRecord(sentNs: clients[c].pendingSent, doneNs: env.now, host: -1, ok: false, servedAt: .none))
             return
         }
-        env.recorder.writes[Int(id)].outcome = outcome
-        env.recorder.writes[Int(id)].doneNs = env.now
-        env.recorder.writes[Int(id)].error = why
+        env.recorder.finishWrite(id, outcome, error: why, env.now)
     }
 }

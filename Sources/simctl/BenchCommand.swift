@@ -34,8 +34,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write rates for the cost-growth table (the sweep scenario at each rate).", valueName: "r,r,..."))
     var costRates: String = "50,500,5000,10000"
 
+    @Option(help: ArgumentHelp("Whole runs of the sweep scenario whose peak memory to measure, each in its own process (HORIZON@WRITES_PER_SECOND; empty: none).", valueName: "h@r,..."))
+    var memoryRuns: String = "1h@5000,30d@10"
+
     func run() throws {
         let rates = try parsedCostRates()
+        let memory = try parsedMemoryRuns()
         var best: KernelBench.Result? = nil
         for _ in 0..<max(1, repeats) {
             let r = KernelBench.run(events: kernelEvents, wallClock: wallSeconds)
@@ -79,6 +83,7 @@ struct BenchCommand: ParsableCommand {
             lines.append("sweep:  \(path): \(sweepRuns) runs (\(DurationText.format(s.durationNs)) each, with analysis) in \(String(fixed: dt, decimals: 3)) s = \(Int(perMin.rounded())) runs/min on one core (\(events / UInt64(sweepRuns)) events per run)")
         }
         lines += try costGrowth(rates, &fields)
+        lines += memoryFootprint(memory, &fields)
         lines.append("events: " + EventLayout.report.map { "\($0.0) \($0.1) B\($0.2 ? "" : " (ref-counted)")" }.joined(separator: ", "))
         if json { print(JSON.object(fields).pretty) } else { lines.forEach { print($0) } }
     }
@@ -168,7 +173,7 @@ struct BenchCommand: ParsableCommand {
             let r = fastestRun(s)
             let ms = r.wallSeconds * 1000
             if base == nil { base = ms }
-            let achieved = Double(r.writes.count) / Time.seconds(r.durationNs)
+            let achieved = Double(r.writeCount) / Time.seconds(r.durationNs)
             let ratio = base! > 0 ? ms / base! : 0
             rows.append(.object([("rate", .int(Int64(rate))), ("clients", .int(Int64(clients))), ("achieved", .double(achieved.rounded())),
                                  ("events", .int(Int64(r.events))), ("ms", .double(ms)), ("ratio", .double(ratio))]))

@@ -72,6 +72,8 @@ struct RunCommand: ParsableCommand {
         let store = noStore ? nil : try openStore(db)
         guard maxWall > 0, maxEvents > 0 else { throw InputError(message: "--max-wall and --max-events must be greater than zero") }
         let sim = Simulation(scenario: scenario)
+        // `--writes` lists every write: none is folded into counts.
+        sim.keepEveryWrite = writes != nil
         sim.shouldStop = interruptRequested
         sim.maxEvents = maxEvents
         sim.maxWallSeconds = maxWall
@@ -91,7 +93,7 @@ struct RunCommand: ParsableCommand {
         if let writes {
             guard let w = LineWriter(path: writes) else { throw InputError(message: "--writes \(writes): cannot write this file") }
             w.write("id,client,direct_host,sent_s,done_s,outcome,error,committed_host,timeline,lsn,sync_confirmed")
-            for x in record.writes {
+            for x in record.keptWrites {
                 let tl = x.committedAt == .none ? "" : String(record.forks.first { $0.id == x.committedAt.fork }?.timeline ?? 0)
                 w.write([String(x.id), String(x.client), x.directHost < 0 ? "" : record.hosts[Int(x.directHost)], DurationText.seconds3(x.sentNs),
                          x.doneNs < 0 ? "" : DurationText.seconds3(x.doneNs), "\(x.outcome)", x.error == .none ? "" : x.error.message,

@@ -161,8 +161,11 @@ struct AnalyzerTests {
     func staleRead() {
         let rec = failoverHistory()
         write(rec, sent: 10, done: 10.01, .ok, lsn: 1000)
-        rec.reads.append(ReadRecord(sentNs: 11 * Time.s, doneNs: ns(11.01), host: 1, ok: true, servedAt: WalPosition(fork: 0, lsn: 900)))
-        rec.reads.append(ReadRecord(sentNs: 12 * Time.s, doneNs: ns(12.01), host: 2, ok: true, servedAt: WalPosition(fork: 0, lsn: 1000)))
+        // Each read carries the latest write acknowledged before it was sent (the recorder's
+        // `latestAck(before:)`).
+        let mustSee = WalPosition(fork: 0, lsn: 1000)
+        rec.reads.append(ReadRecord(sentNs: 11 * Time.s, doneNs: ns(11.01), host: 1, ok: true, servedAt: WalPosition(fork: 0, lsn: 900), mustSee: mustSee))
+        rec.reads.append(ReadRecord(sentNs: 12 * Time.s, doneNs: ns(12.01), host: 2, ok: true, servedAt: WalPosition(fork: 0, lsn: 1000), mustSee: mustSee))
         let s = try! #require(Analyzer.analyze(record(rec, final: db2Final), scenario: Scenario()).staleReads)
         #expect(s.reads == 2 && s.stale == 1)
     }

@@ -67,7 +67,7 @@ struct ShardRecipeTests {
 struct BenchTests {
     @Test("bench measures the kernel against the C heap on the same events, and the cost at each write rate")
     func benchFigures() throws {
-        let r = try simctl(["bench", "--kernel-events", "200000", "--repeats", "1", "--sweep-runs", "1", "--cost-rates", "50,100", "--json"])
+        let r = try simctl(["bench", "--kernel-events", "200000", "--repeats", "1", "--sweep-runs", "1", "--cost-rates", "50,100", "--memory-runs", "10m@50,20m@50", "--json"])
         #expect(r.code == 0, "\(r.err)")
         // The toolchain's clang is on PATH wherever swift test runs.
         #expect(r.out.contains("\"kernel_vs_c_heap\""), "\(r.out)")
@@ -79,7 +79,18 @@ struct BenchTests {
         let rows = try #require(obj["cost_growth"] as? [[String: Any]])
         let floorEvents = try #require(floor["events"] as? Int), firstEvents = try #require(rows.first?["events"] as? Int)
         #expect(floorEvents > 10_000 && floorEvents < firstEvents, "floor \(floorEvents), 50/s \(firstEvents)")
-        #expect(r.out.components(separatedBy: "\"rate\":").count == 3)
+        #expect(rows.count == 2)
+        // Peak memory, each run in its own process, against the no-write run's footprint: a
+        // twice longer run needs no more than a little more (writes are folded, not kept).
+        let mem = try #require(obj["memory"] as? [[String: Any]])
+        let base = try #require(obj["memory_floor_mb"] as? Double)
+        #expect(mem.count == 2 && base > 1)
+        let peaks = mem.compactMap { $0["peak_mb"] as? Double }
+        #expect(peaks.count == 2 && peaks.allSatisfy { $0 >= base * 0.9 && $0 < 100 }, "\(peaks), floor \(base)")
+        #expect(peaks[1] < peaks[0] * 1.25, "\(peaks)")
+        #expect(mem.allSatisfy { ($0["writes"] as? Int ?? 0) > 20_000 })
+        let badMemory = try simctl(["bench", "--memory-runs", "1h@fast"])
+        #expect(badMemory.code == 2 && badMemory.err.contains("--memory-runs") && badMemory.err.contains("HORIZON@WRITES_PER_SECOND"), "\(badMemory.err)")
         // A bad rate is refused before anything runs.
         let bad = try simctl(["bench", "--cost-rates", "50,fast"])
         #expect(bad.code == 2)

@@ -221,7 +221,7 @@ struct CorrectnessTests {
             """, seed: 1)
         let w = try #require(o.findings.writes)
         #expect(w.ok + w.failed + w.indeterminate == w.total)
-        #expect(o.run.writes.filter { $0.outcome == .pending }.count <= 10000)
+        #expect(o.run.keptWrites.filter { $0.outcome == .pending }.count <= 10000)
         #expect(o.findings.notes.isEmpty)
         #expect(RunProperties.check(o.scenario, o.run, o.findings).isEmpty)
     }

@@ -358,10 +358,10 @@ struct PatroniRulesTests {
             patroni: { synchronous_mode: true }
             postgresql: { synchronous_commit: remote_apply }
             faults: [ { at: 60s, replay_pause: sync_standby, for: 60s } ]
-            """, seed: 1)
+            """, seed: 1, keepEveryWrite: true)
         let pause = o.fault(0).startNs
         #expect(o.first("replay_paused", host: "db2") != nil && o.first("replay_resumed", host: "db2") != nil)
-        let acked = o.run.writes.filter { $0.outcome == .ok }
+        let acked = o.run.keptWrites.filter { $0.outcome == .ok }
         // No commit is confirmed while replay is paused; the only answers are the clients' own
         // cancellations after their 30 s statement timeout (PostgreSQL then reports the commit,
         // already local, with a warning: "canceling wait for synchronous replication").
@@ -375,8 +375,8 @@ struct PatroniRulesTests {
 
             patroni: { synchronous_mode: true }
             faults: [ { at: 60s, replay_pause: sync_standby, for: 60s } ]
-            """, seed: 1)
-        #expect(on.run.writes.filter { $0.outcome == .ok && $0.doneNs > pause + 2 * Time.s && $0.doneNs < pause + 59 * Time.s }.count > 500)
+            """, seed: 1, keepEveryWrite: true)
+        #expect(on.run.keptWrites.filter { $0.outcome == .ok && $0.doneNs > pause + 2 * Time.s && $0.doneNs < pause + 59 * Time.s }.count > 500)
     }
 
     /// `Postgresql._pre_promote` and `Ha.enforce_primary_role` (patroni): a failing fencing

@@ -13,10 +13,10 @@ let scenariosDir: String = {
     return url.appendingPathComponent("Scenarios").path
 }()
 
-func libraryScenario(_ name: String, seed: UInt64? = nil, set: [String] = []) throws -> Outcome {
+func libraryScenario(_ name: String, seed: UInt64? = nil, set: [String] = [], keepEveryWrite: Bool = false) throws -> Outcome {
     let path = scenariosDir + "/" + name
     let text = try String(contentsOfFile: path, encoding: .utf8)
-    return try simulate(text, seed: seed, set: set)
+    return try simulate(text, seed: seed, set: set, keepEveryWrite: keepEveryWrite)
 }
 
 let libraryFiles: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: scenariosDir)) ?? [])

@@ -30,7 +30,8 @@ struct Outcome {
 }
 
 /// Loads an inline scenario (failing the test on a diagnostic) and runs it.
-func simulate(_ yaml: String, seed: UInt64? = nil, set: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws -> Outcome {
+/// `keepEveryWrite`: no write is folded into counts (for tests that read single writes).
+func simulate(_ yaml: String, seed: UInt64? = nil, set: [String] = [], keepEveryWrite: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) throws -> Outcome {
     var s: Scenario
     switch ScenarioLoader.load(text: yaml, file: "test.yml", overrides: set) {
     case .success(let v): s = v
@@ -39,7 +40,9 @@ func simulate(_ yaml: String, seed: UInt64? = nil, set: [String] = [], sourceLoc
         throw e
     }
     if let seed { s.seed = seed }
-    let run = Simulation(scenario: s).run()
+    let sim = Simulation(scenario: s)
+    sim.keepEveryWrite = keepEveryWrite
+    let run = sim.run()
     return Outcome(scenario: s, run: run, findings: Analyzer.analyze(run, scenario: s))
 }
 

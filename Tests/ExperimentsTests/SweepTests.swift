@@ -46,11 +46,13 @@ struct SweepTests {
             for seed: UInt64 in [1, 2] {
                 var s = s0
                 s.seed = seed
-                let run = Simulation(scenario: s).run()
+                let sim = Simulation(scenario: s)
+                sim.keepEveryWrite = true
+                let run = sim.run()
                 let t0 = run.faults[0].startNs
                 faultTimes[seed, default: []].insert(t0)
                 // Until the crash, the clients' arrival times come from their own streams only.
-                preFaultWrites[seed, default: []].insert(run.writes.filter { $0.sentNs < t0 }.map(\.sentNs))
+                preFaultWrites[seed, default: []].insert(run.keptWrites.filter { $0.sentNs < t0 }.map(\.sentNs))
                 _ = i
             }
         }
