@@ -57,7 +57,7 @@ public struct WriteSpan: Sendable, Equatable {
     }
 }
 
-/// Every write a run made, addressed by id: the recent ones in full (`live`), older ones either
+/// Every write a run made, addressed by id: the recent ones in full (`chunks`), older ones either
 /// kept in full (`kept`: whatever went wrong, its neighbours, and writes near a fault's start
 /// or end) or folded into `spans`. Memory then grows with what the findings need, not with the
 /// horizon (a quiet hour at 5,000 writes/s is one span). Folding is off unless the owner

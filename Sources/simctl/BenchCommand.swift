@@ -117,6 +117,10 @@ struct BenchCommand: ParsableCommand {
         return ["heap:   timers only, 64 processes: kernel \(String(fixed: sw.eventsPerSecond / 1e6, decimals: 2)) M events/s, C 4-ary heap (\(source), cc -O2) \(String(fixed: bestC / 1e6, decimals: 2)) M events/s: the kernel runs at \(String(fixed: ratio, decimals: 2))× the C heap" + (same ? " (the same events: checksums agree)" : " (checksums differ: not the same events)")]
     }
 
+    /// Enough clients to reach `rate` (one transaction at a time each, ~200/s per client at
+    /// LAN latency), at least the library's 4.
+    static func clients(forRate rate: Int) -> Int { max(4, (rate + 199) / 200) }
+
     /// The fastest of `repeats` runs of `s` (the same events each time: only the wall time varies).
     func fastestRun(_ s: Scenario) -> RunRecord {
         var best = Simulation(scenario: s).run(wallClock: wallSeconds)
@@ -168,7 +172,7 @@ struct BenchCommand: ParsableCommand {
         lines.append("        " + pad("0", 10) + pad("-", 10) + pad("0", 13) + pad("\(floor.events)", 12)
                      + pad(String(fixed: floor.wallSeconds * 1000, decimals: 1), 13) + pad("-", 13) + "   (no writes: the cluster's own events)")
         for rate in rates {
-            let clients = max(4, (rate + 199) / 200)
+            let clients = Self.clients(forRate: rate)
             let (s, _, _) = try loadScenario(path, overrides: ["workload.rate=\(rate)/s", "workload.clients=\(clients)"])
             let r = fastestRun(s)
             let ms = r.wallSeconds * 1000

@@ -27,7 +27,7 @@ extension BenchCommand {
         guard !runs.isEmpty, let path = resolveScenarioPath(sweepScenario) else { return [] }
         func args(_ horizon: String, _ rate: Int) -> [String] {
             ["run", path, "--no-store", "--json", "--set", "duration=\(horizon)", "--set", "workload.rate=\(rate)/s",
-             "--set", "workload.clients=\(max(4, (rate + 199) / 200))"]
+             "--set", "workload.clients=\(Self.clients(forRate: rate))"]
         }
         guard let base = measuredChild(args("10m", 0)) else { return ["memory: could not run \(path) in a child process; memory figures skipped"] }
         var lines = ["memory: \(path), each run in its own process (peak RSS; the no-write 10-minute run, the program's own footprint: \(String(fixed: base.peakMB, decimals: 1)) MB):"]
