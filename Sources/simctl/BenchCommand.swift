@@ -32,12 +32,16 @@ struct BenchCommand: ParsableCommand {
     var sweepRuns: Int = 40
 
     @Option(help: ArgumentHelp("Write rates for the cost-growth table (the sweep scenario at each rate).", valueName: "r,r,..."))
-    var costRates: String = "50,500,5000,10000"
+    var costRates: String = "50,100,500,5000,10000"
 
     @Option(help: ArgumentHelp("Whole runs of the sweep scenario whose peak memory to measure, each in its own process (HORIZON@WRITES_PER_SECOND; empty: none).", valueName: "h@r,..."))
     var memoryRuns: String = "1h@5000,30d@10"
 
+    @Option(help: .hidden)
+    var sweepWorker: Int? = nil
+
     func run() throws {
+        if let first = sweepWorker { return try sweepWorker(first: first) }
         let rates = try parsedCostRates()
         let memory = try parsedMemoryRuns()
         var best: KernelBench.Result? = nil
@@ -65,25 +69,27 @@ struct BenchCommand: ParsableCommand {
         } else {
             lines.append("model:  \(scenario) not found; full-model figures skipped")
         }
+        var parallel: (runs: Int, seconds: Double)? = nil
         if let path = resolveScenarioPath(sweepScenario), sweepRuns > 0 {
             let (s, _, _) = try loadScenario(path, overrides: [])
             let t0 = wallSeconds()
-            var events: UInt64 = 0
-            for k in 0..<sweepRuns {
-                var sk = s
-                sk.seed = s.seed &+ UInt64(k)
-                let r = Simulation(scenario: sk).run()
-                _ = Analyzer.analyze(r, scenario: sk)
-                events += r.events
-            }
+            let events = sweepLoop(s, first: 0, count: sweepRuns)
             let dt = wallSeconds() - t0
             let perMin = dt > 0 ? Double(sweepRuns) / dt * 60 : 0
             fields += [("sweep_scenario", .string(path)), ("sweep_runs", .int(Int64(sweepRuns))), ("sweep_seconds", .double(dt)),
                        ("runs_per_minute_per_core", .double(perMin.rounded()))]
             lines.append("sweep:  \(path): \(sweepRuns) runs (\(DurationText.format(s.durationNs)) each, with analysis) in \(String(fixed: dt, decimals: 3)) s = \(Int(perMin.rounded())) runs/min on one core (\(events / UInt64(sweepRuns)) events per run)")
+            // Two processes side by side, each with its own seeds: what 2 cores give a sweep.
+            parallel = parallelSweep(path, processes: 2, runsEach: sweepRuns)
+            if let p = parallel {
+                let perMin2 = p.seconds > 0 ? Double(p.runs) / p.seconds * 60 : 0
+                fields += [("runs_per_minute_2_processes", .double(perMin2.rounded()))]
+                lines.append("        2 processes side by side: \(p.runs) runs in \(String(fixed: p.seconds, decimals: 3)) s = \(Int(perMin2.rounded())) runs/min (process start included)")
+            }
         }
         lines += try costGrowth(rates, &fields)
         lines += memoryFootprint(memory, &fields)
+        lines += targetReport(targets(fields, parallel: parallel), &fields)
         lines.append("events: " + EventLayout.report.map { "\($0.0) \($0.1) B\($0.2 ? "" : " (ref-counted)")" }.joined(separator: ", "))
         if json { print(JSON.object(fields).pretty) } else { lines.forEach { print($0) } }
     }

@@ -56,17 +56,8 @@ extension BenchCommand {
     func measuredChild(_ args: [String]) -> ChildRun? {
         let out = NSTemporaryDirectory() + "simctl-bench-mem-\(getpid()).json"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let exe = "/proc/self/exe"
-        let argv = ([exe] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
         let t0 = wallSeconds()
-        guard posix_spawn(&pid, exe, &actions, nil, argv, environ) == 0 else { return nil }
+        guard let pid = spawnSelf(args, stdout: out) else { return nil }
         var status: Int32 = 0
         var usage = rusage()
         // Exit 1 is a finished run whose expectations failed (the no-write run measures no RTO).
@@ -75,5 +66,21 @@ extension BenchCommand {
         guard let data = FileManager.default.contents(atPath: out), let doc = try? JSON.parse(String(decoding: data, as: UTF8.self)) else { return nil }
         // ru_maxrss is in kilobytes on Linux.
         return ChildRun(peakMB: Double(usage.ru_maxrss) / 1024, seconds: dt, writes: doc["writes"]?["total"]?.intValue ?? 0, events: doc["events"]?.intValue ?? 0)
+    }
+
+    /// Starts this program with `args`, its standard output to the file `stdout` and its errors
+    /// discarded: the child's pid, for wait4 (posix_spawn rather than Process, whose wait gives
+    /// no rusage).
+    func spawnSelf(_ args: [String], stdout: String) -> pid_t? {
+        var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let exe = "/proc/self/exe"
+        let argv = ([exe] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        return posix_spawn(&pid, exe, &actions, nil, argv, environ) == 0 ? pid : nil
     }
 }

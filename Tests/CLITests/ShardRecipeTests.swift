@@ -89,6 +89,17 @@ struct BenchTests {
         #expect(peaks.count == 2 && peaks.allSatisfy { $0 >= base * 0.9 && $0 < 100 }, "\(peaks), floor \(base)")
         #expect(peaks[1] < peaks[0] * 1.25, "\(peaks)")
         #expect(mem.allSatisfy { ($0["writes"] as? Int ?? 0) > 20_000 })
+        // Each target with its figure, reference and verdict: the 100/s run is in this bench's
+        // rates, 5,000/s is not (so that one is not measured), two processes ran the sweep.
+        let targets = try #require(obj["targets"] as? [[String: Any]])
+        #expect(targets.count == 4 + 2, "\(targets)")
+        let byName = Dictionary(targets.map { (($0["target"] as? String) ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+        let at100 = try #require(byName.first { $0.key.contains("100 writes/s") }?.value)
+        #expect((at100["ratio"] as? Double).map { abs($0 - ((rows[1]["ms"] as? Double) ?? 0) / 20) < 1e-3 * $0 } == true, "\(at100)")
+        #expect(byName.first { $0.key.contains("5,000 writes/s") }?.value["met"] is NSNull)
+        let perMin = try #require(obj["runs_per_minute_2_processes"] as? Double)
+        #expect(perMin > 0)
+        #expect(targets.filter { ($0["target"] as? String ?? "").contains("peak RSS") }.allSatisfy { $0["met"] as? Bool == true })
         let badMemory = try simctl(["bench", "--memory-runs", "1h@fast"])
         #expect(badMemory.code == 2 && badMemory.err.contains("--memory-runs") && badMemory.err.contains("HORIZON@WRITES_PER_SECOND"), "\(badMemory.err)")
         // A bad rate is refused before anything runs.
