@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "EtcdTests", dependencies: ["Settings", "Etcd", "SimNet", "Recording"]),
         .testTarget(name: "PostgresTests", dependencies: ["Settings", "Postgres", "SimNet", "Recording"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Settings", "Analysis", "Recording", "Scenario", "SimCore"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Settings", "Cluster", "Analysis", "Recording", "Scenario", "SimCore", "Experiments"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Settings", "Cluster", "Analysis", "Recording", "Scenario", "SimCore", "Experiments", "Patroni", "Etcd"]),
         .testTarget(name: "StoreTests", dependencies: ["Settings", "Store", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"]),
         // What users read: golden text (the report, patronictl list and history), the HTML page's SVG.
         .testTarget(name: "ReportTests", dependencies: ["Settings", "Report", "Cluster", "Analysis", "Recording", "Scenario", "SimCore"],

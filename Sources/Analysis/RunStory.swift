@@ -22,7 +22,7 @@ public struct RunStory: Sendable {
     public var traceHash: String
     public var hosts: [Host]
     public var faults: [FaultRecord]
-    public var timeline: [TimelineEntry]
+    public var timeline: Timeline
     public var findings: Findings
     public var series: WriteSeries
     public var aborted: String?
@@ -48,7 +48,7 @@ public struct RunStory: Sendable {
     }
 
     public init(scenario: String, scenarioFile: String, seed: UInt64, durationNs: Nanos, events: UInt64, wallSeconds: Double, traceHash: String,
-                hosts: [Host], faults: [FaultRecord], timeline: [TimelineEntry], findings: Findings, series: WriteSeries, aborted: String?,
+                hosts: [Host], faults: [FaultRecord], timeline: Timeline, findings: Findings, series: WriteSeries, aborted: String?,
                 overrides: [(String, String)], runID: Int64?) {
         self.scenario = scenario
         self.scenarioFile = scenarioFile

@@ -75,10 +75,10 @@ extension Simulation {
         joining = dbNames.map { scenario.joiningMembers.contains($0) }
         var ops: [EntryOp] = dbNames.indices.filter { !joining[$0] }.map { .leaseGrant(steadyLease($0), ttlSeconds: Int64(scenario.patroni.ttl)) }
         ops += [
-            .put(keys.initialize, pValues.intern(.initialize), lease: 0),
-            .put(keys.config, pValues.intern(.config(scenario.patroni)), lease: 0),
-            .put(keys.leader, pValues.intern(.leader(primary)), lease: steadyLease(primary)),
-            .put(keys.status, pValues.intern(.status(optime: seedLsn)), lease: 0),
+            .put(keys.initialize, pValues.intern(.initialize, key: keys.initialize), lease: 0),
+            .put(keys.config, pValues.intern(.config(scenario.patroni), key: keys.config), lease: 0),
+            .put(keys.leader, pValues.intern(.leader(primary), key: keys.leader), lease: steadyLease(primary)),
+            .put(keys.status, pValues.intern(.status(optime: seedLsn), key: keys.status), lease: 0),
         ]
         let replicas = dbNames.indices.filter { $0 != primary && !joining[$0] }
         var sync: [Int] = []
@@ -100,10 +100,10 @@ extension Simulation {
                 for r in ordered where !tags(r).nofailover || sync.count < count { sync.append(r) }
                 sync.sort()
                 let numsync = min(count, sync.count)
-                ops.append(.put(keys.sync, pValues.intern(.sync(leader: primary, standbys: sync, quorum: sync.count - numsync)), lease: 0))
+                ops.append(.put(keys.sync, pValues.intern(.sync(leader: primary, standbys: sync, quorum: sync.count - numsync), key: keys.sync), lease: 0))
             } else {
                 sync = Array(ordered.prefix(count))
-                ops.append(.put(keys.sync, pValues.intern(.sync(leader: primary, standbys: sync)), lease: 0))
+                ops.append(.put(keys.sync, pValues.intern(.sync(leader: primary, standbys: sync), key: keys.sync), lease: 0))
             }
         }
         // Every member's key, as its last cycle before the run wrote it, on its Patroni's lease:
@@ -116,7 +116,7 @@ extension Simulation {
             var seeded = data
             seeded.nostream = tags.nostream
             if let rf = tags.replicatefrom, let u = dbNames.firstIndex(of: rf), !joining[u] { seeded.replicatefrom = u }
-            ops.append(.put(keys.members[i], pValues.intern(.member(seeded)), lease: steadyLease(i)))
+            ops.append(.put(keys.members[i], pValues.intern(.member(seeded), key: keys.members[i]), lease: steadyLease(i)))
         }
         let gids = ops.map { etcdShared.newOp($0) }
         for i in etcd.indices { etcd[i].seed(gids) }

@@ -188,10 +188,10 @@ public final class Simulation {
         let budget = maxWallSeconds
         var overWall = false
         var tableLimit: String? = nil
-        let shared = etcdShared!
+        let shared = etcdShared!, values = pValues!
         kernel.shouldStop = {
             if wallClock() - started > budget { overWall = true; return true }
-            if let l = shared.limitHit { tableLimit = l; return true }
+            if let l = shared.limitHit ?? values.limitHit { tableLimit = l; return true }
             return userStop?() ?? false
         }
         defer { kernel.shouldStop = userStop }

@@ -95,6 +95,9 @@ extension EtcdMember {
         default: break
         }
         if removed { return }
+        // A snapshot whose state is no longer held (a later one replaced it on the way): the
+        // stream failed, and the leader sends another an election timeout later.
+        if m.type == .snap, shared.snapshot(UInt32(truncatingIfNeeded: m.ctx)) == nil { return }
         // A member that lost its disk but rejoined under its old id: the leader's heartbeat
         // carries a commit index past its (empty) log, and raft panics (`raftLog.commitTo`).
         if m.type == .heartbeat, m.term >= raft.term, Int(m.commit) > raft.lastIndex {
@@ -138,12 +141,13 @@ extension EtcdMember {
     /// blocked: no ticks, no sends.
     mutating func pump(_ env: EtcdEnv) {
         guard running, !busy else { return }
+        attachSnapshots()
         let isLeader = raft.state == .leader
-        let needSync = raft.log.count > persistedLen || raft.term != persistedTerm || raft.vote != persistedVote
+        let needSync = raft.lastIndex + 1 > persistedLen || raft.term != persistedTerm || raft.vote != persistedVote
         if isLeader || !needSync { sendOutbox(env) }
         if needSync {
             busy = true
-            persistingLen = raft.log.count
+            persistingLen = raft.lastIndex + 1
             persistingTerm = raft.term
             persistingVote = raft.vote
             if !isLeader {
@@ -158,7 +162,7 @@ extension EtcdMember {
 
     mutating func fsyncDone(_ env: EtcdEnv) {
         busy = false
-        persistedLen = min(persistingLen, raft.log.count)
+        persistedLen = min(persistingLen, raft.lastIndex + 1)
         persistedTerm = persistingTerm
         persistedVote = persistingVote
         for m in heldMsgs { send(m, env) }
@@ -179,14 +183,19 @@ extension EtcdMember {
 
     /// Applies committed entries (a follower only what it has made durable).
     mutating func applyCommitted(now: Nanos, replay: Bool, env: EtcdEnv? = nil) {
+        if let id = raft.snapshotToApply {
+            raft.snapshotToApply = nil
+            if let s = shared.snapshot(id) { installSnapshot(s, now: now) }
+        }
         let limit = replay || raft.state == .leader ? raft.committed : min(raft.committed, persistedLen - 1)
         while applied < limit {
             applied += 1
             raft.appliedIndex = applied
-            let e = raft.log[applied]
+            let e = raft.entry(applied)
             if !replay { shared.checkCommitted(index: applied, entry: e, slot: slot, at: now) }
             apply(e, index: applied, now: now, replay: replay, env: env)
         }
         if let env, !replay { answerReads(env) }
+        if !replay { maybeSnapshot() }
     }
 }

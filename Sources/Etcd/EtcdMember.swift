@@ -47,6 +47,9 @@ public struct EtcdMember {
     var persistedTerm: UInt64 = 0
     var persistedVote = -1
     var persistedCommit = 0
+    /// The last snapshot on disk (etcd's `snap` directory and bbolt state): the applied state
+    /// recovery starts from before it replays the log after it.
+    var durableSnapshot: EtcdSnapshot? = nil
 
     // The raft loop
     var busy = false
@@ -138,7 +141,8 @@ public struct EtcdMember {
     /// term 1 (the world seeds Patroni's keys this way, so that a run starts in steady state).
     public mutating func seed(_ gids: [UInt32]) {
         raft.log = [LogEntry(term: 0, gid: 0)] + gids.map { LogEntry(term: 1, gid: $0) }
-        persistedLen = raft.log.count
+        raft.offset = 0
+        persistedLen = raft.lastIndex + 1
         persistedTerm = 1
         raft.term = 1
         persistedCommit = raft.lastIndex
@@ -150,6 +154,8 @@ public struct EtcdMember {
     /// `--initial-cluster-state=existing`, and the leader replicates everything to it.
     public mutating func prepareRejoin() {
         raft.log = [LogEntry(term: 0, gid: 0)]
+        raft.offset = 0
+        durableSnapshot = nil
         persistedLen = 1
         persistedTerm = 0
         persistedVote = -1
@@ -220,6 +226,8 @@ public struct EtcdMember {
     /// The data directory is wiped (the process must already be down).
     public mutating func loseDisk() {
         raft.log = [LogEntry(term: 0, gid: 0)]
+        raft.offset = 0
+        durableSnapshot = nil
         persistedLen = 1
         persistedTerm = 0
         persistedVote = -1
@@ -232,12 +240,13 @@ public struct EtcdMember {
     /// Rebuilds memory from the durable state: the log up to the last fsync, the HardState,
     /// and the KV store and leases by replaying the committed prefix.
     mutating func recoverFromDisk() {
-        if raft.log.count > persistedLen { raft.log.removeSubrange(persistedLen...) }
+        raft.truncate(after: persistedLen - 1)
         raft.term = persistedTerm
         raft.vote = persistedVote
         raft.lead = -1
         raft.state = .follower
         raft.committed = min(persistedCommit, raft.lastIndex)
+        raft.snapshotToApply = nil
         raft.outbox.removeAll()
         raft.voters = Array(shared.names.indices)
         raft.electionElapsed = 0
@@ -256,6 +265,12 @@ public struct EtcdMember {
         revision = 0
         applied = 0
         raft.appliedIndex = 0
+        if let s = durableSnapshot {
+            // Restart: the snapshot, then the log's entries after it (`etcdserver.NewServer`).
+            restoreState(s)
+            if raft.termAt(s.index) != nil { raft.compact(to: s.index) } else { raft.restoreLog(index: s.index, term: s.term) }
+            raft.committed = max(raft.committed, s.index)
+        }
         applyCommitted(now: 0, replay: true)
         for i in leases.indices { leases[i].expiry = .max }
     }

@@ -80,6 +80,27 @@ public final class EtcdShared {
 
     public func range(_ id: UInt32) -> [(KeyID, KVRecord)] { rangeResults[Int(id)] }
 
+    /// The states `MsgSnap` messages carry, the last `snapshotLimit` of them (a snapshot is
+    /// sent at most once an election timeout per follower; one older than that many later
+    /// ones is a transfer that failed).
+    var snapshots: [(seq: UInt32, state: EtcdSnapshot)?] = Array(repeating: nil, count: snapshotLimit)
+    var snapshotSeq: UInt32 = 1
+    static let snapshotLimit = 16
+
+    func storeSnapshot(_ s: EtcdSnapshot) -> UInt32 {
+        let seq = snapshotSeq
+        snapshotSeq &+= 1
+        let slot = Int(seq % UInt32(Self.snapshotLimit))
+        snapshots[slot] = (seq, s)
+        return seq
+    }
+
+    func snapshot(_ seq: UInt32) -> EtcdSnapshot? {
+        let slot = Int(seq % UInt32(Self.snapshotLimit))
+        guard let held = snapshots[slot], held.seq == seq else { return nil }
+        return held.state
+    }
+
     // MARK: - Safety invariants (checked in every run)
 
     func checkLeader(term: UInt64, slot: Int, at t: Nanos) {

@@ -10,6 +10,8 @@ public enum RaftMsgType: UInt8, Sendable {
     /// Peer → a member it knows as removed: rafthttp answers its stream with 410 Gone, and the
     /// removed member stops ("the member has been permanently removed from the cluster").
     case memberRemoved
+    /// Leader → a follower behind its compacted log: the state to restore from (`MsgSnap`).
+    case snap
 
     var isResponse: Bool {
         switch self {

@@ -4,7 +4,8 @@
 extension RaftNode {
     var invariantViolations: [String] {
         var out: [String] = []
-        if log.isEmpty || log[0].term != 0 { out.append("the log lost its dummy entry at index 0") }
+        if log.isEmpty || (offset == 0 && log[0].term != 0) { out.append("the log lost its dummy entry at index 0") }
+        if offset > committed { out.append("the log is compacted to \(offset), past the commit index \(committed)") }
         if committed > lastIndex { out.append("commit index \(committed) past the last entry \(lastIndex)") }
         if appliedIndex > committed { out.append("applied \(appliedIndex) past the commit index \(committed)") }
         if lastTerm > term { out.append("the last entry's term \(lastTerm) is newer than the node's term \(term)") }

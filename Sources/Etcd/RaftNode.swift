@@ -8,8 +8,11 @@ public enum RaftState: UInt8, Sendable { case follower, preCandidate, candidate,
 ///
 /// It is a pure state machine: inputs are `tick()`, `step(_:)` and `propose(_:)`; outputs are
 /// the messages appended to `outbox` and the changes to term, vote, log and commit, which the
-/// owning member persists and applies. What it deliberately leaves out: snapshots and log
-/// compaction (logs here are short), flow-control windows, learners and joint consensus.
+/// owning member persists and applies. Log compaction and snapshots as etcd-io/raft has them:
+/// the member compacts its log below an index it has applied (`compact`), and a follower that
+/// needs entries the leader no longer has gets a `MsgSnap` (the member attaches its applied
+/// state) and `restore`s from it. What it deliberately leaves out: flow-control windows,
+/// learners and joint consensus.
 struct RaftNode {
     let id: Int
     /// Where messages keep the entries they carry (shared by the cluster, append-only).
@@ -24,7 +27,10 @@ struct RaftNode {
     var vote = -1
     var lead = -1
     var state: RaftState = .follower
+    /// The entries from `offset` on: `log[0]` is the entry at `offset`, kept for its term only
+    /// (index 0's sentinel, or the last compacted entry: raft's "dummy entry").
     var log: [LogEntry] = [LogEntry(term: 0, gid: 0)]
+    var offset = 0
     var committed = 0
     var electionElapsed = 0
     var heartbeatElapsed = 0
@@ -42,6 +48,12 @@ struct RaftNode {
     /// Index of the last membership entry not yet applied (raft will not campaign past it).
     var pendingConfIndex = 0
     var appliedIndex = 0
+    /// A snapshot this follower restored from and its member must apply (its shared id).
+    var snapshotToApply: UInt32? = nil
+    /// Leader: per follower, the tick a snapshot was sent at (-1: none in flight; raft's
+    /// `ProgressStateSnapshot`, which sends nothing more until the follower answers).
+    var snapshotSentTick: [Int]
+    var ticks = 0
 
     init(id: Int, arena: EntryArena, slots: Int, voters: [Int], electionTicks: Int, preVote: Bool) {
         self.id = id
@@ -54,11 +66,34 @@ struct RaftNode {
         recentActive = Array(repeating: false, count: slots)
         probing = Array(repeating: true, count: slots)
         votes = Array(repeating: -1, count: slots)
+        snapshotSentTick = Array(repeating: -1, count: slots)
     }
 
-    var lastIndex: Int { log.count - 1 }
+    var lastIndex: Int { offset + log.count - 1 }
     var lastTerm: UInt64 { log[log.count - 1].term }
-    func termAt(_ i: Int) -> UInt64? { i >= 0 && i < log.count ? log[i].term : nil }
+    func termAt(_ i: Int) -> UInt64? { i >= offset && i <= lastIndex ? log[i - offset].term : nil }
+    func entry(_ i: Int) -> LogEntry { log[i - offset] }
+
+    /// Drops the entries before `index` (which must be applied): `MemoryStorage.Compact`.
+    mutating func compact(to index: Int) {
+        guard index > offset, index <= min(appliedIndex, lastIndex) else { return }
+        log.removeFirst(index - offset)
+        offset = index
+    }
+
+    /// The log is the snapshot's: nothing but its (index, term) (`raftLog.restore`).
+    mutating func restoreLog(index: Int, term: UInt64) {
+        log = [LogEntry(term: term, gid: 0)]
+        offset = index
+        committed = index
+        appliedIndex = index
+    }
+
+    /// Cuts the entries after `index` (a conflicting suffix, or what was not fsynced).
+    mutating func truncate(after index: Int) {
+        guard index >= offset, index < lastIndex else { return }
+        log.removeSubrange((index + 1 - offset)...)
+    }
     var quorum: Int { voters.count / 2 + 1 }
     var promotable: Bool { voters.contains(id) }
 
@@ -83,6 +118,7 @@ struct RaftNode {
             next[i] = lastIndex + 1
             recentActive[i] = i == id
             probing[i] = true
+            snapshotSentTick[i] = -1
         }
     }
 
@@ -119,6 +155,7 @@ struct RaftNode {
     // MARK: - Ticks
 
     mutating func tick(_ rng: inout Rng, newGid: () -> UInt32) {
+        ticks += 1
         if state == .leader {
             heartbeatElapsed += 1
             electionElapsed += 1
@@ -275,6 +312,7 @@ struct RaftNode {
             bcastAppend()
         case .appResp:
             recentActive[from] = true
+            snapshotSentTick[from] = -1
             if m.reject {
                 // MaybeDecrTo: a rejection at or below what is known to match is stale;
                 // otherwise back off to the follower's hint and probe again.
@@ -317,6 +355,9 @@ struct RaftNode {
         case .heartbeat:
             becomeFollower(m.term, from, &rng)
             handleHeartbeat(m)
+        case .snap:
+            becomeFollower(m.term, from, &rng)
+            handleSnapshot(m)
         case .voteResp where state == .candidate, .preVoteResp where state == .preCandidate:
             switch poll(from, granted: !m.reject) {
             case .won:
@@ -351,6 +392,10 @@ struct RaftNode {
             electionElapsed = 0
             lead = from
             handleHeartbeat(m)
+        case .snap:
+            electionElapsed = 0
+            lead = from
+            handleSnapshot(m)
         case .timeoutNow:
             // Leadership transfer: campaign at once, skipping PreVote and inLease.
             hup(transfer: true, &rng, newGid: newGid)
@@ -382,16 +427,35 @@ struct RaftNode {
     mutating func sendAppend(_ to: Int) {
         guard to != id, to < next.count else { return }
         let prev = max(0, min(next[to] - 1, lastIndex))
+        if prev < offset {
+            sendSnapshot(to)
+            return
+        }
         var m = RaftMessage(type: .app, from: id, to: to, term: term)
         m.index = Int64(prev)
-        m.logTerm = log[prev].term
+        m.logTerm = entry(prev).term
         m.commit = Int64(committed)
         if prev < lastIndex {
             let count = min(lastIndex - prev, 64)
             // Replicate optimistically (raft's ProgressStateReplicate); a probe waits.
             if !probing[to] { next[to] = prev + count + 1 }
-            m.entries = arena.store(log[(prev + 1)...(prev + count)])
+            m.entries = arena.store(log[(prev + 1 - offset)...(prev + count - offset)])
         }
+        outbox.append(m)
+    }
+
+    /// `maybeSendAppend` when the entries are compacted away: a `MsgSnap`, whose state the
+    /// member attaches (its applied state, at `appliedIndex`). Nothing more goes to that
+    /// follower until it answers, or an election timeout later if the snapshot was lost
+    /// (etcd reports a failed snapshot stream, `ReportSnapshot`, and the leader probes again).
+    mutating func sendSnapshot(_ to: Int) {
+        if snapshotSentTick[to] >= 0 && ticks - snapshotSentTick[to] < electionTicks { return }
+        snapshotSentTick[to] = ticks
+        probing[to] = true
+        var m = RaftMessage(type: .snap, from: id, to: to, term: term)
+        m.index = Int64(appliedIndex)
+        m.logTerm = termAt(appliedIndex) ?? 0
+        m.commit = Int64(committed)
         outbox.append(m)
     }
 
@@ -425,8 +489,8 @@ struct RaftNode {
                 let idx = prev + 1 + i
                 let e = arena.entries[base + i]
                 if idx <= lastIndex {
-                    if log[idx].term != e.term {
-                        log.removeSubrange(idx...)
+                    if entry(idx).term != e.term {
+                        truncate(after: idx - 1)
                         continue
                     }
                 } else {
@@ -442,6 +506,25 @@ struct RaftNode {
             r.reject = true
             r.rejectHint = Int64(min(prev, lastIndex))
             r.logTerm = termAt(min(prev, lastIndex)) ?? 0
+        }
+        outbox.append(r)
+    }
+
+    /// `handleSnapshot` / `restore`: a snapshot at or below what is committed is ignored; one
+    /// whose (index, term) the log already has only moves the commit; otherwise the log becomes
+    /// the snapshot's and the member applies its state. The answer carries the new last index.
+    mutating func handleSnapshot(_ m: RaftMessage) {
+        let idx = Int(m.index)
+        var r = RaftMessage(type: .appResp, from: id, to: Int(m.from), term: term)
+        if idx <= committed {
+            r.index = Int64(committed)
+        } else if termAt(idx) == m.logTerm {
+            committed = idx
+            r.index = Int64(committed)
+        } else {
+            restoreLog(index: idx, term: m.logTerm)
+            snapshotToApply = UInt32(truncatingIfNeeded: m.ctx)
+            r.index = Int64(lastIndex)
         }
         outbox.append(r)
     }

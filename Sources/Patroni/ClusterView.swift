@@ -54,20 +54,48 @@ public enum PValue: Sendable, Equatable {
 }
 
 /// The value table shared by a cluster's Patroni nodes: etcd carries the ids.
+///
+/// The values written every HA cycle (each member key, `/status`, `/failsafe`: about 35,000
+/// a simulated day on three members) live in one ring per key of the last `ringCapacity`
+/// values written to that key, since only a key's recent values can still be read: etcd holds
+/// its latest, and a watch or a response in flight one written moments before. Everything else
+/// (the leader value, `/config`, `/sync`, `/initialize`, `/history`, `/failover`) is kept for
+/// the run. A ring id carries its sequence number, so a read of a value the ring has since
+/// overwritten is detected, never answered with another value: the run then stops, naming
+/// the limit (`limitHit`), as etcd's tables do.
 public final class PatroniValues {
     public private(set) var values: [PValue] = []
     var leaderIDs: [Int: ValueID] = [:]
     public let names: [String]
+    /// Per ring: its key, its values by slot, the sequence number each slot holds.
+    var ringKeys: [KeyID] = []
+    var rings: [[PValue]] = []
+    var ringSeqs: [[UInt32]] = []
+    var ringNext: [UInt32] = []
+    public private(set) var limitHit: String? = nil
+
+    /// 16,384 values per key: 45 hours of member-key writes at loop_wait 10, 4.5 at loop_wait 1.
+    public static let ringCapacity = 16_384
+    /// Ring ids: the top bit, 7 bits of ring, 24 bits of sequence number.
+    static let ringBit: UInt32 = 1 << 31
+    static let maxRings = 127
+    static let maxSeq: UInt32 = 1 << 24
+
     public init(names: [String]) { self.names = names }
 
-    public func intern(_ v: PValue) -> ValueID {
-        if case .leader(let m) = v {
+    /// The id of `v`, written to `key`.
+    public func intern(_ v: PValue, key: KeyID) -> ValueID {
+        switch v {
+        case .leader(let m):
             if let id = leaderIDs[m] { return id }
             let id = add(v)
             leaderIDs[m] = id
             return id
+        case .member, .status, .failsafe:
+            return ringed(v, key: key) ?? add(v)
+        default:
+            return add(v)
         }
-        return add(v)
     }
 
     func add(_ v: PValue) -> ValueID {
@@ -75,7 +103,46 @@ public final class PatroniValues {
         return ValueID(values.count - 1)
     }
 
-    public subscript(_ id: ValueID) -> PValue? { Int(id) < values.count ? values[Int(id)] : nil }
+    /// `v` in `key`'s ring (the last id again when `v` is the value last written there, as
+    /// the client's own-write cache interns what it just put); nil when the rings are full.
+    func ringed(_ v: PValue, key: KeyID) -> ValueID? {
+        var r = ringKeys.firstIndex(of: key) ?? -1
+        if r < 0 {
+            guard ringKeys.count < Self.maxRings else { return nil }
+            ringKeys.append(key); rings.append([]); ringSeqs.append([]); ringNext.append(0)
+            r = ringKeys.count - 1
+        }
+        let next = ringNext[r]
+        if next > 0 {
+            let last = Int((next - 1) % UInt32(Self.ringCapacity))
+            if rings[r][last] == v { return Self.ringID(r, next - 1) }
+        }
+        guard next < Self.maxSeq else { return nil }
+        let slot = Int(next % UInt32(Self.ringCapacity))
+        if slot == rings[r].count {
+            rings[r].append(v); ringSeqs[r].append(next)
+        } else {
+            rings[r][slot] = v; ringSeqs[r][slot] = next
+        }
+        ringNext[r] = next + 1
+        return Self.ringID(r, next)
+    }
+
+    static func ringID(_ ring: Int, _ seq: UInt32) -> ValueID { ringBit | UInt32(ring) << 24 | seq }
+
+    public subscript(_ id: ValueID) -> PValue? {
+        guard id & Self.ringBit != 0 else { return Int(id) < values.count ? values[Int(id)] : nil }
+        let r = Int((id >> 24) & 0x7f), seq = id & (Self.maxSeq - 1)
+        guard r < rings.count else { return nil }
+        let slot = Int(seq % UInt32(Self.ringCapacity))
+        guard slot < rings[r].count, ringSeqs[r][slot] == seq else {
+            if limitHit == nil {
+                limitHit = "Patroni's value table: a value read back was written more than \(Self.ringCapacity) writes of its key ago (a key unchanged that long while it was rewritten and refused; shorten the run)"
+            }
+            return nil
+        }
+        return rings[r][slot]
+    }
 
     /// The holder name of a leader-key value (for the timeline).
     public func holderName(_ id: ValueID) -> String? {

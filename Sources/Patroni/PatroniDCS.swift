@@ -159,7 +159,7 @@ public struct PatroniDCS {
                 // old one expired): re-put it if it still names us, or else, in a nested
                 // transaction, create it if nobody holds it (a primary that froze past its ttl
                 // and whose key nobody took keeps its role).
-                let me = values.intern(.leader(self.me))
+                let me = values.intern(.leader(self.me), key: keys.leader)
                 let create = shared.newTxn(Txn(compares: [Compare(key: keys.leader, .createRevision(0))],
                                                success: [.put(keys.leader, me, lease: l)]))
                 let t = shared.newTxn(Txn(compares: [Compare(key: keys.leader, .value(me))],
@@ -168,7 +168,7 @@ public struct PatroniDCS {
                 client.call(.txn(t), tag: o.tag, retry: true, env)
             case .acquire:
                 guard let l = lease else { finish(.ok(false)); return }
-                let me = values.intern(.leader(self.me))
+                let me = values.intern(.leader(self.me), key: keys.leader)
                 let t = shared.newTxn(Txn(compares: [Compare(key: keys.leader, .createRevision(0))],
                                                  success: [.put(keys.leader, me, lease: l)]))
                 client.call(.txn(t), tag: o.tag, retry: true, env)
@@ -179,20 +179,20 @@ public struct PatroniDCS {
                     return
                 }
                 lastMember = data
-                client.call(.put(keys.members[me], values.intern(.member(data)), lease: l), tag: o.tag, retry: false, env)
+                client.call(.put(keys.members[me], values.intern(.member(data), key: keys.members[me]), lease: l), tag: o.tag, retry: false, env)
             case .refreshLease:
                 finish(.ok(lease != nil))
             case .deleteLeader:
-                let me = values.intern(.leader(self.me))
+                let me = values.intern(.leader(self.me), key: keys.leader)
                 let t = shared.newTxn(Txn(compares: [Compare(key: keys.leader, .value(me))], success: [.delete(keys.leader)]))
                 client.call(.txn(t), tag: o.tag, retry: false, env)
             case .put(let k, let v, let retry):
-                client.call(.put(k, values.intern(v), lease: 0), tag: o.tag, retry: retry, env)
+                client.call(.put(k, values.intern(v, key: k), lease: 0), tag: o.tag, retry: retry, env)
             case .delete(let k):
                 client.call(.delete(k), tag: o.tag, retry: true, env)
             case .cas(let k, let v, let rev):
                 let cmp: Compare = rev == 0 ? Compare(key: k, .createRevision(0)) : Compare(key: k, .modRevision(rev))
-                let t = shared.newTxn(Txn(compares: [cmp], success: [.put(k, values.intern(v), lease: 0)]))
+                let t = shared.newTxn(Txn(compares: [cmp], success: [.put(k, values.intern(v, key: k), lease: 0)]))
                 client.call(.txn(t), tag: o.tag, retry: true, env)
             case .casDelete(let k, let rev):
                 let t = shared.newTxn(Txn(compares: [Compare(key: k, .modRevision(rev))], success: [.delete(k)]))
@@ -200,11 +200,11 @@ public struct PatroniDCS {
             }
         case .status:
             guard case .updateLeader(let optime, _, _) = o.request, let lsn = optime else { set(.failsafe); advance(tag, env); return }
-            client.call(.put(keys.status, values.intern(.status(optime: lsn)), lease: 0), tag: o.tag, retry: false, env)
+            client.call(.put(keys.status, values.intern(.status(optime: lsn), key: keys.status), lease: 0), tag: o.tag, retry: false, env)
         case .failsafe:
             guard case .updateLeader(_, let fs?, _) = o.request, fs != lastWrittenFailsafe else { finish(.ok(true)); return }
             lastWrittenFailsafe = fs
-            client.call(.put(keys.failsafe, values.intern(.failsafe(fs)), lease: 0), tag: o.tag, retry: false, env)
+            client.call(.put(keys.failsafe, values.intern(.failsafe(fs), key: keys.failsafe), lease: 0), tag: o.tag, retry: false, env)
         }
     }
 
@@ -307,7 +307,7 @@ public struct PatroniDCS {
             let old = cache[k]
             if let o = old, o.modRevision >= r.revision { return }
             cache[k] = KVRecord(createRevision: old?.createRevision ?? r.revision, modRevision: r.revision,
-                                version: (old?.version ?? 0) + 1, value: values.intern(v), lease: lease)
+                                version: (old?.version ?? 0) + 1, value: values.intern(v, key: k), lease: lease)
         }
         func delete(_ k: KeyID) {
             if let o = cache[k], o.modRevision < r.revision { cache[k] = nil }

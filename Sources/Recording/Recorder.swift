@@ -6,7 +6,7 @@ import SimCore
 /// live in a `WriteLog` addressed by write id; with `durableLimit` set it folds the ones the
 /// findings need only as counts, so a long run's memory stays bounded.
 public final class Recorder {
-    public var timeline: [TimelineEntry] = []
+    public var timeline = Timeline()
     public var writes = WriteLog()
     /// The last position of a history every server with data has flushed (-1: not every one
     /// has it). Set by the owner to let the write log fold; nil keeps every write in full.
@@ -88,7 +88,7 @@ public struct RunRecord: Sendable {
     public var wallSeconds: Double
     public var hosts: [String]
     public var faults: [FaultRecord]
-    public var timeline: [TimelineEntry]
+    public var timeline: Timeline
     /// The writes kept in full, in id order (every write when folding was off).
     public var keptWrites: [WriteRecord]
     /// The writes folded into counts (see `WriteSpan`), in id order.

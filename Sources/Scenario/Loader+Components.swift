@@ -5,7 +5,7 @@ extension ScenarioLoader {
     // MARK: - etcd
 
     static let etcdKeys = ["heartbeat_interval", "election_timeout", "pre_vote", "version", "fsync",
-                           "initial_election_tick_advance", "strict_reconfig_check"]
+                           "initial_election_tick_advance", "strict_reconfig_check", "snapshot_count", "snapshot_catchup_entries"]
 
     static func readEtcd(_ n: YNode, _ path: String, _ c: inout EtcdConfig, _ r: Reader) {
         guard let f = r.mapping(n, path, allowed: etcdKeys) else { return }
@@ -16,11 +16,14 @@ extension ScenarioLoader {
         r.field(f, "version", { r.oneOf($0, $1, EtcdConfig.Version.allCases.map(\.rawValue)) }) {
             c.version = EtcdConfig.Version(rawValue: $0)!
             c.preVote = c.version != .v3_4   // 3.4 shipped with --pre-vote=false
+            c.snapshotCount = c.version == .v3_6 ? 10_000 : 100_000
         }
         r.field(f, "pre_vote", r.bool) { c.preVote = $0 }
         r.field(f, "fsync", { readLatency($0, $1, r) }) { c.fsync = $0 }
         r.field(f, "initial_election_tick_advance", r.bool) { c.initialElectionTickAdvance = $0 }
         r.field(f, "strict_reconfig_check", r.bool) { c.strictReconfigCheck = $0 }
+        r.field(f, "snapshot_count", { r.int($0, $1, min: 1, max: 100_000_000) }) { c.snapshotCount = Int($0) }
+        r.field(f, "snapshot_catchup_entries", { r.int($0, $1, min: 1, max: 100_000_000) }) { c.snapshotCatchUpEntries = Int($0) }
         if let msg = c.validationError() { r.error(f["election_timeout"] ?? n, f.path("election_timeout"), msg) }
     }
 

@@ -59,7 +59,7 @@ extension Store {
                              durationNs: Time.fromSeconds(Double(r[6] ?? "0") ?? 0), events: UInt64(r[7] ?? "0") ?? 0,
                              wallSeconds: Double(r[8] ?? "0") ?? 0, traceHash: r[9] ?? "",
                              hosts: RunStory.hosts(document: try parse(hostsText, "hosts")), faults: RunStory.faults(document: try parse(faultsText, "faults")),
-                             timeline: timeline, findings: findings, series: WriteSeries(document: try parse(seriesText, "series")),
+                             timeline: Timeline(timeline), findings: findings, series: WriteSeries(document: try parse(seriesText, "series")),
                              aborted: r[15], overrides: overrides, runID: id)
         return StoredReport(story: story, scenarioText: r[16], scenarioSHA256: r[2] ?? "", simctlVersion: r[5] ?? "", sweepID: r[10].flatMap { Int64($0) })
     }

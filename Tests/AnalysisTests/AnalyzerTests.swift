@@ -240,7 +240,7 @@ struct AnalyzerTests {
     func losingSide() {
         let rec = failoverHistory()
         // db1 is still writable while db2 is promoted: a split brain from 131 s to 140 s.
-        rec.timeline.removeAll { $0.kind == Kind.pgWritable && $0.host == "db1" && $0.detail["writable"]?.boolValue == false }
+        rec.timeline = Timeline(rec.timeline.filter { !($0.kind == Kind.pgWritable && $0.host == "db1" && $0.detail["writable"]?.boolValue == false) })
         rec.log(140 * Time.s, "db1", "postgres", Kind.pgWritable, Detail.pgWritable(false, fork: 0, timeline: 1, why: "demoted"))
         write(rec, sent: 132, done: 133, .ok, lsn: 5300)
         rec.writes[0].error = .syncWaitCancelled

@@ -43,7 +43,7 @@ struct HTMLReportTests {
                         hosts: [.init(name: "db1", services: ["etcd", "patroni", "postgres"]), .init(name: "db2", services: ["etcd", "patroni", "postgres"]),
                                 .init(name: "haproxy1", services: ["haproxy"]), .init(name: "app1", services: ["clients"])],
                         faults: [FaultRecord(index: 0, kind: "crash", target: "db1", resolved: "db1", startNs: 60 * s, endNs: nil, disrupts: true)],
-                        timeline: timeline, findings: f, series: series, aborted: nil, overrides: [], runID: 3)
+                        timeline: Timeline(timeline), findings: f, series: series, aborted: nil, overrides: [], runID: 3)
     }
 
     /// x of a time on the page's axis: label column 190, plot 1010 wide, 200 s.

@@ -18,6 +18,8 @@ struct EtcdFile {
     static let modelled = ["heartbeat-interval": "heartbeat_interval", "election-timeout": "election_timeout",
                            "pre-vote": "pre_vote", "strict-reconfig-check": "strict_reconfig_check",
                            "initial-election-tick-advance": "initial_election_tick_advance",
+                           "snapshot-count": "snapshot_count", "experimental-snapshot-catchup-entries": "snapshot_catchup_entries",
+                           "snapshot-catchup-entries": "snapshot_catchup_entries",
                            "experimental-initial-election-tick-advance": "initial_election_tick_advance"]
     /// Settings read for the topology.
     static let topology = ["name", "initial-cluster", "initial-advertise-peer-urls", "advertise-client-urls",
@@ -30,9 +32,8 @@ struct EtcdFile {
         (["client-cert-auth", "trusted-ca-file", "cert-file", "key-file", "peer-client-cert-auth", "peer-trusted-ca-file",
           "peer-cert-file", "peer-key-file", "auto-tls", "peer-auto-tls", "cipher-suites", "tls-min-version", "tls-max-version",
           "client-transport-security", "peer-transport-security"], "TLS does not change timing"),
-        (["auto-compaction-mode", "auto-compaction-retention", "quota-backend-bytes", "snapshot-count",
-          "experimental-snapshot-catchup-entries", "max-snapshots", "max-wals", "backend-batch-interval", "backend-batch-limit"],
-         "compaction, quota and snapshot sizing are not modelled for a cluster with Patroni's few keys"),
+        (["auto-compaction-mode", "auto-compaction-retention", "quota-backend-bytes", "max-snapshots", "max-wals", "backend-batch-interval", "backend-batch-limit"],
+         "MVCC compaction, the backend quota and how many snapshot and WAL files are kept do not change timing for Patroni's few keys"),
         (["max-request-bytes", "grpc-keepalive-min-time", "grpc-keepalive-interval", "grpc-keepalive-timeout", "max-txn-ops",
           "max-concurrent-streams"], "request limits are far above what Patroni sends"),
         (["listen-metrics-urls", "metrics", "enable-pprof", "enable-grpc-gateway"], "metrics and debugging endpoints"),
