@@ -4,7 +4,7 @@ import Recording
 extension EtcdMember {
     /// Applies one committed entry to the MVCC store, the lessor or the membership.
     mutating func apply(_ e: LogEntry, index: Int, now: Nanos, replay: Bool, env: EtcdEnv?) {
-        let op = shared.ops[Int(e.gid)]
+        let op = shared.op(e.gid)
         var result: EtcdResponse.Result = .ok
         switch op {
         case .empty:
@@ -41,7 +41,7 @@ extension EtcdMember {
             var changes: [(KeyID, KVRecord, Bool)] = []
             var bumped = false
             var nested = false
-            let ok = applyTxn(shared.txns[Int(t)], depth: 0, &changes, &bumped, &nested, now: now, replay: replay, env: env)
+            let ok = applyTxn(shared.txn(t), depth: 0, &changes, &bumped, &nested, now: now, replay: replay, env: env)
             if bumped { digest(revision, changes, now: now, replay: replay) }
             result = .txn(succeeded: ok, nested: nested)
         case .leaseGrant(let id, let ttl):
@@ -115,7 +115,7 @@ extension EtcdMember {
             case .txn(let inner):
                 guard depth == 0 else { continue }
                 var deeper = false
-                nested = applyTxn(shared.txns[Int(inner)], depth: 1, &changes, &bumped, &deeper, now: now, replay: replay, env: env) || nested
+                nested = applyTxn(shared.txn(inner), depth: 1, &changes, &bumped, &deeper, now: now, replay: replay, env: env) || nested
             }
         }
         return ok

@@ -9,19 +9,27 @@ public final class EtcdShared {
     public let config: EtcdConfig
     public let keys = KeySpace()
     public let arena = EntryArena()
-    /// Proposal payloads by id (`LogEntry.gid`). Index 0 is the sentinel's.
-    public private(set) var ops: [EntryOp] = [.empty]
-    public private(set) var txns: [Txn] = []
-    /// Range results, referenced by responses (kept out of events so that events stay plain data).
-    public private(set) var rangeResults: [[(KeyID, KVRecord)]] = []
+    /// Proposal payloads by id (`LogEntry.gid`; 0 is the sentinel's), transactions, and range
+    /// answers (referenced by responses, kept out of events so that events stay plain data).
+    /// Each keeps a window, not the run: an entry's payload is read when a member applies it,
+    /// and a member's log holds at most `snapshot-count` + catch-up entries (one further
+    /// behind is restored from a snapshot), so the ops window covers that with room for
+    /// proposals in flight; a transaction is read when its op is applied; a range answer
+    /// when its response arrives. A read past a window stops the run, naming the table.
+    var ops: SlidingTable<EntryOp>
+    var txns: SlidingTable<Txn>
+    var rangeResults = SlidingTable<[(KeyID, KVRecord)]>(window: 1 << 14)
     public let recorder: Recorder
     /// Member names (host names) by slot.
     public let names: [String]
 
-    // Invariant bookkeeping.
+    // Invariant bookkeeping: what each index committed, and the KV change at each revision,
+    // to compare every member's against, over the last 16 Ki to 32 Ki of each (hours of
+    // entries: a member that applies an index later than that, catching up after a long
+    // absence, is compared only where the window still holds it).
     var leaderOfTerm: [UInt64: Int] = [:]
-    var committedLog: [LogEntry] = [LogEntry(term: 0, gid: 0)]
-    var revisionDigest: [UInt64] = [0]
+    var committedLog: SlidingTable<LogEntry>
+    var revisionDigest: SlidingTable<UInt64>
     /// Raft member ids by slot (a member removed and re-added gets a new id).
     public internal(set) var memberIDs: [UInt64]
 
@@ -43,42 +51,63 @@ public final class EtcdShared {
         self.names = names
         self.recorder = recorder
         memberIDs = names.indices.map { UInt64(0x1000 + $0) }
+        let window = config.snapshotCount + config.snapshotCatchUpEntries + (1 << 14)
+        ops = SlidingTable(window: window)
+        txns = SlidingTable(window: window)
+        committedLog = SlidingTable(window: 1 << 14)
+        revisionDigest = SlidingTable(window: 1 << 14)
+        ops.append(.empty)
+        committedLog.append(LogEntry(term: 0, gid: 0))
+        revisionDigest.append(0)
     }
 
-    /// Every growing table has a limit: the operations, transactions and range answers kept
-    /// for the run (ids are 32-bit), and the committed log and revisions the safety checks
-    /// compare against. A run that reaches it ends, naming it (`limitHit`).
-    public static let tableLimit = 50_000_000
-    public private(set) var limitHit: String? = nil
-
-    func guardLimit(_ count: Int, _ table: String) {
-        if count >= Self.tableLimit && limitHit == nil {
-            limitHit = "etcd's \(table) table reached its limit of \(Self.tableLimit) entries (shorten the run or lower the write rate)"
-        }
+    /// Ids are 32-bit; a table's window is what it holds. A run that reads past a window, or
+    /// runs out of ids, ends, naming the table (`limitHit`).
+    var missedTable: String? = nil
+    public var limitHit: String? {
+        if let t = missedTable { return "etcd's \(t) table: \(Self.limitAdvice)" }
+        if arena.missed { return "etcd's message-entry arena: \(Self.limitAdvice)" }
+        return nil
     }
+    static let limitAdvice = "a record was read after its window had passed, or its 32-bit ids ran out (shorten the run)"
+
+    func missed(_ table: String) { if missedTable == nil { missedTable = table } }
 
     public func newOp(_ op: EntryOp) -> UInt32 {
-        guardLimit(ops.count, "operations")
-        if ops.count >= Int(UInt32.max) { return 0 }
-        ops.append(op)
-        return UInt32(ops.count - 1)
+        if ops.nextID >= Int(UInt32.max) { missed("operations"); return 0 }
+        return UInt32(ops.append(op))
     }
 
+    /// A transaction equal to one of the last few gets that one's id (Patroni's leader update
+    /// is the same transaction every cycle): transactions are values.
     public func newTxn(_ t: Txn) -> UInt32 {
-        guardLimit(txns.count, "transactions")
-        if txns.count >= Int(UInt32.max) { return 0 }
-        txns.append(t)
-        return UInt32(txns.count - 1)
+        if let (id, _) = txns.last(8).first(where: { $0.1 == t }) { return UInt32(id) }
+        if txns.nextID >= Int(UInt32.max) { missed("transactions"); return 0 }
+        return UInt32(txns.append(t))
+    }
+
+    func op(_ gid: UInt32) -> EntryOp {
+        if let o = ops[Int(gid)] { return o }
+        missed("operations")
+        return .empty
+    }
+
+    func txn(_ id: UInt32) -> Txn {
+        if let t = txns[Int(id)] { return t }
+        missed("transactions")
+        return Txn(compares: [], success: [])
     }
 
     func storeRange(_ r: [(KeyID, KVRecord)]) -> UInt32 {
-        guardLimit(rangeResults.count, "range answers")
-        if rangeResults.count >= Int(UInt32.max) { return 0 }
-        rangeResults.append(r)
-        return UInt32(rangeResults.count - 1)
+        if rangeResults.nextID >= Int(UInt32.max) { missed("range answers"); return 0 }
+        return UInt32(rangeResults.append(r))
     }
 
-    public func range(_ id: UInt32) -> [(KeyID, KVRecord)] { rangeResults[Int(id)] }
+    public func range(_ id: UInt32) -> [(KeyID, KVRecord)] {
+        if let r = rangeResults[Int(id)] { return r }
+        missed("range answers")
+        return []
+    }
 
     /// The states `MsgSnap` messages carry, the last `snapshotLimit` of them (a snapshot is
     /// sent at most once an election timeout per follower; one older than that many later
@@ -111,17 +140,17 @@ public final class EtcdShared {
         }
     }
 
-    /// Every member's committed prefix must agree with every other's, forever.
+    /// Every member's committed prefix must agree with every other's, forever (compared over
+    /// the window held: an index applied after it left the window was compared by the member
+    /// that applied it first, within it).
     func checkCommitted(index: Int, entry: LogEntry, slot: Int, at t: Nanos) {
-        if index < committedLog.count {
-            let known = committedLog[index]
-            if known != entry {
+        if index < committedLog.nextID {
+            if let known = committedLog[index], known != entry {
                 recorder.violation(t, "raft_committed_changed",
                                    "\(names[slot]) committed index \(index) as term \(entry.term)/op \(entry.gid), but term \(known.term)/op \(known.gid) was committed there before",
                                    host: names[slot], component: "etcd")
             }
-        } else if index == committedLog.count {
-            guardLimit(committedLog.count, "committed log")
+        } else if index == committedLog.nextID {
             committedLog.append(entry)
         }
     }
@@ -129,19 +158,18 @@ public final class EtcdShared {
     /// The KV change at a revision must be the same on every member.
     func checkRevision(_ rev: Int64, digest: UInt64, slot: Int, at t: Nanos) {
         let i = Int(rev)
-        if i < revisionDigest.count {
-            if revisionDigest[i] != digest {
+        if i < revisionDigest.nextID {
+            if let known = revisionDigest[i], known != digest {
                 recorder.violation(t, "kv_diverged", "\(names[slot])'s KV state at revision \(rev) differs from another member's",
                                    host: names[slot], component: "etcd")
             }
-        } else if i == revisionDigest.count {
-            guardLimit(revisionDigest.count, "revisions")
+        } else if i == revisionDigest.nextID {
             revisionDigest.append(digest)
         }
     }
 
-    /// Number of invariant violations the etcd checks recorded.
-    public var committedEntries: Int { committedLog.count - 1 }
+    /// How many entries the cluster has committed.
+    public var committedEntries: Int { committedLog.nextID - 1 }
 }
 
 /// Errors an etcd member answers with. All but the last few are gRPC `Unavailable`, which

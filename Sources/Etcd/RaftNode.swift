@@ -481,13 +481,15 @@ struct RaftNode {
             outbox.append(r)
             return
         }
+        // Entries dropped from the arena: the run stops (its limit); nothing is appended.
+        guard arena.holds(m.entries) else { return }
         if let t = termAt(prev), t == m.logTerm {
             let n = Int(m.entries.count)
             let base = Int(m.entries.start)
             var i = 0
             while i < n {
                 let idx = prev + 1 + i
-                let e = arena.entries[base + i]
+                let e = arena.entry(base + i)
                 if idx <= lastIndex {
                     if entry(idx).term != e.term {
                         truncate(after: idx - 1)

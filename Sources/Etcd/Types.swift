@@ -131,14 +131,25 @@ public struct WatchEvent: Sendable, Equatable {
     }
 }
 
-/// Append-only store of the entries carried by append messages: a message refers to a slice of
-/// it instead of owning an array (no allocation per message).
+/// The entries carried by append messages: a message refers to a slice of it instead of
+/// owning an array (no allocation per message). It keeps the last 64 Ki to 128 Ki entries
+/// sent (about a day of a three-member cluster's appends): a message is read when it
+/// arrives, and one held longer than that (in the socket of a member paused for a day) finds
+/// its entries gone, which stops the run (`missed`), naming the limit.
 public final class EntryArena {
-    public private(set) var entries: [LogEntry] = []
-    public init() { entries.reserveCapacity(1024) }
+    var table = SlidingTable<LogEntry>(window: 1 << 16)
+    public private(set) var missed = false
+    public init() {}
     func store(_ s: ArraySlice<LogEntry>) -> EntrySlice {
-        let start = UInt32(entries.count)
-        entries.append(contentsOf: s)
-        return EntrySlice(start: start, count: UInt16(s.count))
+        let start = table.append(contentsOf: s)
+        if start + s.count > Int(UInt32.max) { missed = true }
+        return EntrySlice(start: UInt32(truncatingIfNeeded: start), count: UInt16(s.count))
     }
+    /// Whether a message's entries are still held (noting the miss when not).
+    func holds(_ s: EntrySlice) -> Bool {
+        let ok = s.count == 0 || table[Int(s.start)] != nil
+        if !ok { missed = true }
+        return ok
+    }
+    func entry(_ i: Int) -> LogEntry { table[i]! }
 }

@@ -23,35 +23,46 @@ public struct Timeline: RandomAccessCollection, Sendable {
         static let lease: UInt8 = 1, gone: UInt8 = 2, streaming: UInt8 = 4, noHolder: UInt8 = 8
     }
 
-    /// Per line, where it is: the top bit set for `packed`, else an index in `entries`.
-    var order: [UInt32] = []
-    var entries: [TimelineEntry] = []
-    var packed: [Packed] = []
+    /// Where the lines are, as runs of consecutive lines of one form (in a quiet stretch
+    /// almost every line is packed, so there are few runs): each run's first line, whether it
+    /// is packed, and its first index in `packed` or `entries`.
+    var runStart: [Int] = []
+    var runPacked: [Bool] = []
+    var runBase: [Int] = []
+    var lines = 0
+    var entries = ChunkedArray<TimelineEntry>()
+    var packed = ChunkedArray<Packed>()
     /// The few strings packed lines name (members, roles, states), interned.
     var strings: [String] = []
     var stringIDs: [String: UInt16] = [:]
-    static let packedBit: UInt32 = 1 << 31
 
     public init() {}
     public init(_ lines: [TimelineEntry]) { lines.forEach { append($0) } }
 
     public var startIndex: Int { 0 }
-    public var endIndex: Int { order.count }
+    public var endIndex: Int { lines }
 
     public subscript(i: Int) -> TimelineEntry {
-        let o = order[i]
-        return o & Self.packedBit == 0 ? entries[Int(o)] : unpack(packed[Int(o & ~Self.packedBit)])
+        // The last run starting at or before i.
+        var lo = 0, hi = runStart.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if runStart[mid] <= i { lo = mid } else { hi = mid - 1 }
+        }
+        let k = runBase[lo] + (i - runStart[lo])
+        return runPacked[lo] ? unpack(packed[k]) : entries[k]
     }
 
-    /// Every growing table has a limit: 2³¹ lines (the index's bit), far beyond any run's.
     public mutating func append(_ e: TimelineEntry) {
-        if let p = pack(e), packed.count < Int(Self.packedBit) {
-            order.append(UInt32(packed.count) | Self.packedBit)
-            packed.append(p)
-        } else if entries.count < Int(Self.packedBit) {
-            order.append(UInt32(entries.count))
-            entries.append(e)
+        let p = pack(e)
+        let isPacked = p != nil
+        if runPacked.last != isPacked {
+            runStart.append(lines)
+            runPacked.append(isPacked)
+            runBase.append(isPacked ? packed.count : entries.count)
         }
+        if let p { packed.append(p) } else { entries.append(e) }
+        lines += 1
     }
 
     mutating func intern(_ s: String) -> UInt16? {

@@ -52,8 +52,8 @@ struct SafetyPropertyTests {
             #expect(h.violations.isEmpty, "seed \(seed): \(h.violations.map(\.detail))")
             let committed = h.shared.committedLog
             for m in h.members {
-                for i in 1...max(1, m.commitIndex) where i < committed.count && i < m.raft.log.count {
-                    if m.raft.log[i] != committed[i] { Issue.record("seed \(seed): member \(m.slot) diverges at committed index \(i)"); break }
+                for i in max(1, m.raft.offset)...max(1, m.commitIndex) where i < committed.nextID && i <= m.raft.lastIndex {
+                    if let c = committed[i], m.raft.entry(i) != c { Issue.record("seed \(seed): member \(m.slot) diverges at committed index \(i)"); break }
                 }
             }
             #expect(h.leader() != nil, "seed \(seed): no leader after recovery")

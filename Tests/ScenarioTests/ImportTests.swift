@@ -207,6 +207,12 @@ struct ImportTests {
             #expect(s.etcd.heartbeatIntervalNs == 200 * Time.ms && s.etcd.electionTimeoutNs == 2 * Time.s && !s.etcd.preVote, "\(text)")
             #expect(s.topology.hosts.first { $0.name == "node1" }?.runs(.etcd) == true, "\(text)")
         }
+        // Snapshot sizing is modelled (log compaction, snapshots for a member far behind).
+        var snap = ImportInput()
+        snap.patroni = [ConfigFile(path: "node1.yml", text: minimalPatroni)]
+        snap.etcd = [ConfigFile(path: "etcd.conf", text: "name: node1\nsnapshot-count: 20000\nexperimental-snapshot-catchup-entries: 800\ninitial-cluster: node1=http://10.0.0.1:2380\n")]
+        let (_, ss) = try imported(snap)
+        #expect(ss.etcd.snapshotCount == 20_000 && ss.etcd.snapshotCatchUpEntries == 800)
         #expect(importErrors(patroni: [minimalPatroni], etcd: ["ETCD_NAME=node1\nETCD_HEARTBEAT_INTERVL=100\n"])
             .contains { $0.contains("ETCD_HEARTBEAT_INTERVL") && $0.contains("did you mean 'heartbeat-interval'") })
         #expect(importErrors(patroni: [minimalPatroni], etcd: ["name: node1\nheartbeat-interval: fast\n"])

@@ -84,6 +84,16 @@ struct LoaderTests {
         #expect(s.warnings.isEmpty)
     }
 
+    @Test("etcd's snapshot-count follows the version (100,000 before 3.6, 10,000 in 3.6) unless given")
+    func snapshotCountByVersion() throws {
+        #expect(try load(good).get().etcd.snapshotCount == 100_000)
+        #expect(try load(good, overrides: ["etcd.version=3.6"]).get().etcd.snapshotCount == 10_000)
+        let set = try load(good, overrides: ["etcd.version=3.6", "etcd.snapshot_count=500", "etcd.snapshot_catchup_entries=50"]).get().etcd
+        #expect(set.snapshotCount == 500 && set.snapshotCatchUpEntries == 50)
+        guard case .failure(let e) = load(good, overrides: ["etcd.snapshot_count=0"]) else { Issue.record("snapshot_count 0 accepted"); return }
+        #expect(e.description.contains("snapshot_count"), "\(e.description)")
+    }
+
     /// `patroni/tags.py`: `_bool_tag` and `_priority_tag`.
     @Test("tags as patroni/tags.py reads them: an explicit boolean wins over its priority, an unset one follows priority <= 0, a true one makes the priority 0")
     func tagsAsPatroniReadsThem() throws {
