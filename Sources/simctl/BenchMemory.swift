@@ -55,17 +55,22 @@ extension BenchCommand {
     /// Runs this program with `args` in a child process and reads its peak RSS from wait4.
     func measuredChild(_ args: [String]) -> ChildRun? {
         let out = NSTemporaryDirectory() + "simctl-bench-mem-\(getpid()).json"
-        defer { try? FileManager.default.removeItem(atPath: out) }
+        let peak = NSTemporaryDirectory() + "simctl-bench-peak-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: peak) }
         let t0 = wallSeconds()
-        guard let pid = spawnSelf(args, stdout: out) else { return nil }
+        guard let pid = spawnSelf(args + ["--peak-memory-file", peak], stdout: out) else { return nil }
         var status: Int32 = 0
         var usage = rusage()
         // Exit 1 is a finished run whose expectations failed (the no-write run measures no RTO).
         guard wait4(pid, &status, 0, &usage) == pid, status & 0x7f == 0, (status >> 8) & 0xff <= 1 else { return nil }
         let dt = wallSeconds() - t0
         guard let data = FileManager.default.contents(atPath: out), let doc = try? JSON.parse(String(decoding: data, as: UTF8.self)) else { return nil }
-        // ru_maxrss is in kilobytes on Linux.
-        return ChildRun(peakMB: Double(usage.ru_maxrss) / 1024, seconds: dt, writes: doc["writes"]?["total"]?.intValue ?? 0, events: doc["events"]?.intValue ?? 0)
+        // The child's own high-water mark (VmHWM): wait4's ru_maxrss would also count the
+        // parent's pages the child shared until exec (posix_spawn is a vfork), so a bench
+        // that has grown reports its own size for every child. ru_maxrss (kilobytes) only
+        // where /proc is missing.
+        let kb = (try? String(contentsOfFile: peak, encoding: .utf8)).flatMap { Double($0) } ?? Double(usage.ru_maxrss)
+        return ChildRun(peakMB: kb / 1024, seconds: dt, writes: doc["writes"]?["total"]?.intValue ?? 0, events: doc["events"]?.intValue ?? 0)
     }
 
     /// Starts this program with `args`, its standard output to the file `stdout` and its errors
@@ -83,4 +88,11 @@ extension BenchCommand {
         var pid: pid_t = 0
         return posix_spawn(&pid, exe, &actions, nil, argv, environ) == 0 ? pid : nil
     }
+}
+
+/// This process's peak resident set (`VmHWM` in /proc/self/status), in kilobytes.
+func peakResidentKB() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+    return line.split(separator: " ").compactMap { Int($0) }.first
 }

@@ -54,7 +54,13 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Write the run's HTML report (one self-contained file: timeline, findings) here.")
     var html: String?
 
+    /// For `simctl bench --memory-runs`: where to write this process's peak RSS at its end.
+    @Option(help: .hidden)
+    var peakMemoryFile: String?
+
     func run() throws {
+        // Written however the run ends (exit 1 included).
+        defer { if let f = peakMemoryFile { try? (peakResidentKB().map(String.init) ?? "").write(toFile: f, atomically: true, encoding: .utf8) } }
         if noStore, let db { throw InputError(message: "--db \(db) with --no-store: --no-store records nothing; give one or the other") }
         let db = self.db ?? defaultStore
         var (scenario, text, path) = try loadScenario(file, overrides: overrides)
