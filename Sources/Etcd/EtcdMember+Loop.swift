@@ -113,6 +113,12 @@ extension EtcdMember {
         }
         let before = raft.state, termBefore = raft.term
         raft.step(m, &rng) { shared.newOp(.empty) }
+        // A snapshot raft restored from is saved and applied at once (etcd saves it, with the
+        // HardState, before the entries after it; its presence was checked above).
+        if let id = raft.snapshotToApply {
+            raft.snapshotToApply = nil
+            if let s = shared.snapshot(id) { installSnapshot(s, now: env.now, env) }
+        }
         noteStateChange(from: before, termBefore, env)
     }
 
@@ -162,7 +168,8 @@ extension EtcdMember {
 
     mutating func fsyncDone(_ env: EtcdEnv) {
         busy = false
-        persistedLen = min(persistingLen, raft.lastIndex + 1)
+        // Never below a snapshot saved while this fsync ran.
+        persistedLen = max(min(persistingLen, raft.lastIndex + 1), (durableSnapshot?.index ?? 0) + 1)
         persistedTerm = persistingTerm
         persistedVote = persistingVote
         for m in heldMsgs { send(m, env) }
@@ -183,10 +190,6 @@ extension EtcdMember {
 
     /// Applies committed entries (a follower only what it has made durable).
     mutating func applyCommitted(now: Nanos, replay: Bool, env: EtcdEnv? = nil) {
-        if let id = raft.snapshotToApply {
-            raft.snapshotToApply = nil
-            if let s = shared.snapshot(id) { installSnapshot(s, now: now) }
-        }
         let limit = replay || raft.state == .leader ? raft.committed : min(raft.committed, persistedLen - 1)
         while applied < limit {
             applied += 1

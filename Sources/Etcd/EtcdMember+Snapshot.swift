@@ -38,6 +38,18 @@ extension EtcdMember {
         guard applied - last > config.snapshotCount, applied <= persistedLen - 1 else { return }
         durableSnapshot = snapshotState()
         if applied > config.snapshotCatchUpEntries { raft.compact(to: applied - config.snapshotCatchUpEntries) }
+        pinOps()
+    }
+
+    /// Tells the shared tables which proposals this member's log still holds: a restart
+    /// replays the entries after its snapshot however long it was down (etcd keeps them in its
+    /// WAL), and a leader sends followers the catch-up entries before it. Entries appended
+    /// later have newer ids than these.
+    func pinOps() {
+        let from = raft.offset + 1
+        var low = Int.max
+        if from <= raft.lastIndex { for i in from...raft.lastIndex { low = Swift.min(low, Int(raft.entry(i).gid)) } }
+        shared.pinOps(slot: slot, from: low)
     }
 
     /// The applied state from a snapshot; leases wait for a primary lessor as on a restart.
@@ -48,19 +60,32 @@ extension EtcdMember {
         lessorPrimary = false
         raft.voters = s.voters
         removedGen = s.removedGen
+        // A member whose own removal the snapshot holds refuses to start, as replaying it would.
+        removed = !s.voters.contains(slot)
         applied = s.index
         raft.appliedIndex = s.index
     }
 
     /// A follower restored its log from a leader's snapshot: its state becomes the snapshot's,
-    /// saved to disk (etcd writes the snapshot and its db before it applies it; the fsync's
-    /// time is not modelled), and watch history before it is gone.
-    mutating func installSnapshot(_ s: EtcdSnapshot, now: Nanos) {
+    /// saved to disk with the HardState (etcd writes the snapshot and its db before it applies
+    /// it; the fsync's time is not modelled). The watch history before it is gone: watchers on
+    /// this member are cancelled as compacted (etcd's restored watchable store cannot replay
+    /// what the snapshot skipped) and Patroni watches again.
+    mutating func installSnapshot(_ s: EtcdSnapshot, now: Nanos, _ env: EtcdEnv) {
         restoreState(s)
         history.removeAll()
+        for w in watchers { env.etcdRespond(slot, to: w.client, response(w.client.req, .error(.compacted))) }
+        watchers.removeAll()
         durableSnapshot = s
-        persistedLen = max(persistedLen, s.index + 1)
+        persistedLen = raft.lastIndex + 1
         persistedCommit = max(persistedCommit, s.index)
+        persistedTerm = raft.term
+        persistedVote = raft.vote
+        // An fsync in flight completes with what is now durable.
+        persistingLen = persistedLen
+        persistingTerm = persistedTerm
+        persistingVote = persistedVote
+        pinOps()
         shared.recorder.log(now, name, "etcd", "etcd_snapshot_applied", .object([("index", .int(Int64(s.index))), ("revision", .int(s.revision))]))
         shared.recorder.count("etcd_snapshots_applied")
     }

@@ -142,6 +142,7 @@ public struct EtcdMember {
     public mutating func seed(_ gids: [UInt32]) {
         raft.log = [LogEntry(term: 0, gid: 0)] + gids.map { LogEntry(term: 1, gid: $0) }
         raft.offset = 0
+        defer { pinOps() }
         persistedLen = raft.lastIndex + 1
         persistedTerm = 1
         raft.term = 1
@@ -156,6 +157,7 @@ public struct EtcdMember {
         raft.log = [LogEntry(term: 0, gid: 0)]
         raft.offset = 0
         durableSnapshot = nil
+        pinOps()
         persistedLen = 1
         persistedTerm = 0
         persistedVote = -1
@@ -228,6 +230,7 @@ public struct EtcdMember {
         raft.log = [LogEntry(term: 0, gid: 0)]
         raft.offset = 0
         durableSnapshot = nil
+        pinOps()
         persistedLen = 1
         persistedTerm = 0
         persistedVote = -1
@@ -273,5 +276,6 @@ public struct EtcdMember {
         }
         applyCommitted(now: 0, replay: true)
         for i in leases.indices { leases[i].expiry = .max }
+        pinOps()
     }
 }

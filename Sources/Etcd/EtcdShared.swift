@@ -75,7 +75,33 @@ public final class EtcdShared {
 
     public func newOp(_ op: EntryOp) -> UInt32 {
         if ops.nextID >= Int(UInt32.max) { missed("operations"); return 0 }
-        return UInt32(ops.append(op))
+        let before = ops.base
+        let id = ops.append(op)
+        if ops.base != before { pinTxns() }
+        return UInt32(id)
+    }
+
+    /// Per member, the oldest proposal its durable log still needs (`Int.max`: none): the
+    /// ops table keeps everything from the oldest of them on.
+    var opsPins: [Int] = []
+    func pinOps(slot: Int, from gid: Int) {
+        while opsPins.count <= slot { opsPins.append(.max) }
+        opsPins[slot] = gid
+        ops.pin = opsPins.min() ?? .max
+    }
+
+    /// Transactions are kept while an op still held names them (directly or nested).
+    func pinTxns() {
+        var low = Int.max
+        for o in ops.rows {
+            guard case .txn(let t) = o else { continue }
+            low = Swift.min(low, Int(t))
+            for branch in [txns[Int(t)]?.success ?? [], txns[Int(t)]?.failure ?? []] {
+                for case .txn(let inner) in branch { low = Swift.min(low, Int(inner)) }
+            }
+        }
+        // Transactions made since (requests not yet proposed) are newer than every op held.
+        txns.pin = low == Int.max ? txns.nextID : low
     }
 
     /// A transaction equal to one of the last few gets that one's id (Patroni's leader update

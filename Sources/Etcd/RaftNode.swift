@@ -481,7 +481,7 @@ struct RaftNode {
             outbox.append(r)
             return
         }
-        // Entries dropped from the arena: the run stops (its limit); nothing is appended.
+        // A message held so long its entries left the arena: dropped, as if lost.
         guard arena.holds(m.entries) else { return }
         if let t = termAt(prev), t == m.logTerm {
             let n = Int(m.entries.count)

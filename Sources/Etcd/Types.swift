@@ -133,22 +133,24 @@ public struct WatchEvent: Sendable, Equatable {
 
 /// The entries carried by append messages: a message refers to a slice of it instead of
 /// owning an array (no allocation per message). It keeps the last 64 Ki to 128 Ki entries
-/// sent (about a day of a three-member cluster's appends): a message is read when it
-/// arrives, and one held longer than that (in the socket of a member paused for a day) finds
-/// its entries gone, which stops the run (`missed`), naming the limit.
+/// sent: a message is read when it arrives, and one held longer than that (in the socket of a
+/// member paused for a long time) finds its entries gone and is dropped, a lost message raft
+/// recovers from (the leader sends again what the follower lacks); `stale` counts them.
 public final class EntryArena {
     var table = SlidingTable<LogEntry>(window: 1 << 16)
+    /// Its 32-bit positions ran out (the run stops, naming it).
     public private(set) var missed = false
+    public private(set) var stale = 0
     public init() {}
     func store(_ s: ArraySlice<LogEntry>) -> EntrySlice {
         let start = table.append(contentsOf: s)
         if start + s.count > Int(UInt32.max) { missed = true }
         return EntrySlice(start: UInt32(truncatingIfNeeded: start), count: UInt16(s.count))
     }
-    /// Whether a message's entries are still held (noting the miss when not).
+    /// Whether a message's entries are still held.
     func holds(_ s: EntrySlice) -> Bool {
         let ok = s.count == 0 || table[Int(s.start)] != nil
-        if !ok { missed = true }
+        if !ok { stale += 1 }
         return ok
     }
     func entry(_ i: Int) -> LogEntry { table[i]! }

@@ -6,6 +6,9 @@ public struct SlidingTable<Element> {
     public private(set) var base = 0
     public private(set) var rows: [Element] = []
     public let window: Int
+    /// Rows from this id on are never dropped (what some owner still needs): the table then
+    /// holds more than twice the window until the pin moves.
+    public var pin = Int.max
 
     public init(window: Int) {
         precondition(window > 0)
@@ -31,7 +34,8 @@ public struct SlidingTable<Element> {
     }
 
     mutating func drop() {
-        let n = min(window, rows.count)
+        let n = min(window, rows.count, Swift.max(0, pin - base))
+        guard n > 0 else { return }
         rows.removeFirst(n)
         base += n
     }

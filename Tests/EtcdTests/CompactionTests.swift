@@ -91,4 +91,44 @@ struct CompactionTests {
         #expect(Self.sameState(h, f, h.leader()!))
         #expect(h.violations.isEmpty, "\(h.violations)")
     }
+
+    @Test("a snapshot that arrives while the follower's fsync runs, then crashes and restarts around it: it recovers, over seeds")
+    func snapshotDuringFsync() {
+        for seed in 0..<24 as Range<UInt64> {
+            let h = EtcdHarness(config: Self.small(), seed: seed)
+            _ = h.awaitLeader()
+            let f = (h.leader()! + 1) % 3
+            h.members[f].fsync = Latency(.uniform(lo: 20 * Time.ms, hi: 80 * Time.ms))
+            h.crash(f)
+            Self.writes(h, 60)
+            h.restart(f)
+            // Crash somewhere in the catch-up (the snapshot, its save, the fsync after it).
+            h.run(for: Nanos(seed % 8) * 40 * Time.ms)
+            h.crash(f)
+            h.run(for: 100 * Time.ms)
+            h.restart(f)
+            h.run(for: 4 * Time.s)
+            #expect(Self.sameState(h, f, h.leader()!), "seed \(seed)")
+            #expect(h.violations.isEmpty, "seed \(seed): \(h.violations.map(\.detail))")
+            #expect(h.members.allSatisfy { $0.invariantViolations.isEmpty }, "seed \(seed)")
+        }
+    }
+
+    @Test("a member down while the ops table moves past its log's proposals still replays them on restart (its log pins them)")
+    func downLongerThanTheWindow() {
+        let h = EtcdHarness(config: Self.small(), seed: 8)
+        _ = h.awaitLeader()
+        let f = (h.leader()! + 2) % 3
+        Self.writes(h, 120)
+        #expect(h.members[f].durableSnapshot != nil)
+        h.crash(f)
+        // More proposals than twice the ops window (snapshot_count + catch-up + 16,384).
+        Self.writes(h, 2 * (50 + 10 + 16_384) + 500, from: 120)
+        #expect(h.shared.ops.base > 0, "the ops table dropped rows")
+        h.restart(f)
+        h.run(for: 3 * Time.s)
+        #expect(h.shared.limitHit == nil, "\(h.shared.limitHit ?? "")")
+        #expect(Self.sameState(h, f, h.leader()!))
+        #expect(h.violations.isEmpty)
+    }
 }

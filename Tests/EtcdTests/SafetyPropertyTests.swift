@@ -52,7 +52,7 @@ struct SafetyPropertyTests {
             #expect(h.violations.isEmpty, "seed \(seed): \(h.violations.map(\.detail))")
             let committed = h.shared.committedLog
             for m in h.members {
-                for i in max(1, m.raft.offset)...max(1, m.commitIndex) where i < committed.nextID && i <= m.raft.lastIndex {
+                for i in (m.raft.offset + 1)...max(m.raft.offset + 1, m.commitIndex) where i < committed.nextID && i <= m.raft.lastIndex {
                     if let c = committed[i], m.raft.entry(i) != c { Issue.record("seed \(seed): member \(m.slot) diverges at committed index \(i)"); break }
                 }
             }
