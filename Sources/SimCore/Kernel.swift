@@ -43,7 +43,7 @@ public final class Kernel<Payload> {
 
     @usableFromInline var _now: Nanos = 0
     @inlinable public var now: Nanos { _now }
-    @usableFromInline var queue: EventQueue<Payload>
+    @usableFromInline var queue: WheelQueue<Payload>
     @usableFromInline var nextSeq: UInt64 = 0
     /// True while the handler runs on the queue's minimum, which has not been removed yet:
     /// the first event the handler schedules then replaces it in one sift (fused pop+push).
@@ -64,7 +64,7 @@ public final class Kernel<Payload> {
     public var parkedLimit = 100_000
 
     public init(capacity: Int = 4096) {
-        queue = EventQueue(capacity: capacity)
+        queue = WheelQueue(capacity: capacity)
     }
 
     // MARK: - Processes
