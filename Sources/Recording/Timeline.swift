@@ -29,7 +29,6 @@ public struct Timeline: RandomAccessCollection, Sendable {
     var runStart: [Int] = []
     var runPacked: [Bool] = []
     var runBase: [Int] = []
-    var lines = 0
     var entries = ChunkedArray<TimelineEntry>()
     var packed = ChunkedArray<Packed>()
     /// The few strings packed lines name (members, roles, states), interned.
@@ -40,7 +39,7 @@ public struct Timeline: RandomAccessCollection, Sendable {
     public init(_ lines: [TimelineEntry]) { lines.forEach { append($0) } }
 
     public var startIndex: Int { 0 }
-    public var endIndex: Int { lines }
+    public var endIndex: Int { packed.count + entries.count }
 
     public subscript(i: Int) -> TimelineEntry {
         // The last run starting at or before i.
@@ -57,12 +56,11 @@ public struct Timeline: RandomAccessCollection, Sendable {
         let p = pack(e)
         let isPacked = p != nil
         if runPacked.last != isPacked {
-            runStart.append(lines)
+            runStart.append(endIndex)
             runPacked.append(isPacked)
             runBase.append(isPacked ? packed.count : entries.count)
         }
         if let p { packed.append(p) } else { entries.append(e) }
-        lines += 1
     }
 
     mutating func intern(_ s: String) -> UInt16? {

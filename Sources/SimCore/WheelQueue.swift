@@ -110,7 +110,8 @@
 
     /// The wheel's earliest node (-1: the wheel is empty), found from the cursor and kept.
     @inlinable mutating func wheelMin() -> Int32 {
-        if minNode >= 0 || wheelCount == 0 { return wheelCount == 0 ? -1 : minNode }
+        if wheelCount == 0 { return -1 }
+        if minNode >= 0 { return minNode }
         var slot = Int(cursor & Int64(Self.buckets - 1))
         var word = slot >> 6
         var w = bits[word] & (~0 << UInt64(slot & 63))

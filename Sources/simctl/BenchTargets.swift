@@ -21,16 +21,15 @@ extension BenchCommand {
     /// (each its own seeds), the figure the "runs per minute on 2 cores" target is about.
     func parallelSweep(_ path: String, processes: Int, runsEach: Int) -> (runs: Int, seconds: Double)? {
         let t0 = wallSeconds()
+        let outs = (0..<processes).map { NSTemporaryDirectory() + "simctl-bench-worker-\(getpid())-\($0).json" }
+        defer { outs.forEach { try? FileManager.default.removeItem(atPath: $0) } }
         var pids: [pid_t] = []
-        var outs: [String] = []
-        for p in 0..<processes {
-            let out = NSTemporaryDirectory() + "simctl-bench-worker-\(getpid())-\(p).json"
-            outs.append(out)
-            guard let pid = spawnSelf(["bench", "--sweep-scenario", path, "--sweep-runs", String(runsEach), "--sweep-worker", String(p * runsEach)], stdout: out) else { return nil }
+        var ok = true
+        for (p, out) in outs.enumerated() {
+            // A worker that did not start fails the measurement; the others are still reaped.
+            guard let pid = spawnSelf(["bench", "--sweep-scenario", path, "--sweep-runs", String(runsEach), "--sweep-worker", String(p * runsEach)], stdout: out) else { ok = false; break }
             pids.append(pid)
         }
-        defer { outs.forEach { try? FileManager.default.removeItem(atPath: $0) } }
-        var ok = true
         for pid in pids {
             var status: Int32 = 0
             var usage = rusage()
