@@ -27,6 +27,7 @@ public enum Analyzer {
         f.violations += syncPromotionViolations(run)
         f.violations += writeLogViolations(run, final: final)
         if let n = workloadNote(run, scenario) { f.notes.append(n) }
+        f.noise = noise(run, scenario: scenario, findings: f)
         f.expectations = Expectations.evaluate(scenario.expectations, f, run)
         return f
     }

@@ -49,6 +49,7 @@ extension Findings {
             .object([("name", .string($0.name)), ("ok", .bool($0.ok)), ("detail", .string($0.detail)), ("line", .int(Int64($0.line)))])
         })))
         o.append(("notes", .array(notes.map(JSON.string))))
+        if let n = noise { o.append(("noise", n.document)) }
         return .object(o)
     }
 
@@ -108,5 +109,6 @@ extension Findings {
             ExpectationResult(name: str($0["name"]) ?? "", ok: $0["ok"]?.boolValue ?? false, detail: str($0["detail"]) ?? "", line: Int($0["line"]?.intValue ?? 0))
         }
         notes = (d["notes"]?.arrayValue ?? []).compactMap(\.stringValue)
+        if let n = d["noise"], case .object = n { noise = NoiseFindings(document: n) }
     }
 }

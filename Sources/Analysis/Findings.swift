@@ -15,6 +15,8 @@ public struct Findings: Sendable {
     public var failover: Bool?
     public var finalPrimary: String?
     public var expectations: [ExpectationResult] = []
+    /// What background noise cost (absent without `noise:`).
+    public var noise: NoiseFindings?
     /// Things a user should know to read the run right (a write rate the clients could not
     /// reach, say): warnings, not findings.
     public var notes: [String] = []

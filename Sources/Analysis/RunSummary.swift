@@ -18,6 +18,35 @@ public struct RunSummary: Sendable, Equatable {
     public var splitBrainNs: Nanos
     public var failedExpectations: Int
     public var traceHash: String
+    /// What noise cost: an episode's tagged event, or the whole run outside faults.
+    public struct Noise: Sendable, Equatable {
+        public var episode: Bool
+        public var events: Int
+        public var eventsPerYear: Double
+        public var quietNs: Nanos
+        public var falseFailovers: Int
+        public var demotions: Int
+        public var leaderLockFailures: Int
+        public var etcdElections: Int
+        public var downtimeNs: Nanos
+        public var lostWrites: Int
+        /// An episode's importance weight (1 for direct runs).
+        public var weight: Double = 1
+        public init(episode: Bool, events: Int, eventsPerYear: Double, quietNs: Nanos, falseFailovers: Int, demotions: Int,
+                    leaderLockFailures: Int, etcdElections: Int, downtimeNs: Nanos, lostWrites: Int) {
+            self.episode = episode
+            self.events = events
+            self.eventsPerYear = eventsPerYear
+            self.quietNs = quietNs
+            self.falseFailovers = falseFailovers
+            self.demotions = demotions
+            self.leaderLockFailures = leaderLockFailures
+            self.etcdElections = etcdElections
+            self.downtimeNs = downtimeNs
+            self.lostWrites = lostWrites
+        }
+    }
+    public var noise: Noise? = nil
 
     public init(seed: UInt64, faults: [FaultRTO], lostWrites: Int, lostBytes: Int64, splitBrainNs: Nanos, failedExpectations: Int, traceHash: String) {
         self.seed = seed
@@ -35,6 +64,13 @@ public struct RunSummary: Sendable, Equatable {
                   splitBrainNs: f.splitBrain?.kinds.map(\.totalNs).max() ?? 0,
                   failedExpectations: f.expectations.filter { !$0.ok }.count + (run.aborted == nil ? 0 : 1),
                   traceHash: run.traceHash)
+        if let n = f.noise {
+            let o = n.tagged?.outcome ?? n.total
+            noise = Noise(episode: n.tagged != nil, events: n.events, eventsPerYear: n.eventsPerYear, quietNs: n.quietNs,
+                          falseFailovers: o.falseFailovers.count, demotions: o.demotions, leaderLockFailures: o.leaderLockFailures,
+                          etcdElections: o.etcdElections, downtimeNs: o.downtimeNs, lostWrites: o.lostWrites)
+            noise?.weight = n.tagged?.weight ?? 1
+        }
     }
 
     /// The worst RTO over the run's faults: nil if writes never came back after one of them.

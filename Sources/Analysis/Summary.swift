@@ -62,6 +62,7 @@ public enum Summary {
             o.append(("writes", .object([("total", .int(Int64(w.total))), ("ok", .int(Int64(w.ok))), ("failed", .int(Int64(w.failed))),
                                          ("indeterminate", .int(Int64(w.indeterminate)))])))
         }
+        if let n = f.noise { o.append(("noise", n.summary)) }
         if let sr = f.staleReads { o.append(("stale_reads", .object([("reads", .int(Int64(sr.reads))), ("stale", .int(Int64(sr.stale)))]))) }
         o.append(("invariant_violations", .array(f.violations.map {
             .object([("at_seconds", s($0.timeNs)), ("kind", .string($0.kind)), ("detail", .string($0.detail))])

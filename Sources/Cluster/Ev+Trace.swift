@@ -186,6 +186,8 @@ extension Ev {
         switch self {
         case .fault(let i), .faultUndo(let i): l.int("fault", i)
         case .boot(let h), .powerOn(let h): l.int("host_index", h)
+        case .noise(let k): l.int("stream", k)
+        case .noiseEnd(let k): l.int("slot", k)
         case .watchdog(let h): l.int("host_index", h)
         case .exited(let p, let c): l.int("process", p); l.bool("crashed", c)
         case .delayedStart(let p): l.int("process", p)
@@ -257,6 +259,8 @@ extension Ev {
         case .fault: return ("world.fault", "")
         case .faultUndo: return ("world.fault_undo", "")
         case .boot: return ("world.boot", "")
+        case .noise: return ("world.noise", "")
+        case .noiseEnd: return ("world.noise_end", "")
         case .watchdog: return ("world.watchdog", "")
         case .exited: return ("world.exited", "")
         case .powerOn: return ("world.power_on", "")
@@ -393,6 +397,7 @@ extension PgTimer {
         case .archiveTimeout: "archive_timeout"
         case .restorePoll: "restore_poll"
         case .restoreDone: "restore_done"
+        case .answerQuery: "answer_query"
         }
     }
 
@@ -401,6 +406,7 @@ extension PgTimer {
         case .walFlushDone(let g), .standbyFlushDone(let g):
             l.int("gen", g)
         case .execDone(let s): l.int("session", s)
+        case .answerQuery(let id): l.int("query", id)
         case .applyReached(let lsn): l.lsn("lsn", lsn)
         case .senderCheck(let e), .receiverCheck(let e), .statusInterval(let e), .reconnect(let e), .senderSend(let e): l.int("epoch", e)
         case .walWriter, .checkpoint, .startupDone, .stopDone, .promoteDone, .rewindDone, .recloneDone, .backupTimeout, .backupRetry, .startFailed,

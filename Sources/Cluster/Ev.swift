@@ -11,6 +11,10 @@ public enum Ev {
     case fault(Int)
     /// Fault `i`'s `for:` ran out.
     case faultUndo(Int)
+    /// Noise stream `k`'s next event arrives (`NoiseRuntime.taggedStream`: an episode's own).
+    case noise(UInt32)
+    /// The noise event in slot `k` ends.
+    case noiseEnd(UInt32)
     /// Host `h` finished booting: start its services.
     case boot(Int)
     /// The watchdog on host `h` expires (its last ping's timer; a newer ping cancelled older ones).
@@ -42,6 +46,8 @@ public enum Ev {
         case .fault(let i): return 1 << 56 | UInt64(i)
         case .faultUndo(let i): return 2 << 56 | UInt64(i)
         case .boot(let h): return 3 << 56 | UInt64(h)
+        case .noise(let k): return 21 << 56 | UInt64(k)
+        case .noiseEnd(let k): return 22 << 56 | UInt64(k)
         case .watchdog(let h): return 4 << 56 | UInt64(h) << 32
         case .exited(let p, let c): return 5 << 56 | UInt64(p) | (c ? 1 << 40 : 0)
         case .powerOn(let h): return 14 << 56 | UInt64(h)
@@ -110,6 +116,7 @@ extension PgTimer {
         case .archiveTimeout: return 22
         case .restorePoll: return 23
         case .restoreDone: return 24
+        case .answerQuery(let id): return 25 | Int(id) << 8
         }
     }
 }
@@ -139,6 +146,8 @@ extension Simulation {
         case .fault(let i): applyFault(i, undoing: false)
         case .faultUndo(let i): applyFault(i, undoing: true)
         case .boot(let h): boot(h)
+        case .noise(let k): noiseArrives(k)
+        case .noiseEnd(let k): noiseEnds(k)
         case .watchdog(let h): if watchdogs[h].expired(self) { watchdogReset(host: h) }
         case .exited(let p, let crashed): if crashed { killProcess(p) } else { processExited(p) }
         case .powerOn(let h): powerOn(h)

@@ -116,12 +116,12 @@ extension Simulation {
                 resolved.append("\(hosts[a].name)\(both ? "<->" : "->")\(hosts[b].name)")
                 var old: [(Int, Int, LinkSpec)] = []
                 for (x, y) in both ? [(a, b), (b, a)] : [(a, b)] {
-                    let prev = fabric.net.link(x, y)
+                    let prev = baseLink(x, y)
                     old.append((x, y, prev))
                     var spec = prev
                     if let lat { spec.latency = lat }
                     if let loss { spec.loss = loss }
-                    fabric.net.setLink(x, y, spec)
+                    setLinkBase(x, y, spec)
                 }
                 u = .links(old)
             }
@@ -155,7 +155,7 @@ extension Simulation {
         case .slowDisk(let t, let lat):
             if let p = resolveProc(t) {
                 resolved.append(procName(p))
-                if let prev = setFsyncModel(p, lat) { u = .fsync([(p, prev)]) }
+                if let prev = setFsyncBase(p, lat) { u = .fsync([(p, prev)]) }
             }
         default:
             if let r = operatorAction(f.action) { resolved.append(r) } else { u = nil }
@@ -183,8 +183,8 @@ extension Simulation {
             for p in ps where kernel.status(of: p) == .down && hosts[host(of: p)].up { startProcess(p, initial: false) }
         case .resume(let ps): for p in ps { resumeProcess(p) }
         case .uncut(let cuts): for (x, y) in cuts { fabric.uncut(x, y) }
-        case .links(let old): for (x, y, spec) in old { fabric.net.setLink(x, y, spec) }
-        case .fsync(let old): for (p, lat) in old { _ = setFsyncModel(p, lat) }
+        case .links(let old): for (x, y, spec) in old { setLinkBase(x, y, spec) }
+        case .fsync(let old): for (p, lat) in old { _ = setFsyncBase(p, lat) }
         case .resumeCluster: _ = operatorAction(.resumeCluster)
         case .replayResume(let n): if isUp(pgProc[n]) { pgRequest(n, .replayPause(false)) }
         // The file is fixed; a full pg_wal is a different repair.

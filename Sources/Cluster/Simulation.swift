@@ -44,6 +44,7 @@ public final class Simulation {
 
     /// Active `for:` undo records, by fault index.
     var undo: [Int: FaultUndo] = [:]
+    var noise = NoiseRuntime()
     var faultRecordIndex: [Int: Int] = [:]
     /// Processes stopping gracefully that start again once stopped (`restart: host/process`).
     var pendingRestart: Set<UInt32> = []
@@ -154,6 +155,7 @@ public final class Simulation {
             let jitter = f.jitterNs > 0 ? faultRng.int(0, f.jitterNs) : 0
             kernel.schedule(at: f.atNs + jitter, to: Kernel<Ev>.world, .fault(i))
         }
+        scheduleNoise()
     }
 
     /// Each service's listen backlog (the accept queue a frozen process leaves to its kernel):

@@ -160,7 +160,7 @@ extension EtcdMember {
                 heldMsgs.append(contentsOf: raft.outbox)
                 raft.outbox.removeAll(keepingCapacity: true)
             }
-            env.etcdTimer(slot, after: fsync.sample(&rng), .fsyncDone)
+            env.etcdTimer(slot, after: fsync.sample(&rng) + max(0, fsyncStallUntil - env.now), .fsyncDone)
         }
         persistedCommit = max(persistedCommit, min(raft.committed, persistedLen - 1))
         applyCommitted(now: env.now, replay: false, env: env)

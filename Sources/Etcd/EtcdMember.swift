@@ -22,6 +22,9 @@ public struct EtcdMember {
     var raft: RaftNode
     var rng: Rng
     public var fsync: Latency
+    /// Background noise: the disk completes no write before this (a stall). The raft loop
+    /// waits on its fsync, so ticks and heartbeats wait too (etcd.md §1.1).
+    public var fsyncStallUntil: Nanos = 0
     var name: String { shared.names[slot] }
     var config: EtcdConfig { shared.config }
 

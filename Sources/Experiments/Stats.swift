@@ -24,6 +24,8 @@ public struct SettingStats: Sendable, Equatable {
     /// The setting's worst runs (never recovered first, then the longest RTO, then the most
     /// lost writes), at most two: what to replay.
     public var worst: [RunPoint] = []
+    /// What noise costs the setting per year (nil without `noise:`).
+    public var noise: NoiseRates?
 
     /// One run of a setting, as the worst-runs list names it.
     public struct RunPoint: Sendable, Equatable {
@@ -53,6 +55,7 @@ public struct SettingStats: Sendable, Equatable {
         runsWithLoss = lost.filter { $0 > 0 }.count
         splitBrainRuns = summaries.filter { $0.splitBrainNs > 0 }.count
         failedRuns = summaries.filter { $0.failedExpectations > 0 }.count
+        noise = NoiseRates(summaries)
         let points = summaries.enumerated().map { i, s in
             RunPoint(seed: s.seed, runID: runIDs.flatMap { i < $0.count ? $0[i] : nil },
                      rto: s.faults.isEmpty ? nil : (s.worstRTONs.map(Time.seconds) ?? .infinity), lostWrites: s.lostWrites, splitBrain: s.splitBrainNs > 0)
@@ -84,12 +87,13 @@ public struct SettingStats: Sendable, Equatable {
         case "split_brain.runs": return Double(splitBrainRuns)
         case "expectations.failed": return Double(failedRuns)
         case "runs": return Double(runs)
-        default: return nil
+        default: return noise?.metric(name)
         }
     }
 
     public static let metricNames = ["rto.p50", "rto.p95", "rto.p99", "rto.max", "rto.unrecovered", "rpo.mean_writes",
                                      "rpo.max_writes", "rpo.runs_with_loss", "split_brain.runs", "expectations.failed", "runs"]
+        + NoiseRates.metricNames
 }
 
 /// Per-fault RTO percentiles over seeds (for `simctl check`).

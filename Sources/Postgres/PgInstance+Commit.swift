@@ -97,7 +97,11 @@ extension PgInstance {
         case .reloadSyncNames: setSyncNames(env.pgConfiguredSyncNames(self.node), env)
         case .rewind(let from): rewind(from: Int(from), env)
         case .reclone(let from): reclone(from: Int(from), fastCheckpoint: false, env)
-        case .query(let id): env.pgAnswer(self.node, query: id, view(env.now, status: .running))
+        case .query(let id):
+            // An overloaded server (noise) answers late, with what it knows then.
+            if queryDelayNs > 0 { env.pgTimer(self.node, after: queryDelayNs, .answerQuery(id)) } else {
+                env.pgAnswer(self.node, query: id, view(env.now, status: .running))
+            }
         case .replayPause(let p): setReplayPaused(p, env)
         case .createSlot(let id): createSlot(id, env)
         case .dropSlot(let id): dropSlot(id, env)
@@ -131,6 +135,7 @@ extension PgInstance {
             opTimer = .none
             if pendingSource != nil { backupConnect(env) }
         case .execDone(let s): execDone(s, env)
+        case .answerQuery(let id): env.pgAnswer(node, query: id, view(env.now, status: .running))
         case .walFlushDone(let g): if g == flushGen { localFlushDone(env) }
         case .walWriter:
             walWriterArmed = false
@@ -266,7 +271,7 @@ extension PgInstance {
         flushing = true
         flushingTo = insertLSN
         flushGen &+= 1
-        env.pgTimer(node, after: walFsync.sample(&rng), .walFlushDone(flushGen))
+        env.pgTimer(node, after: fsyncNs(env.now), .walFlushDone(flushGen))
     }
 
     mutating func localFlushDone(_ env: PgEnv) {

@@ -142,7 +142,7 @@ extension PgInstance {
         if !standbyFlushing {
             standbyFlushing = true
             standbyFlushingTo = receivedLSN
-            env.pgTimer(node, after: walFsync.sample(&rng), .standbyFlushDone(0))
+            env.pgTimer(node, after: fsyncNs(env.now), .standbyFlushDone(0))
         }
     }
 
@@ -172,7 +172,7 @@ extension PgInstance {
         if receivedLSN > flushLSN {
             standbyFlushing = true
             standbyFlushingTo = receivedLSN
-            env.pgTimer(node, after: walFsync.sample(&rng), .standbyFlushDone(0))
+            env.pgTimer(node, after: fsyncNs(env.now), .standbyFlushDone(0))
         }
     }
 

@@ -20,6 +20,10 @@ public struct PgInstance {
     public var config: PgConfig
     var rng: Rng
     public var walFsync: Latency
+    /// Background noise: the disk completes no write before this (a stall), and Patroni's
+    /// queries are answered this late (an overloaded server).
+    public var fsyncStallUntil: Nanos = 0
+    public var queryDelayNs: Nanos = 0
 
     // MARK: Process state
     public internal(set) var state: PgState = .stopped { didSet { updateListening() } }
@@ -225,6 +229,9 @@ public struct PgInstance {
     }
 
     /// How long replaying `bytes` of WAL takes (rounded up to the nanosecond).
+    /// One WAL fsync's time from now: the disk's latency, after any stall in force.
+    mutating func fsyncNs(_ now: Nanos) -> Nanos { walFsync.sample(&rng) + max(0, fsyncStallUntil - now) }
+
     func replayTime(_ bytes: Int64) -> Nanos { Nanos((Double(bytes) / config.replayRateBytesPerS * 1e9).rounded(.up)) }
 
     func replayTarget(_ now: Nanos) -> Int64 {

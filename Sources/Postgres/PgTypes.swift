@@ -75,6 +75,8 @@ public enum PgTimer: Sendable, Equatable {
     case recloneDone
     /// A backend finished executing its transaction and reaches COMMIT.
     case execDone(session: UInt32)
+    /// One of Patroni's queries answered late (background noise: an overloaded server).
+    case answerQuery(UInt32)
     case walFlushDone(UInt32)
     case walWriter
     case checkpoint

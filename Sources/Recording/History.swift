@@ -24,6 +24,8 @@ public enum Kind {
     // Faults
     public static let faultStart = "fault_start"
     public static let faultEnd = "fault_end"
+    public static let noiseStart = "noise_start"
+    public static let noiseEnd = "noise_end"
     // etcd
     public static let etcdLeader = "etcd_leader_elected"
     public static let etcdStepDown = "etcd_leader_lost"
@@ -219,6 +221,35 @@ public struct FaultRecord: Sendable {
         self.startNs = startNs
         self.endNs = endNs
         self.disrupts = disrupts
+    }
+}
+
+/// A background-noise event as it happened (`noise:`): its source, what it hit, when.
+public struct NoiseRecord: Sendable {
+    /// The source's index in the scenario's `noise.sources`.
+    public var source: Int
+    public var name: String
+    public var kind: String
+    /// What it hit, resolved when it fired ("(nothing: no such role now)" if a role had no holder).
+    public var target: String
+    public var startNs: Nanos
+    public var endNs: Nanos
+    /// The size it drew (added latency, loss, fsync latency, query delay), as text.
+    public var size: String
+    /// An episode's tagged event (the one whose outcome the episode measures).
+    public var tagged: Bool
+    /// Its importance weight (1 for every other event): how much more often the episode drew
+    /// such an event than the noise rates would (see `NoiseSize.sampleTail`).
+    public var weight: Double = 1
+    public init(source: Int, name: String, kind: String, target: String, startNs: Nanos, endNs: Nanos, size: String, tagged: Bool) {
+        self.source = source
+        self.name = name
+        self.kind = kind
+        self.target = target
+        self.startNs = startNs
+        self.endNs = endNs
+        self.size = size
+        self.tagged = tagged
     }
 }
 

@@ -20,6 +20,10 @@ public final class Recorder {
     public var reads: [ReadRecord] = []
     public var violations: [Violation] = []
     public var faults: [FaultRecord] = []
+    /// Background-noise events, at most `noiseLimit` (then only counted in `noiseDropped`).
+    public private(set) var noise: [NoiseRecord] = []
+    public private(set) var noiseDropped = 0
+    public static let noiseLimit = 200_000
     /// Counters the models keep (elections, checks, ...), by name; printed in name order.
     public var counters: [String: Double] = [:]
 
@@ -36,6 +40,15 @@ public final class Recorder {
 
     public func count(_ name: String, _ by: Double = 1) { counters[name, default: 0] += by }
 
+    /// Records a noise event; returns its index (nil past the limit).
+    public func addNoise(_ r: NoiseRecord) -> Int? {
+        guard noise.count < Self.noiseLimit else { noiseDropped += 1; return nil }
+        noise.append(r)
+        return noise.count - 1
+    }
+
+    public func endNoise(_ i: Int, at t: Nanos) { noise[i].endNs = t }
+
     public func newWrite(client: UInt16, directHost: Int16, at t: Nanos, bytes: Int32) -> UInt32 {
         let id = UInt32(writes.count)
         writes.append(WriteRecord(id: id, client: client, directHost: directHost, sentNs: t, bytes: bytes))
@@ -44,6 +57,11 @@ public final class Recorder {
             for f in faults {
                 edges.append(f.startNs)
                 if let e = f.endNs { edges.append(e) }
+            }
+            // Writes around noise keep their detail too: a noise outage is measured from them.
+            for n in noise.suffix(4096) where n.endNs >= t - WriteLog.lagNs - WriteLog.marginNs {
+                edges.append(n.startNs)
+                edges.append(n.endNs)
             }
             writes.fold(now: t, edges: edges, durableLimit: limit)
         }
@@ -88,6 +106,8 @@ public struct RunRecord: Sendable {
     public var wallSeconds: Double
     public var hosts: [String]
     public var faults: [FaultRecord]
+    public var noise: [NoiseRecord]
+    public var noiseDropped: Int
     public var timeline: Timeline
     /// The writes kept in full, in id order (every write when folding was off).
     public var keptWrites: [WriteRecord]
@@ -115,6 +135,8 @@ public struct RunRecord: Sendable {
         self.wallSeconds = wallSeconds
         self.hosts = hosts
         faults = recorder.faults
+        noise = recorder.noise
+        noiseDropped = recorder.noiseDropped
         timeline = recorder.timeline
         (keptWrites, writeSpans) = recorder.writes.finished()
         writeTally = recorder.tally.finished(pending: keptWrites.reduce(0) { $0 + ($1.outcome == .pending ? 1 : 0) })

@@ -26,7 +26,7 @@ public struct TextReport {
     static func secs(_ ns: Nanos) -> String { DurationText.seconds3(ns) + "s" }
 
     /// Timeline kinds worth a line in the summary (the store keeps everything).
-    static let headline: Set<String> = [Kind.faultStart, Kind.faultEnd, Kind.etcdLeader, Kind.etcdStepDown, Kind.leaseExpired,
+    static let headline: Set<String> = [Kind.faultStart, Kind.faultEnd, Kind.noiseStart, Kind.etcdLeader, Kind.etcdStepDown, Kind.leaseExpired,
                                         Kind.leaderKey, Kind.promoteStarted, Kind.pgPromoted, Kind.demote, Kind.watchdogReset,
                                         Kind.pgWritable, Kind.serverState, Kind.vip, Kind.invariant, "host_down", "host_up",
                                         "switchover", "failover"]
@@ -122,6 +122,7 @@ public struct TextReport {
             line("  Writes: \(w.total) sent, \(w.ok) acknowledged\(blocked), \(w.failed) failed, \(w.indeterminate) indeterminate")
         }
         if let s = f.staleReads { line("  Reads: \(s.reads), \(s.stale) stale") }
+        if let n = f.noise { noiseLines(n).forEach { line($0) } }
         if !f.violations.isEmpty {
             line(bad("  Invariant violations: \(f.violations.count)"))
             for v in f.violations.prefix(5) { line("      \(Self.clock(v.timeNs)) \(v.kind): \(v.detail)") }
@@ -156,6 +157,10 @@ public struct TextReport {
             return "fault \(d["index"]?.intValue ?? 0) \(d["kind"]?.stringValue ?? ""): \(d["resolved"]?.stringValue ?? "")"
         case Kind.faultEnd:
             return "fault \(d["index"]?.intValue ?? 0) \(d["kind"]?.stringValue ?? "") ends"
+        case Kind.noiseStart:
+            let size = d["kind"]?.stringValue.flatMap { NoiseKind(rawValue: $0)?.sizeKey }.flatMap { k in d[k]?.stringValue.map { ", \(k) \($0)" } } ?? ""
+            let tag = d["tagged"]?.boolValue == true ? " (the episode's event)" : ""
+            return "noise: \(d["name"]?.stringValue ?? "") on \(d["target"]?.stringValue ?? "") for \(d["duration"]?.stringValue ?? "")\(size)\(tag)"
         case Kind.leaderKey:
             if let h = d["holder"]?.stringValue { return "leader key → \(h) (\(d["cause"]?.stringValue ?? ""))" }
             return "leader key gone (\(d["cause"]?.stringValue ?? ""))"
@@ -179,5 +184,35 @@ public struct TextReport {
             }
             return s
         }
+    }
+
+    /// The noise block: what the disturbances cost outside the injected faults.
+    func noiseLines(_ n: NoiseFindings) -> [String] {
+        var out: [String] = []
+        let o = n.total
+        let counts = n.byName.filter { $0.count > 0 }.map { "\($0.count) \($0.name)" }.joined(separator: ", ")
+        out.append("  Noise: \(n.events) event(s)\(counts.isEmpty ? "" : " (" + counts + ")") over \(Self.secs(n.quietNs)) without an injected fault")
+        let ff = n.perYear(o.falseFailovers.count)
+        func rate(_ r: (rate: Double, lo: Double, hi: Double)) -> String { "\(Self.num(r.rate))/year (95 % CI \(Self.num(r.lo))–\(Self.num(r.hi)))" }
+        // A rate over one run's horizon means something only for direct runs: an episode's
+        // event was placed, not drawn (a sweep turns episodes into rates).
+        let s = "      false failovers: \(o.falseFailovers.count)" + (o.falseFailovers.isEmpty ? "" : " at " + o.falseFailovers.prefix(5).map(Self.clock).joined(separator: ", "))
+            + (n.tagged == nil ? " — " + rate(ff) : "")
+        out.append(o.falseFailovers.isEmpty ? s : bad(s))
+        out.append("      demotions: \(o.demotions), leader-lock update failures: \(o.leaderLockFailures), etcd elections: \(o.etcdElections)")
+        out.append("      write downtime: \(Self.secs(o.downtimeNs)) in \(o.outages) outage(s); acknowledged writes lost at false failovers: \(o.lostWrites)")
+        if let t = n.tagged {
+            let e = t.outcome
+            out.append("      episode: \(t.name) on \(t.target) at \(Self.clock(t.atNs)), until \(Self.clock(t.untilNs)): "
+                       + "\(e.falseFailovers.count) false failover(s), \(e.demotions) demotion(s), \(Self.secs(e.downtimeNs)) write downtime, \(e.lostWrites) lost write(s)")
+        }
+        return out
+    }
+
+    static func num(_ v: Double) -> String {
+        if v == 0 { return "0" }
+        if v >= 100 { return String(Int(v.rounded())) }
+        if v >= 1 { return String((v * 10).rounded() / 10) }
+        return String((v * 1000).rounded() / 1000)
     }
 }

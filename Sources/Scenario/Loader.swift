@@ -3,7 +3,7 @@ import SimCore
 /// Turns scenario YAML into a validated `Scenario`, or every problem found.
 public enum ScenarioLoader {
     static let topKeys = ["name", "description", "seed", "duration", "topology", "patroni", "etcd", "postgresql",
-                          "haproxy", "keepalived", "pgbouncer", "envoy", "lb", "network", "workload", "faults", "expect", "cluster"]
+                          "haproxy", "keepalived", "pgbouncer", "envoy", "lb", "network", "workload", "noise", "faults", "expect", "cluster"]
 
     /// Parses the file's text into a tree (syntax errors only). A sweep parses once and builds
     /// many scenarios from the same tree with different overrides.
@@ -93,6 +93,7 @@ public enum ScenarioLoader {
         for w in s.patroni.adjustTimeouts() {
             r.warning(top["patroni"] ?? root, "patroni", w)
         }
+        if let n = top["noise"] { s.noise = readNoise(n, "noise", s, r) }
         if let n = top["faults"] { s.faults = readFaults(n, "faults", s, r) }
         if let n = top["expect"] { s.expectations = readExpectations(n, "expect", s, r) }
         checkTopologyNeeds(s, top, r)

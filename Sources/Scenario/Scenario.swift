@@ -20,6 +20,8 @@ public struct Scenario: Sendable {
     public var network = NetworkConfig()
     public var workload = WorkloadConfig()
     public var faults: [FaultSpec] = []
+    /// Disturbances that happen by themselves, at rates (`noise:`).
+    public var noise = NoiseConfig()
     /// DB members that join mid-run (`add_replica`): absent at the start.
     public var joiningMembers: [String] { faults.compactMap { if case .addReplica(let m) = $0.action { return m }; return nil } }
     public var expectations: [Expectation] = []

@@ -12,6 +12,10 @@ public struct Latency: Sendable, Equatable {
 
     public var shape: Shape
     public var floorNs: Nanos
+    /// Background noise laid over the link: a constant added to every draw (a latency spike)
+    /// and a uniform extra in [0, jitterNs] (a jitter burst). Zero outside noise, drawing nothing.
+    public var addNs: Nanos = 0
+    public var jitterNs: Nanos = 0
 
     public init(_ shape: Shape, floorNs: Nanos = 0) {
         self.shape = shape
@@ -31,7 +35,9 @@ public struct Latency: Sendable, Equatable {
         case .lognormal(let median, let sigma):
             v = Nanos((Double(median) * expExact(sigma * rng.normal())).rounded())
         }
-        return Swift.max(v, floorNs)
+        let base = Swift.max(v, floorNs)
+        if addNs == 0 && jitterNs == 0 { return base }
+        return base + addNs + (jitterNs > 0 ? rng.int(0, jitterNs) : 0)
     }
 
     /// The typical (median) value, for reports and for timeouts derived from the RTT.

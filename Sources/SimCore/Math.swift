@@ -10,4 +10,5 @@ import Darwin
 @inlinable public func logExact(_ x: Double) -> Double { log(x) }
 @inlinable public func log1mExact(_ u: Double) -> Double { log1p(-u) }
 @inlinable public func expExact(_ x: Double) -> Double { exp(x) }
+@inlinable public func log10Exact(_ x: Double) -> Double { log10(x) }
 

@@ -97,5 +97,20 @@ enum Schema {
             aborted  TEXT
         );
         """,
+        // 4: what background noise cost (`noise:`): for an episode, its tagged event's outcome;
+        // otherwise the whole run's, outside injected faults. NULL noise_method: no noise.
+        """
+        ALTER TABLE runs ADD COLUMN noise_method TEXT;                -- direct | episodes
+        ALTER TABLE runs ADD COLUMN noise_events INTEGER;             -- noise events in the run
+        ALTER TABLE runs ADD COLUMN noise_rate_per_year REAL;         -- configured events per year, every source and target
+        ALTER TABLE runs ADD COLUMN noise_quiet_s REAL;               -- simulated time without an injected fault in force
+        ALTER TABLE runs ADD COLUMN false_failovers INTEGER;          -- leader key changed hands with no injected fault in force
+        ALTER TABLE runs ADD COLUMN noise_demotions INTEGER;
+        ALTER TABLE runs ADD COLUMN leader_lock_failures INTEGER;
+        ALTER TABLE runs ADD COLUMN noise_etcd_elections INTEGER;
+        ALTER TABLE runs ADD COLUMN noise_downtime_s REAL;            -- write downtime
+        ALTER TABLE runs ADD COLUMN noise_lost_writes INTEGER;        -- acknowledged writes lost at false failovers
+        ALTER TABLE runs ADD COLUMN noise_weight REAL;                -- an episode's importance weight (rate = noise_rate_per_year × mean of weight × outcome)
+        """,
     ]
 }

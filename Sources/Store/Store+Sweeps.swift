@@ -94,7 +94,9 @@ extension Store {
 
     func storedRuns(where cond: String, _ args: [Database.Value]) throws -> [StoredRun] {
         let st = try db.prepare("""
-            SELECT r.run_id, r.point, r.seed, r.lost_writes, r.lost_bytes, r.split_brain_s, r.failed_expectations, r.trace_hash
+            SELECT r.run_id, r.point, r.seed, r.lost_writes, r.lost_bytes, r.split_brain_s, r.failed_expectations, r.trace_hash,
+                   r.noise_method, r.noise_events, r.noise_rate_per_year, r.noise_quiet_s, r.false_failovers, r.noise_demotions,
+                   r.leader_lock_failures, r.noise_etcd_elections, r.noise_downtime_s, r.noise_lost_writes, r.noise_weight
             FROM runs r WHERE \(cond) ORDER BY r.point, r.seed, r.run_id
             """)
         try st.bind(args)
@@ -107,6 +109,13 @@ extension Store {
                                  summary: RunSummary(seed: UInt64(bitPattern: try st.reqInt(2)), faults: [], lostWrites: Int(try st.reqInt(3)),
                                                      lostBytes: try st.reqInt(4), splitBrainNs: Time.fromSeconds(try st.reqDouble(5)),
                                                      failedExpectations: Int(try st.reqInt(6)), traceHash: try st.reqText(7))))
+            if let m = st.text(8) {
+                out[out.count - 1].summary.noise = RunSummary.Noise(
+                    episode: m == "episodes", events: Int(st.int(9) ?? 0), eventsPerYear: st.double(10) ?? 0, quietNs: Time.fromSeconds(st.double(11) ?? 0),
+                    falseFailovers: Int(st.int(12) ?? 0), demotions: Int(st.int(13) ?? 0), leaderLockFailures: Int(st.int(14) ?? 0),
+                    etcdElections: Int(st.int(15) ?? 0), downtimeNs: Time.fromSeconds(st.double(16) ?? 0), lostWrites: Int(st.int(17) ?? 0))
+                out[out.count - 1].summary.noise?.weight = st.double(18) ?? 1
+            }
         }
         let f = try db.prepare("""
             SELECT f.run_id, f.fault_index, f.value FROM findings f JOIN runs r ON r.run_id = f.run_id

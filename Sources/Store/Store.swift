@@ -97,8 +97,10 @@ public final class Store {
         let st = try db.prepare("""
             INSERT INTO runs (sweep_id, scenario, scenario_file, scenario_sha256, seed, overrides, simctl_version,
                               sim_seconds, events, wall_seconds, trace_hash, ok,
-                              point, rto_s, recovered, lost_writes, lost_bytes, split_brain_s, failed_expectations)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              point, rto_s, recovered, lost_writes, lost_bytes, split_brain_s, failed_expectations,
+                              noise_method, noise_events, noise_rate_per_year, noise_quiet_s, false_failovers, noise_demotions,
+                              leader_lock_failures, noise_etcd_elections, noise_downtime_s, noise_lost_writes, noise_weight)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let sum = RunSummary(run, f)
         try st.run([meta.sweepID.map { .int($0) } ?? .null, .text(run.scenario), .text(meta.scenarioFile), .text(meta.scenarioSHA256),
@@ -107,7 +109,8 @@ public final class Store {
                     .text(run.traceHash), .int(f.ok && run.aborted == nil ? 1 : 0),
                     .text(meta.pointJSON.text), sum.faults.isEmpty ? .null : sum.worstRTONs.map { .double(Time.seconds($0)) } ?? .null,
                     sum.faults.isEmpty ? .null : .int(sum.unrecovered ? 0 : 1),
-                    .int(Int64(sum.lostWrites)), .int(sum.lostBytes), .double(Time.seconds(sum.splitBrainNs)), .int(Int64(sum.failedExpectations))])
+                    .int(Int64(sum.lostWrites)), .int(sum.lostBytes), .double(Time.seconds(sum.splitBrainNs)), .int(Int64(sum.failedExpectations))]
+                    + Self.noiseValues(sum.noise))
         return db.lastInsertRowID
     }
 
@@ -160,6 +163,21 @@ public final class Store {
         for v in f.violations {
             try row("invariant_violation", start: v.timeNs, value: 1, unit: nil, detail: .object([("kind", .string(v.kind)), ("detail", .string(v.detail))]))
         }
+        if let n = f.noise {
+            // Each false failover outside faults, and the noise totals (an episode's own
+            // outcome is in the runs columns).
+            for t in n.total.falseFailovers { try row("false_failover", start: t, value: 1, unit: nil, detail: .object([])) }
+            try row("noise_events", value: Double(n.events), unit: "events", detail: .object(n.byName.map { ($0.name, .int(Int64($0.count))) }))
+            try row("noise_downtime", value: Time.seconds(n.total.downtimeNs), unit: "s", detail: .object([("outages", .int(Int64(n.total.outages)))]))
+            try row("noise_lost_writes", value: Double(n.total.lostWrites), unit: "writes", detail: .object([]))
+            try row("noise_demotions", value: Double(n.total.demotions), unit: nil, detail: .object([]))
+            try row("leader_lock_failures", value: Double(n.total.leaderLockFailures), unit: nil, detail: .object([]))
+            try row("noise_etcd_elections", value: Double(n.total.etcdElections), unit: nil, detail: .object([]))
+            if let t = n.tagged {
+                try row("noise_episode", start: t.atNs, end: t.untilNs, value: Double(t.outcome.falseFailovers.count), unit: "false failovers",
+                        detail: .object([("event", .string(t.name)), ("target", .string(t.target)), ("outcome", t.outcome.summary)]))
+            }
+        }
         for e in f.expectations {
             try row("expectation", value: e.ok ? 1 : 0, unit: nil,
                     detail: .object([("name", .string(e.name)), ("ok", .bool(e.ok)), ("detail", .string(e.detail))]))
@@ -179,4 +197,12 @@ public final class Store {
     }
 
     public func runCount() throws -> Int { Int(try db.scalarInt("SELECT count(*) FROM runs") ?? 0) }
+
+    /// The noise columns of a run (all NULL without noise).
+    static func noiseValues(_ n: RunSummary.Noise?) -> [Database.Value] {
+        guard let n else { return Array(repeating: .null, count: 11) }
+        return [.text(n.episode ? "episodes" : "direct"), .int(Int64(n.events)), .double(n.eventsPerYear), .double(Time.seconds(n.quietNs)),
+                .int(Int64(n.falseFailovers)), .int(Int64(n.demotions)), .int(Int64(n.leaderLockFailures)), .int(Int64(n.etcdElections)),
+                .double(Time.seconds(n.downtimeNs)), .int(Int64(n.lostWrites)), .double(n.weight)]
+    }
 }

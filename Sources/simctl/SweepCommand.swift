@@ -227,6 +227,30 @@ struct SweepCommand: ParsableCommand {
                          "\(s.unrecovered)", String(trimmed: s.lostWritesMean, decimals: 2), "\(s.lostWritesMax)", "\(s.runsWithLoss)",
                          "\(s.splitBrainRuns)", "\(s.failedRuns)"])
         }
+        var text = aligned(rows)
+        if stats.contains(where: { $0.noise != nil }) {
+            // The cost side: what the scenario's noise does to each setting, per year.
+            var n: [[String]] = [["setting", "runs", "method", "false failovers/yr", "95 % CI", "demotions/yr", "lock failures/yr", "etcd elections/yr",
+                                  "downtime/yr", "availability", "lost writes/yr"]]
+            for s in stats {
+                guard let r = s.noise else { continue }
+                n.append([labels[s.point] ?? s.point, "\(r.runs)", r.episodes ? "episodes" : "direct", rateText(r.falseFailovers.rate),
+                          "\(rateText(r.falseFailovers.lo))–\(rateText(r.falseFailovers.hi))", rateText(r.demotions.rate), rateText(r.leaderLockFailures.rate),
+                          rateText(r.etcdElections.rate), DurationText.format(Time.fromSeconds(r.downtime.rate.rounded())),
+                          String(trimmed: r.availability * 100, decimals: 5) + " %", rateText(r.lostWrites.rate)])
+            }
+            text += "\n\n  Under the scenario's noise (per year; rates outside injected faults):\n" + aligned(n)
+        }
+        return text
+    }
+
+    func rateText(_ v: Double) -> String {
+        if v == 0 { return "0" }
+        if v >= 100 { return String(Int(v.rounded())) }
+        return String(trimmed: v, decimals: v >= 1 ? 1 : 3)
+    }
+
+    func aligned(_ rows: [[String]]) -> String {
         let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
         var lines: [String] = []
         for r in rows {
@@ -274,6 +298,14 @@ struct SweepCommand: ParsableCommand {
                 ("lost_writes", .object([("mean", .double(s.lostWritesMean)), ("max", .int(Int64(s.lostWritesMax))), ("runs_with_loss", .int(Int64(s.runsWithLoss)))])),
                 ("split_brain_runs", .int(Int64(s.splitBrainRuns))),
                 ("failed_expectation_runs", .int(Int64(s.failedRuns))),
+                ("noise", s.noise.map { r in
+                    func est(_ e: NoiseRates.Estimate) -> JSON { .object([("rate", .double(e.rate)), ("ci95_low", .double(e.lo)), ("ci95_high", .double(e.hi))]) }
+                    return .object([("runs", .int(Int64(r.runs))), ("method", .string(r.episodes ? "episodes" : "direct")),
+                                    ("false_failovers_per_year", est(r.falseFailovers)), ("demotions_per_year", est(r.demotions)),
+                                    ("leader_lock_failures_per_year", est(r.leaderLockFailures)), ("etcd_elections_per_year", est(r.etcdElections)),
+                                    ("lost_writes_per_year", est(r.lostWrites)), ("downtime_seconds_per_year", est(r.downtime)),
+                                    ("availability", .double(r.availability)), ("nines", .double(r.nines))])
+                } ?? .null),
             ])
         }
         return .object([
