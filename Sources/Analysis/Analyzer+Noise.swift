@@ -49,14 +49,15 @@ public struct NoiseFindings: Sendable {
 
 extension Analyzer {
     /// When each injected fault is in force: from its start to its end (or, without one, to
-    /// the writes' recovery from it), plus one `ttl` for the leader key to settle. Outcomes in
-    /// these windows are the faults', not noise's.
+    /// the writes' recovery from it), plus one `ttl` for the leader key to settle and a minute
+    /// for what an undone fault sets off (a host's 20 s boot, Patroni's start, a rewind and the
+    /// old primary's demotion). Outcomes in these windows are the faults', not noise's.
     static func faultWindows(_ run: RunRecord, _ rto: [FaultRTO], ttlNs: Nanos) -> [(Nanos, Nanos)] {
         run.faults.map { f in
             let recovered = rto.first { $0.faultIndex == f.index }.flatMap { r in r.rtoNs.map { r.atNs + $0 } }
             var end = f.endNs ?? recovered ?? (f.disrupts ? run.durationNs : f.startNs)
             if let r = recovered { end = max(end, r) }
-            return (f.startNs, end + ttlNs)
+            return (f.startNs, end + ttlNs + Time.m)
         }
     }
 

@@ -31,6 +31,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Runs (seeds) for the sweep-throughput benchmark.")
     var sweepRuns: Int = 40
 
+    @Option(help: "Seeds per setting for the noise what-if sweep (ttl 20/30/45 on Scenarios/noise-cloud-vm.yml; 0: skip).")
+    var noiseSeeds: Int = 2000
+
     @Option(help: ArgumentHelp("Write rates for the cost-growth table (the sweep scenario at each rate).", valueName: "r,r,..."))
     var costRates: String = "50,100,500,5000,10000"
 
@@ -89,6 +92,7 @@ struct BenchCommand: ParsableCommand {
         }
         lines += try costGrowth(rates, &fields)
         lines += memoryFootprint(memory, &fields)
+        lines += noiseSweep(&fields)
         lines += targetReport(targets(fields, parallel: parallel), &fields)
         lines.append("events: " + EventLayout.report.map { "\($0.0) \($0.1) B\($0.2 ? "" : " (ref-counted)")" }.joined(separator: ", "))
         if json { print(JSON.object(fields).pretty) } else { lines.forEach { print($0) } }

@@ -67,7 +67,7 @@ struct ShardRecipeTests {
 struct BenchTests {
     @Test("bench measures the kernel against the C heap on the same events, and the cost at each write rate")
     func benchFigures() throws {
-        let r = try simctl(["bench", "--kernel-events", "200000", "--repeats", "1", "--sweep-runs", "1", "--cost-rates", "50,100", "--memory-runs", "10m@50,20m@50", "--json"])
+        let r = try simctl(["bench", "--kernel-events", "200000", "--repeats", "1", "--sweep-runs", "1", "--cost-rates", "50,100", "--memory-runs", "10m@50,20m@50", "--noise-seeds", "8", "--json"])
         #expect(r.code == 0, "\(r.err)")
         // The toolchain's clang is on PATH wherever swift test runs.
         #expect(r.out.contains("\"kernel_vs_c_heap\""), "\(r.out)")
@@ -92,7 +92,11 @@ struct BenchTests {
         // Each target with its figure, reference and verdict: the 100/s run is in this bench's
         // rates, 5,000/s is not (so that one is not measured), two processes ran the sweep.
         let targets = try #require(obj["targets"] as? [[String: Any]])
-        #expect(targets.count == 4 + 2, "\(targets)")
+        #expect(targets.count == 4 + 2 + 1, "\(targets)")
+        // The noise what-if sweep ran as users run it: 3 settings × 8 seeds, timed.
+        let noise = try #require(obj["noise_sweep"] as? [String: Any])
+        #expect(noise["seeds"] as? Int == 8 && (noise["seconds"] as? Double ?? 0) > 0, "\(noise)")
+        #expect(targets.contains { ($0["target"] as? String ?? "").contains("noise sweep") })
         let byName = Dictionary(targets.map { (($0["target"] as? String) ?? "", $0) }, uniquingKeysWith: { a, _ in a })
         let at100 = try #require(byName.first { $0.key.contains("100 writes/s") }?.value)
         #expect((at100["ratio"] as? Double).map { abs($0 - ((rows[1]["ms"] as? Double) ?? 0) / 20) < 1e-3 * $0 } == true, "\(at100)")
