@@ -406,7 +406,7 @@ extension PgTimer {
         case .walFlushDone(let g), .standbyFlushDone(let g):
             l.int("gen", g)
         case .execDone(let s): l.int("session", s)
-        case .answerQuery(let id): l.int("query", id)
+        case .answerQuery(let id, let c): l.int("query", id); l.bool("cancelled", c)
         case .applyReached(let lsn): l.lsn("lsn", lsn)
         case .senderCheck(let e), .receiverCheck(let e), .statusInterval(let e), .reconnect(let e), .senderSend(let e): l.int("epoch", e)
         case .walWriter, .checkpoint, .startupDone, .stopDone, .promoteDone, .rewindDone, .recloneDone, .backupTimeout, .backupRetry, .startFailed,

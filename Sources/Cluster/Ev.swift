@@ -116,7 +116,7 @@ extension PgTimer {
         case .archiveTimeout: return 22
         case .restorePoll: return 23
         case .restoreDone: return 24
-        case .answerQuery(let id): return 25 | Int(id) << 8
+        case .answerQuery(let id, let c): return 25 | (c ? 1 << 5 : 0) | Int(id) << 8
         }
     }
 }

@@ -23,6 +23,7 @@ struct NoiseRuntime {
         /// Directed host pairs (links).
         var pairs: [Int] = []
         var size: Double = 0
+        var endNs: Nanos = 0
         var record: Int?
         var live = false
     }
@@ -70,7 +71,6 @@ extension Simulation {
                 let first = Nanos(min(st.rng.exponential(mean: 1e9 / s.ratePerSecond), 1e18))
                 noise.streams.append(st)
                 if first < scenario.durationNs { kernel.schedule(at: first, to: Kernel<Ev>.world, .noise(UInt32(noise.streams.count - 1))) }
-                _ = st
             }
         }
         if cfg.method == .episodes {
@@ -120,7 +120,7 @@ extension Simulation {
     }
 
     func startNoise(_ source: Int, _ src: NoiseSource, _ targets: [NoiseTarget], duration: Nanos, size: Double, tagged: Bool, weight: Double) {
-        var a = NoiseRuntime.Active(source: source, kind: src.kind, size: size, live: true)
+        var a = NoiseRuntime.Active(source: source, kind: src.kind, size: size, endNs: now + duration, live: true)
         var resolved: [String] = []
         for t in targets {
             switch t {
@@ -144,7 +144,7 @@ extension Simulation {
                 a.pairs += [a1 * hosts.count + b1, b1 * hosts.count + a1]
             }
         }
-        let sizeText = src.size.map { sz in sz.isTime ? DurationText.format(Nanos(size.rounded())) : String(format3(size)) } ?? ""
+        let sizeText = src.size.map { sz in sz.isTime ? DurationText.format(Nanos(size.rounded())) : String(trimmed: size, decimals: 3) } ?? ""
         let target = resolved.isEmpty ? "(nothing: no such role now)" : resolved.joined(separator: " ")
         var record = NoiseRecord(source: source, name: src.name, kind: src.kind.rawValue, target: target, startNs: now,
                                  endNs: now + duration, size: sizeText, tagged: tagged)
@@ -204,12 +204,11 @@ extension Simulation {
             }
         case .diskStall:
             guard on else { return }
-            let until = now + (noise.active[slot].record.map { rec.noise[$0].endNs - rec.noise[$0].startNs } ?? 0)
             for p in a.procs {
                 let m = procs[Int(p)].model
                 switch procs[Int(p)].service {
-                case .etcd: etcd[m].fsyncStallUntil = max(etcd[m].fsyncStallUntil, until)
-                case .postgres: pg[m].fsyncStallUntil = max(pg[m].fsyncStallUntil, until)
+                case .etcd: etcd[m].fsyncStallUntil = max(etcd[m].fsyncStallUntil, a.endNs)
+                case .postgres: pg[m].fsyncStallUntil = max(pg[m].fsyncStallUntil, a.endNs)
                 default: break
                 }
             }
@@ -306,10 +305,4 @@ extension Simulation {
         }
         return setFsyncModel(p, lat)
     }
-}
-
-/// Three significant decimals, without Foundation.
-func format3(_ v: Double) -> String {
-    let r = (v * 1000).rounded() / 1000
-    return String(r)
 }

@@ -98,8 +98,13 @@ extension PgInstance {
         case .rewind(let from): rewind(from: Int(from), env)
         case .reclone(let from): reclone(from: Int(from), fastCheckpoint: false, env)
         case .query(let id):
-            // An overloaded server (noise) answers late, with what it knows then.
-            if queryDelayNs > 0 { env.pgTimer(self.node, after: queryDelayNs, .answerQuery(id)) } else {
+            // An overloaded server (noise) answers late, with what it knows then; past Patroni's
+            // statement_timeout the query is cancelled instead (57014), which Patroni's cycle
+            // takes as "Error communicating with PostgreSQL" (`_cluster_info_state_get`).
+            if queryDelayNs > 0 {
+                let cancelled = queryDelayNs > Self.patroniStatementTimeoutNs
+                env.pgTimer(self.node, after: min(queryDelayNs, Self.patroniStatementTimeoutNs), .answerQuery(id, cancelled: cancelled))
+            } else {
                 env.pgAnswer(self.node, query: id, view(env.now, status: .running))
             }
         case .replayPause(let p): setReplayPaused(p, env)
@@ -135,7 +140,7 @@ extension PgInstance {
             opTimer = .none
             if pendingSource != nil { backupConnect(env) }
         case .execDone(let s): execDone(s, env)
-        case .answerQuery(let id): env.pgAnswer(node, query: id, view(env.now, status: .running))
+        case .answerQuery(let id, let cancelled): env.pgAnswer(node, query: id, view(env.now, status: cancelled ? .paused : .running))
         case .walFlushDone(let g): if g == flushGen { localFlushDone(env) }
         case .walWriter:
             walWriterArmed = false

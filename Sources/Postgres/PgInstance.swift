@@ -24,6 +24,9 @@ public struct PgInstance {
     /// queries are answered this late (an overloaded server).
     public var fsyncStallUntil: Nanos = 0
     public var queryDelayNs: Nanos = 0
+    /// The statement_timeout of Patroni's own connection (`DEFAULT_CONNECTION_OPTIONS`,
+    /// patroni/postgresql/connection.py: `-c statement_timeout=2000`).
+    static let patroniStatementTimeoutNs: Nanos = 2 * Time.s
 
     // MARK: Process state
     public internal(set) var state: PgState = .stopped { didSet { updateListening() } }

@@ -75,8 +75,9 @@ public enum PgTimer: Sendable, Equatable {
     case recloneDone
     /// A backend finished executing its transaction and reaches COMMIT.
     case execDone(session: UInt32)
-    /// One of Patroni's queries answered late (background noise: an overloaded server).
-    case answerQuery(UInt32)
+    /// One of Patroni's queries answered late (background noise: an overloaded server), or
+    /// cancelled by its statement_timeout.
+    case answerQuery(UInt32, cancelled: Bool)
     case walFlushDone(UInt32)
     case walWriter
     case checkpoint

@@ -61,7 +61,7 @@ extension ScenarioLoader {
             }
             let a = hostSide(items[0], Reader.join(f.path("between"), 0), s, r), b = hostSide(items[1], Reader.join(f.path("between"), 1), s, r)
             var seen: [(HostRef, HostRef)] = []
-            for x in a { for y in b where x != y && !seen.contains(where: { ($0.0 == x && $0.1 == y) || ($0.0 == y && $0.1 == x) }) { seen.append((x, y)) } }
+            NoiseTarget.links(a, b, seen: &seen)
             targets = seen.map { .link($0.0, $0.1) }
         } else {
             let defaultOn: [String]? = kind == .diskStall || kind == .slowFsync ? ["etcd"] : kind == .slowQueries ? ["primary"] : nil
@@ -158,7 +158,7 @@ extension ScenarioLoader {
         switch kind {
         case .diskStall, .slowFsync: allowed = [.etcd, .postgres]
         case .slowQueries: allowed = [.postgres]
-        default: allowed = Service.allCases.filter { $0 != .postgres } + [.postgres]
+        default: allowed = Service.allCases
         }
         func check(_ svc: Service) -> Bool {
             if allowed.contains(svc) { return true }

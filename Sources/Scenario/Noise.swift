@@ -125,6 +125,14 @@ public enum NoiseTarget: Sendable, Equatable, CustomStringConvertible {
     /// The links between two hosts, both ways.
     case link(HostRef, HostRef)
 
+    /// Every pair of distinct hosts with one in `a` and one in `b`, each pair once whichever
+    /// way round (`between: [A, B]`), appended to the pairs `seen` so far.
+    static func links(_ a: [HostRef], _ b: [HostRef], seen: inout [(HostRef, HostRef)]) {
+        for x in a {
+            for y in b where x != y && !seen.contains(where: { ($0.0 == x && $0.1 == y) || ($0.0 == y && $0.1 == x) }) { seen.append((x, y)) }
+        }
+    }
+
     public var description: String {
         switch self {
         case .proc(let h, let s): "\(h)/\(s.rawValue)"

@@ -21,13 +21,10 @@ public enum NoisePresets {
         let everyHost = topo.hosts.map { NoiseTarget.host(.named($0.name)) }
         let disks = topo.hosts.filter { $0.runs(.etcd) || $0.runs(.postgres) }.map { NoiseTarget.host(.named($0.name)) }
         // Links a failover depends on: DB ↔ etcd, DB ↔ DB, proxy ↔ DB (both ways, once each).
-        var links: [NoiseTarget] = []
         let db = hosts([.patroni]), etcd = hosts([.etcd]), proxy = hosts([.haproxy, .envoy, .lb])
         var seen: [(HostRef, HostRef)] = []
-        for (a, b) in [(db, etcd), (db, db), (proxy, db)] {
-            for x in a { for y in b where x != y && !seen.contains(where: { ($0.0 == x && $0.1 == y) || ($0.0 == y && $0.1 == x) }) { seen.append((x, y)) } }
-        }
-        links = seen.map { .link($0.0, $0.1) }
+        for (a, b) in [(db, etcd), (db, db), (proxy, db)] { NoiseTarget.links(a, b, seen: &seen) }
+        let links = seen.map { NoiseTarget.link($0.0, $0.1) }
         let primaryPg: [NoiseTarget] = db.isEmpty ? [] : [.proc(.role(.primary), .postgres)]
         func src(_ name: String, _ kind: NoiseKind, _ rate: Double, _ d: NoiseSize, _ size: NoiseSize? = nil, _ t: [NoiseTarget],
                  together: Bool = false, _ cite: String) -> NoiseSource {

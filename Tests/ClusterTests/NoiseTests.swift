@@ -91,6 +91,21 @@ import Experiments
         #expect(mild.findings.noise?.tagged?.outcome == NoiseFindings.Outcome())
     }
 
+    @Test func queriesPastPatronisStatementTimeoutFailTheCycleButKeepTheKey() throws {
+        // Patroni's own connection runs with statement_timeout=2000: a 3 s answer is cancelled
+        // and the cycle ends "Error communicating with PostgreSQL. Will try again later" without
+        // updating the lock. On etcd3 the key still lives: touch_member refreshes the lease the
+        // leader key is attached to (etcd3.py `touch_member` → `refresh_lease`).
+        let slow = try Self.episode("{ kind: slow_queries, rate: 1/y, duration: 60s, delay: 3s }")
+        let failing = slow.entries(Kind.patroni, host: "db1").filter { $0.detail["msg"]?.stringValue == "Error communicating with PostgreSQL. Will try again later" }
+        #expect(!failing.isEmpty)
+        #expect(slow.findings.noise?.tagged?.outcome.falseFailovers.isEmpty == true)
+        #expect(slow.newPrimaries.count == 1)
+        // A 1 s answer only stretches the cycle.
+        let mild = try Self.episode("{ kind: slow_queries, rate: 1/y, duration: 60s, delay: 1s }")
+        #expect(!mild.entries(Kind.patroni, host: "db1").contains { $0.detail["msg"]?.stringValue?.hasPrefix("Error communicating") == true })
+    }
+
     @Test func episodesAgreeWithADirectLongRun() throws {
         // A high-rate setting both methods can afford: frozen Patroni processes, 20 an hour on
         // each DB host, lasting 15 s typically and up to a minute. Overlaps are common, so the
