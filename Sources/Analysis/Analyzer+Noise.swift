@@ -38,9 +38,12 @@ public struct NoiseFindings: Sendable {
         public var target: String
         public var atNs: Nanos
         public var untilNs: Nanos
-        /// Its importance weight (the estimate multiplies the outcome by it).
+        /// Its length's importance weight (the estimate multiplies the outcome by it).
         public var weight: Double = 1
         public var outcome: Outcome
+        /// Which source it came from (its stratum) and that source's rate over every target.
+        public var source: Int = 0
+        public var sourcePerYear: Double = 0
     }
     public var tagged: Episode?
     /// The configured noise rate over every source and target (events per year).
@@ -95,8 +98,10 @@ extension Analyzer {
             // Its outcome: what happens from its start until the next noise event starts
             // (that one's then), outside fault windows.
             let next = run.noise.first { !$0.tagged && $0.startNs > t.startNs }?.startNs ?? run.durationNs
+            let perYear = t.source < scenario.noise.sources.count ? scenario.noise.sources[t.source].totalRatePerSecond * 365 * 86400 : 0
             tagged = NoiseFindings.Episode(name: t.name, target: t.target, atNs: t.startNs, untilNs: next, weight: t.weight,
-                                           outcome: quiet(t.startNs) ? outcome(t.startNs, next) : NoiseFindings.Outcome())
+                                           outcome: quiet(t.startNs) ? outcome(t.startNs, next) : NoiseFindings.Outcome(),
+                                           source: t.source, sourcePerYear: perYear)
         }
         let names = scenario.noise.sources.map(\.name)
         var counts = Array(repeating: 0, count: names.count)
@@ -145,7 +150,15 @@ extension Analyzer {
         var failing = false
         for e in run.timeline where e.kind == Kind.demote || e.kind == Kind.etcdLeader || e.kind == Kind.patroni {
             switch e.kind {
-            case Kind.demote: if quiet(e.timeNs) { out.append((e.timeNs, .demotion)) }
+            case Kind.demote:
+                guard quiet(e.timeNs) else { continue }
+                out.append((e.timeNs, .demotion))
+                // A primary that resumes after its key expired still believes it holds it: its
+                // first cycle fails to update the lock and demotes (ha.py `update_lock`).
+                if !failing, e.detail["why"]?.stringValue?.contains("failed to update leader lock") == true {
+                    out.append((e.timeNs, .lockFailure))
+                    failing = true
+                }
             case Kind.etcdLeader:
                 // The cluster's first election is its start, not a disturbance.
                 if !firstElection && quiet(e.timeNs) { out.append((e.timeNs, .election)) }

@@ -35,7 +35,8 @@ extension NoiseFindings {
                                    ("quiet_ns", .int(quietNs)), ("total", total.document), ("events_per_year", .double(eventsPerYear))]
         if let t = tagged {
             o.append(("tagged", .object([("name", .string(t.name)), ("target", .string(t.target)), ("at_ns", .int(t.atNs)), ("until_ns", .int(t.untilNs)),
-                                         ("weight", .double(t.weight)), ("outcome", t.outcome.document)])))
+                                         ("weight", .double(t.weight)), ("outcome", t.outcome.document), ("source", .int(Int64(t.source))),
+                                         ("source_per_year", .double(t.sourcePerYear))])))
         }
         return .object(o)
     }
@@ -48,7 +49,8 @@ extension NoiseFindings {
         eventsPerYear = d["events_per_year"]?.doubleValue ?? 0
         if let t = d["tagged"], case .object = t {
             tagged = Episode(name: t["name"]?.stringValue ?? "", target: t["target"]?.stringValue ?? "", atNs: t["at_ns"]?.intValue ?? 0,
-                             untilNs: t["until_ns"]?.intValue ?? 0, weight: t["weight"]?.doubleValue ?? 1, outcome: t["outcome"].map(Outcome.init(document:)) ?? Outcome())
+                             untilNs: t["until_ns"]?.intValue ?? 0, weight: t["weight"]?.doubleValue ?? 1, outcome: t["outcome"].map(Outcome.init(document:)) ?? Outcome(),
+                             source: Int(t["source"]?.intValue ?? 0), sourcePerYear: t["source_per_year"]?.doubleValue ?? 0)
         }
     }
 
@@ -69,6 +71,7 @@ extension NoiseFindings {
         if let t = tagged {
             o.append(("episode", .object([("event", .string(t.name)), ("target", .string(t.target)), ("at_seconds", .double(Double(t.atNs / 1_000_000) / 1e3)),
                                           ("until_seconds", .double(Double(t.untilNs / 1_000_000) / 1e3)), ("weight", .double(t.weight)),
+                                          ("source_events_per_year", .double(t.sourcePerYear)),
                                           ("outcome", t.outcome.summary)])))
         }
         return .object(o)

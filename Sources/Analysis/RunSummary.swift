@@ -30,8 +30,13 @@ public struct RunSummary: Sendable, Equatable {
         public var etcdElections: Int
         public var downtimeNs: Nanos
         public var lostWrites: Int
-        /// An episode's importance weight (1 for direct runs).
+        /// An episode's importance weight (1 for direct runs). With `source` set, the length's
+        /// weight alone (the estimate is stratified by source); without (a store written
+        /// before), the whole weight: rate share × sources × the length's.
         public var weight: Double = 1
+        /// An episode's source (its stratum) and that source's events per year.
+        public var source: Int? = nil
+        public var sourcePerYear: Double = 0
         public init(episode: Bool, events: Int, eventsPerYear: Double, quietNs: Nanos, falseFailovers: Int, demotions: Int,
                     leaderLockFailures: Int, etcdElections: Int, downtimeNs: Nanos, lostWrites: Int) {
             self.episode = episode
@@ -70,6 +75,8 @@ public struct RunSummary: Sendable, Equatable {
                           falseFailovers: o.falseFailovers.count, demotions: o.demotions, leaderLockFailures: o.leaderLockFailures,
                           etcdElections: o.etcdElections, downtimeNs: o.downtimeNs, lostWrites: o.lostWrites)
             noise?.weight = n.tagged?.weight ?? 1
+            noise?.source = n.tagged?.source
+            noise?.sourcePerYear = n.tagged?.sourcePerYear ?? 0
         }
     }
 

@@ -29,8 +29,6 @@ struct NoiseRuntime {
     }
     var streams: [Stream] = []
     var tagged: Stream?
-    /// The tagged event's importance weight from its source's pick.
-    var taggedWeight = 1.0
     var active: [Active] = []
     var free: [Int] = []
     /// Noise pauses in force per process, and whether noise (not a fault) froze it.
@@ -74,15 +72,15 @@ extension Simulation {
             }
         }
         if cfg.method == .episodes {
-            // The episode's event: its source uniformly among those with a target (importance
-            // sampling: a rare source is measured as well as a common one; the weight rate share
-            // × sources restores the proportions), its target uniformly, at the episode's moment
-            // plus a draw over one HA loop (so it lands at every phase of Patroni's cycle).
+            // The episode's event: its source as fixed (a sweep's stratum) or uniformly among
+            // those with a target (each source is a stratum of the estimate: a rare source is
+            // measured as well as a common one, and its rate weighs its mean outcome), its
+            // target uniformly, at the episode's moment plus a draw over one HA loop (so it
+            // lands at every phase of Patroni's cycle).
             var rng = streams.stream("noise/tagged")
-            let eligible = cfg.sources.indices.filter { cfg.sources[$0].streams > 0 }
-            let total = cfg.sources.map(\.totalRatePerSecond).reduce(0, +)
-            let pick = eligible[Int(rng.below(UInt64(eligible.count)))]
-            noise.taggedWeight = cfg.sources[pick].totalRatePerSecond / total * Double(eligible.count)
+            let eligible = cfg.episodeSources
+            let drawn = eligible[Int(rng.below(UInt64(eligible.count)))]
+            let pick = cfg.episodeSource ?? drawn
             let s = cfg.sources[pick]
             let target = s.together ? -1 : Int(rng.below(UInt64(s.targets.count)))
             let at = cfg.episodeAtNs + rng.int(0, Int64(scenario.patroni.loopWait) * Time.s)
@@ -102,7 +100,7 @@ extension Simulation {
         if tagged {
             let d = src.duration.sampleTail(&st.rng)
             length = d.value
-            weight = d.weight * noise.taggedWeight
+            weight = d.weight
         } else {
             length = src.duration.sample(&st.rng)
         }

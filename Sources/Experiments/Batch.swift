@@ -11,10 +11,14 @@ public struct Job: Sendable {
     /// Which of the batch's scenarios (a sweep setting, a checked file).
     public var scenario: Int
     public var seed: UInt64
-    public init(index: Int, scenario: Int, seed: UInt64) {
+    /// An episode's source, fixed by the sweep's allocation (`EpisodePlan`); nil: as the
+    /// scenario says.
+    public var episodeSource: Int?
+    public init(index: Int, scenario: Int, seed: UInt64, episodeSource: Int? = nil) {
         self.index = index
         self.scenario = scenario
         self.seed = seed
+        self.episodeSource = episodeSource
     }
 }
 
@@ -44,6 +48,7 @@ public enum Batch {
                 while let job = state.next() {
                     var s = scenarios[job.scenario]
                     s.seed = job.seed
+                    if let e = job.episodeSource { s.noise.episodeSource = e }
                     if shouldStop() { break }
                     let sim = Simulation(scenario: s)
                     sim.shouldStop = shouldStop

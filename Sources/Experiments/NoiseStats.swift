@@ -34,8 +34,10 @@ public struct NoiseRates: Sendable, Equatable {
         let year = 365 * 86400e9
         func estimate(_ x: (RunSummary.Noise) -> Double, count: Bool) -> Estimate {
             if episodes {
-                // Λ × mean: a normal interval on the mean, or (all zero) the rule of three.
                 let lambda = ns.map(\.eventsPerYear).reduce(0, +) / Double(ns.count)
+                if ns.allSatisfy({ $0.source != nil }) { return Self.stratified(ns, lambda: lambda, x) }
+                // A store written before strata: Λ × the weighted mean, a normal interval on the
+                // mean, or (all zero) the rule of three.
                 let v = ns.map { $0.weight * x($0) }
                 let n = Double(v.count)
                 let mean = v.reduce(0, +) / n
@@ -63,6 +65,35 @@ public struct NoiseRates: Sendable, Equatable {
         etcdElections = estimate({ Double($0.etcdElections) }, count: true)
         lostWrites = estimate({ Double($0.lostWrites) }, count: true)
         downtime = estimate({ Time.seconds($0.downtimeNs) }, count: false)
+    }
+
+    /// Episodes stratified by source: rate = Σ Λ_s × mean_s(weight × outcome), variance
+    /// Σ Λ_s² var_s / n_s (normal 95 % interval). A source no episode came from (a handful of
+    /// runs) is counted at the mean over all of them. Nothing seen at all: the likelihood bound
+    /// (Σ n_s p_s ≤ 3, the rule of three over strata) puts it all on the source with the most
+    /// events per episode run, 3 × max Λ_s / n_s.
+    static func stratified(_ ns: [RunSummary.Noise], lambda: Double, _ x: (RunSummary.Noise) -> Double) -> Estimate {
+        var strata: [Int: (perYear: Double, values: [Double])] = [:]
+        for n in ns { strata[n.source!, default: (n.sourcePerYear, [])].values.append(n.weight * x(n)) }
+        var rate = 0.0, variance = 0.0, zeroHi = 0.0, covered = 0.0
+        for key in strata.keys.sorted() {
+            let (perYear, v) = strata[key]!
+            let n = Double(v.count), mean = v.reduce(0, +) / n
+            let sampleVar = n > 1 ? v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1) : mean * mean
+            rate += perYear * mean
+            variance += perYear * perYear * sampleVar / n
+            zeroHi = max(zeroHi, perYear * 3 / n)
+            covered += perYear
+        }
+        let missing = max(0, lambda - covered)
+        if missing > lambda * 1e-9 {
+            let all = ns.map { $0.weight * x($0) }
+            rate += missing * all.reduce(0, +) / Double(all.count)
+            zeroHi = max(zeroHi, missing * 3 / Double(all.count))
+        }
+        if rate == 0 { return Estimate(rate: 0, lo: 0, hi: zeroHi) }
+        let half = 1.96 * variance.squareRoot()
+        return Estimate(rate: rate, lo: max(0, rate - half), hi: rate + half)
     }
 
     func metric(_ name: String) -> Double? {

@@ -35,9 +35,12 @@ public struct SettingStats: Sendable, Equatable {
         public var rto: Double?
         public var lostWrites: Int
         public var splitBrain: Bool
+        /// Noise: false failovers in the run (its episode's), and the episode's source.
+        public var falseFailovers = 0
+        public var episodeSource: Int? = nil
         /// Equal runs are equal wherever they are stored (run ids differ between stores).
         public static func == (a: RunPoint, b: RunPoint) -> Bool {
-            a.seed == b.seed && a.rto == b.rto && a.lostWrites == b.lostWrites && a.splitBrain == b.splitBrain
+            a.seed == b.seed && a.rto == b.rto && a.lostWrites == b.lostWrites && a.splitBrain == b.splitBrain && a.falseFailovers == b.falseFailovers
         }
     }
 
@@ -58,12 +61,14 @@ public struct SettingStats: Sendable, Equatable {
         noise = NoiseRates(summaries)
         let points = summaries.enumerated().map { i, s in
             RunPoint(seed: s.seed, runID: runIDs.flatMap { i < $0.count ? $0[i] : nil },
-                     rto: s.faults.isEmpty ? nil : (s.worstRTONs.map(Time.seconds) ?? .infinity), lostWrites: s.lostWrites, splitBrain: s.splitBrainNs > 0)
+                     rto: s.faults.isEmpty ? nil : (s.worstRTONs.map(Time.seconds) ?? .infinity), lostWrites: s.lostWrites, splitBrain: s.splitBrainNs > 0,
+                     falseFailovers: s.noise?.falseFailovers ?? 0, episodeSource: s.noise?.source)
         }
         worst = Array(points.sorted { a, b in
             let ra = a.rto ?? -1, rb = b.rto ?? -1
             if ra != rb { return ra > rb }
             if a.lostWrites != b.lostWrites { return a.lostWrites > b.lostWrites }
+            if a.falseFailovers != b.falseFailovers { return a.falseFailovers > b.falseFailovers }
             return a.seed < b.seed
         }.prefix(2))
     }

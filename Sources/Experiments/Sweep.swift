@@ -69,19 +69,63 @@ public struct SweepPlan: Sendable {
         return SHA256.hex(Array(desc.joined(separator: "\n").utf8))
     }
 
+    /// Whether the settings' runs are episodes stratified by source (`EpisodePlan`): every
+    /// setting runs episodes and none fixes its source.
+    public var episodic: Bool { scenarios.allSatisfy { $0.noise.method == .episodes && $0.noise.episodeSource == nil && !$0.noise.isEmpty } }
+
+    /// Setting `p`'s strata: the sources an episode can start from, with their events per year.
+    public func episodeSources(_ p: Int) -> [(index: Int, perYear: Double)] {
+        let n = scenarios[p].noise
+        return n.episodeSources.map { ($0, n.sources[$0].totalRatePerSecond * 365 * 86400) }
+    }
+
+    /// Seeds (0-based k) below this are the pilot: they go round the sources in turn. With
+    /// `uniform` allocation every seed does.
+    public var pilotSeeds: Int {
+        guard episodic else { return seeds }
+        if scenarios.contains(where: { $0.noise.episodeAllocation == .uniform }) { return seeds }
+        return EpisodePlan.pilotSeeds(seeds: seeds, sources: scenarios.map { $0.noise.episodeSources.count }.max() ?? 1)
+    }
+
+    /// The override that fixes an episode's source, as stored with the run and replayed.
+    public func sourceOverride(_ p: Int, _ source: Int) -> (key: String, value: String) {
+        ("noise.episode.source", scenarios[p].noise.sources[source].name)
+    }
+
     /// The runs of shard `shard` (1-based `i` of `n`; nil: all), without those in `done`.
     /// Run k of the whole sweep belongs to shard (k mod n) + 1, so shards are disjoint and
-    /// together complete.
+    /// together complete. Episodic sweeps: the pilot's runs only (then `restJobs`).
     public func jobs(shard: (Int, Int)? = nil, skipping done: Set<String> = []) -> [Job] {
+        jobs(shard: shard, skipping: done, seedRange: 0..<pilotSeeds) { p, k in
+            let src = episodeSources(p)
+            return src[k % src.count].index
+        }
+    }
+
+    /// An episodic sweep's runs after the pilot: per setting, allocated over its sources from
+    /// that setting's pilot runs in the store (`EpisodePlan.allocate`). A shard allocates from
+    /// the pilot runs in its own store (its slice of the pilot).
+    public func restJobs(shard: (Int, Int)? = nil, skipping done: Set<String> = [], pilot: [String: [RunSummary.Noise]]) -> [Job] {
+        guard episodic, pilotSeeds < seeds else { return [] }
+        let order = points.indices.map { p -> [Int] in
+            let src = episodeSources(p)
+            let counts = EpisodePlan.allocate(seeds - pilotSeeds, sources: src, pilot: pilot[pointJSON(p)] ?? [],
+                                              mode: scenarios[p].noise.episodeAllocation)
+            return EpisodePlan.sequence(counts).map { src[$0].index }
+        }
+        return jobs(shard: shard, skipping: done, seedRange: pilotSeeds..<seeds) { p, k in order[p][k - pilotSeeds] }
+    }
+
+    func jobs(shard: (Int, Int)?, skipping done: Set<String>, seedRange: Range<Int>, source: (Int, Int) -> Int?) -> [Job] {
         var out: [Job] = []
         for p in points.indices {
             let pj = pointJSON(p)
-            for k in 0..<seeds {
+            for k in seedRange {
                 let index = p * seeds + k
                 if let (i, n) = shard, index % n != i - 1 { continue }
                 let seed = firstSeed &+ UInt64(k)
                 if done.contains(Store.runKey(point: pj, seed: seed)) { continue }
-                out.append(Job(index: index, scenario: p, seed: seed))
+                out.append(Job(index: index, scenario: p, seed: seed, episodeSource: episodic ? source(p, k) : nil))
             }
         }
         return out
@@ -116,19 +160,36 @@ public enum Sweeper {
                                                  scenarioSHA256: plan.scenarioSHA256, grid: plan.grid.json.text, seeds: plan.seeds,
                                                  firstSeed: plan.firstSeed, simctlVersion: simctlVersion, started: timestamp(), finished: nil))
         }
-        var jobs = plan.jobs(shard: shard, skipping: done)
-        if let m = maxRuns, jobs.count > m { jobs = Array(jobs.prefix(m)) }
+        var budget = maxRuns ?? Int.max
         var finished = 0
-        progress(0, jobs.count)
-        try Batch.run(jobs, scenarios: plan.scenarios, workers: workers, wallClock: wallClock, shouldStop: shouldStop) { r in
-            let p = r.job.scenario
-            let meta = RunMeta(scenarioFile: plan.scenarioPath, scenarioSHA256: plan.scenarioSHA256,
-                               overrides: plan.grid.fixed.map(splitOverride) + plan.points[p].map { ($0.key, $0.value) },
-                               simctlVersion: simctlVersion, sweepID: row.id, point: plan.points[p].map { ($0.key, $0.value) },
-                               scenarioText: plan.scenarioText, hosts: RunStory.hosts(plan.scenarios[p]))
-            try store.save(r.run, r.findings, meta: meta)
-            finished += 1
-            progress(finished, jobs.count)
+        var total = 0
+        func runBatch(_ all: [Job]) throws {
+            let jobs = Array(all.prefix(budget))
+            budget -= jobs.count
+            total += jobs.count
+            progress(finished, total)
+            try Batch.run(jobs, scenarios: plan.scenarios, workers: workers, wallClock: wallClock, shouldStop: shouldStop) { r in
+                let p = r.job.scenario
+                let source = r.job.episodeSource.map { [plan.sourceOverride(p, $0)] } ?? []
+                let meta = RunMeta(scenarioFile: plan.scenarioPath, scenarioSHA256: plan.scenarioSHA256,
+                                   overrides: plan.grid.fixed.map(splitOverride) + plan.points[p].map { ($0.key, $0.value) } + source,
+                                   simctlVersion: simctlVersion, sweepID: row.id, point: plan.points[p].map { ($0.key, $0.value) },
+                                   scenarioText: plan.scenarioText, hosts: RunStory.hosts(plan.scenarios[p]))
+                try store.save(r.run, r.findings, meta: meta)
+                finished += 1
+                progress(finished, total)
+            }
+        }
+        try runBatch(plan.jobs(shard: shard, skipping: done))
+        if plan.episodic && plan.pilotSeeds < plan.seeds && budget > 0 && !shouldStop() {
+            // The pilot is stored: allocate the rest of each setting's episodes from it.
+            let last = plan.firstSeed &+ UInt64(plan.pilotSeeds)
+            var pilot: [String: [RunSummary.Noise]] = [:]
+            for r in try store.storedRuns(sweep: row.id) where r.summary.seed >= plan.firstSeed && r.summary.seed < last {
+                if let n = r.summary.noise { pilot[r.point, default: []].append(n) }
+            }
+            done = try store.doneRuns(sweep: row.id)
+            try runBatch(plan.restJobs(shard: shard, skipping: done, pilot: pilot))
         }
         let complete = try store.doneRuns(sweep: row.id).count >= plan.runCount
         if complete || (shard != nil && maxRuns == nil && !shouldStop()) {

@@ -37,6 +37,7 @@ extension HTMLReport {
             }
             g.close()
             g.y += lh + HTMLReport.gap
+            drawNoise(s, into: &g)
 
             // RTO brackets, one lane per disruptive fault with an outage.
             for r in s.findings.rto where r.outage && r.sameOutageAs == nil {
@@ -91,6 +92,58 @@ extension HTMLReport {
                 drawHost(host, s, initialPrimary: initialPrimary, into: &g)
             }
             drawClients(s, into: &g)
+        }
+
+        static let noiseColors = ["disk_stall": "#8e44ad", "slow_fsync": "#b48ad6", "latency_spike": "#e67e22", "jitter_burst": "#f0b27a",
+                                  "loss_burst": "#c0392b", "pause": "#2c3e50", "slow_queries": "#16a085"]
+        /// At most this many noise events are drawn (a month of direct noise would fill a page).
+        static let noiseDrawLimit = 2_000
+
+        /// The noise lane, when the run had noise: each event from its start for its length, in
+        /// up to three rows so that overlapping ones stay visible, coloured by kind; an
+        /// episode's tagged event also as a band over every lane, to follow what it set off.
+        static func drawNoise(_ s: RunStory, into g: inout SVG) {
+            let events = s.timeline.filter { $0.kind == Kind.noiseStart }
+            guard !events.isEmpty else { return }
+            let drawn = Array(events.prefix(noiseDrawLimit))
+            let ends = drawn.map { e in e.timeNs + max(0, (try? DurationText.parse(e.detail["duration"]?.stringValue ?? "", bareUnit: Time.s)) ?? 0) }
+            // Rows: each event in the first row free at its start (the one freeing first when
+            // none is), as few rows as the overlaps need, at most three.
+            func assign(_ rows: Int) -> [Int] {
+                var rowEnd = Array(repeating: Nanos.min, count: rows)
+                return drawn.indices.map { i in
+                    let row = rowEnd.firstIndex { $0 <= drawn[i].timeNs } ?? rowEnd.indices.min { rowEnd[$0] < rowEnd[$1] }!
+                    rowEnd[row] = ends[i]
+                    return row
+                }
+            }
+            let rows = (assign(3).max() ?? 0) + 1
+            let rowOf = assign(rows)
+            let lh = HTMLReport.laneH
+            let rowH = (lh - 4) / Double(rows)
+            g.open("noise")
+            g.label("noise", y: g.y + 12)
+            for (i, e) in drawn.enumerated() {
+                let d = e.detail
+                let end = ends[i], row = rowOf[i]
+                let kind = d["kind"]?.stringValue ?? ""
+                let name = d["name"]?.stringValue ?? kind
+                let size = NoiseKind(rawValue: kind)?.sizeKey.flatMap { k in d[k]?.stringValue.map { "\(k) \($0)" } } ?? ""
+                let tagged = d["tagged"]?.boolValue == true
+                let title = "\(tagged ? "episode: " : "")\(name) (\(kind)) on \(d["target"]?.stringValue ?? "") at \(TextClock.clock(e.timeNs)) for \(d["duration"]?.stringValue ?? "?")"
+                    + (size.isEmpty ? "" : ", \(size)")
+                g.span(e.timeNs, end, y: g.y + 2 + Double(row) * rowH, h: rowH - 1, cls: tagged ? "noise noise-tagged" : "noise",
+                       fill: noiseColors[kind] ?? "#7f8c8d", title: title, extra: " data-kind=\"\(HTMLReport.esc(kind))\"")
+                if tagged {
+                    g.band(e.timeNs, end, cls: "episode-band", fill: "#2c3e5018", title: title)
+                    g.text(end, y: g.y + 12, "episode: \(name)", cls: "noise-label", dx: 4)
+                }
+            }
+            if events.count > noiseDrawLimit {
+                g.text(s.durationNs, y: g.y + 12, "+\(events.count - noiseDrawLimit) more (see the timeline)", cls: "noise-label", dx: -180)
+            }
+            g.close()
+            g.y += lh + HTMLReport.gap
         }
 
         /// Host rows: the host (down intervals, watchdog), then a lane per process.

@@ -30,6 +30,7 @@ public enum HTMLReport {
         h += "(<code>#t=120-180</code> after the file name opens a window in seconds). Hover any shape for its details. <span id=\"window\"></span></div>\n"
         h += svg.document()
         h += legend
+        if story.timeline.contains(where: { $0.kind == Kind.noiseStart }) { h += noiseLegend }
         h += findings(story)
         h += "<script>\(script)</script>\n</body></html>\n"
         return h
@@ -137,6 +138,13 @@ public enum HTMLReport {
 
         """
 
+    /// The noise lane's colours (`Layout.noiseColors`), shown when the run had noise.
+    static var noiseLegend: String {
+        let kinds = ["disk_stall", "slow_fsync", "latency_spike", "jitter_burst", "loss_burst", "pause", "slow_queries"]
+        let items = kinds.map { "<span><i class=\"sw\" style=\"background:\(Layout.noiseColors[$0]!)\"></i>\($0)</span>" }.joined()
+        return "<div class=\"legend noise-legend\"><span>noise:</span>\(items)<span><i class=\"sw\" style=\"background:#2c3e5030;border:1px solid #000\"></i>an episode's event</span></div>\n"
+    }
+
     static let css = """
         body{font:13px/1.4 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:16px;color:#222;background:#fff}
         h1{font-size:20px;margin:0 0 4px} h2{font-size:16px} h3{font-size:14px;margin:12px 0 4px}
@@ -154,6 +162,7 @@ public enum HTMLReport {
         .st-etcdleader{background:#6c4f9e}.fault{background:#e4572e33}.splitbrain{background:#b0002055}
         .w-ok{background:#2e9e44}.w-fail{background:#d1495b}.w-ind{background:#888}.w-lost{background:#000}
         .cause{color:#444;margin:2px 0 2px 12px}
+        svg .noise-tagged{stroke:#000;stroke-width:1} svg .noise-label{font-weight:600}
         """
 
     /// Zoom: every plotted element carries its time span (`data-a`, `data-b` in seconds, or

@@ -14,8 +14,13 @@ extension ScenarioLoader {
             c.sources = NoisePresets.sources(name, s.topology)
         }
         if let mn = f["method"], let m = r.oneOf(mn, f.path("method"), ["direct", "episodes"]) { c.method = NoiseMethod(rawValue: m)! }
-        if let en = f["episode"], let e = r.mapping(en, f.path("episode"), allowed: ["at"], what: "an episode such as {at: 60s}") {
+        var sourceNode: (YNode, String)? = nil
+        if let en = f["episode"], let e = r.mapping(en, f.path("episode"), allowed: ["at", "source", "allocation"], what: "an episode such as {at: 60s}") {
             r.field(e, "at", { r.duration($0, $1, min: 10 * Time.s, max: Scenario.maxDurationNs) }) { c.episodeAtNs = $0 }
+            if let an = e["allocation"], let a = r.oneOf(an, e.path("allocation"), EpisodeAllocation.allCases.map(\.rawValue)) {
+                c.episodeAllocation = EpisodeAllocation(rawValue: a)!
+            }
+            if let sn = e["source"] { sourceNode = (sn, e.path("source")) }
         }
         if c.method == .episodes && s.durationNs < c.episodeAtNs + Time.m {
             r.error(f["method"]!, f.path("method"), "an episode needs a minute after its event at \(DurationText.format(c.episodeAtNs)) to play out; the run lasts \(DurationText.format(s.durationNs))")
@@ -26,10 +31,24 @@ extension ScenarioLoader {
             }
         }
         if c.sources.isEmpty && !r.hasErrors { r.warning(n, path, "no noise source applies to this topology: the section does nothing") }
+        if let (sn, sp) = sourceNode { c.episodeSource = episodeSource(sn, sp, c, r) }
         if c.method == .episodes && c.sources.allSatisfy({ $0.streams == 0 }) && !r.hasErrors {
             r.error(n, path, "episodes need at least one noise source with a target")
         }
         return c
+    }
+
+    /// `episode: {source: ...}`: a source by name or by its 1-based number, one with a target.
+    static func episodeSource(_ n: YNode, _ path: String, _ c: NoiseConfig, _ r: Reader) -> Int? {
+        guard let text = r.string(n, path) else { return nil }
+        let eligible = c.episodeSources
+        let names = eligible.map { "'\(c.sources[$0].name)'" }.joined(separator: ", ")
+        let found = c.sources.firstIndex { $0.name == text } ?? Int(text).flatMap { $0 >= 1 && $0 <= c.sources.count ? $0 - 1 : nil }
+        guard let i = found, eligible.contains(i) else {
+            r.error(n, path, "no noise source with a target is called '\(text)'; expected one of \(names) or its number")
+            return nil
+        }
+        return i
     }
 
     static func readNoiseSource(_ n: YNode, _ path: String, _ s: Scenario, _ r: Reader) -> NoiseSource? {

@@ -186,13 +186,32 @@ public enum NoiseMethod: String, Sendable {
     case episodes
 }
 
+/// How a sweep spreads its episodes over the noise sources (each source is a stratum; the rate
+/// is the sum over sources of the source's rate × its mean outcome).
+/// - `uniform`: the same number of episodes per source.
+/// - `adaptive`: a pilot (the first quarter of the seeds, uniform) measures each source's
+///   spread, and the rest go where they narrow the intervals most (Neyman allocation: in
+///   proportion to rate × standard deviation, averaged over false failovers, demotions and
+///   downtime, with a tenth kept uniform so that no source goes unwatched).
+public enum EpisodeAllocation: String, Sendable, Equatable, CaseIterable {
+    case uniform, adaptive
+}
+
 public struct NoiseConfig: Sendable, Equatable {
     public var preset: String?
     public var method: NoiseMethod = .direct
     /// When an episode's tagged event fires (plus a draw in [0, loop_wait)).
     public var episodeAtNs: Nanos = 60 * Time.s
+    /// The source an episode's tagged event comes from, when fixed (a sweep's stratum, or
+    /// `episode: {source: ...}`); nil draws it uniformly among `episodeSources`.
+    public var episodeSource: Int? = nil
+    /// How a sweep spreads its episodes over the sources.
+    public var episodeAllocation: EpisodeAllocation = .adaptive
     public var sources: [NoiseSource] = []
     public init() {}
+
+    /// The sources an episode can start from: those with a target.
+    public var episodeSources: [Int] { sources.indices.filter { sources[$0].streams > 0 } }
 
     public var isEmpty: Bool { sources.isEmpty }
     /// Noise events per year over every source and target.

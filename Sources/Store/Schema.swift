@@ -112,5 +112,12 @@ enum Schema {
         ALTER TABLE runs ADD COLUMN noise_lost_writes INTEGER;        -- acknowledged writes lost at false failovers
         ALTER TABLE runs ADD COLUMN noise_weight REAL;                -- an episode's importance weight (rate = noise_rate_per_year × mean of weight × outcome)
         """,
+        // 5: episodes stratified by source: the tagged event's source and its rate. With
+        // noise_source set, noise_weight is the length's weight alone and a rate is the sum
+        // over sources of noise_source_rate_per_year × the source's mean of weight × outcome.
+        """
+        ALTER TABLE runs ADD COLUMN noise_source INTEGER;             -- 0-based index of the episode's source in the scenario's noise sources
+        ALTER TABLE runs ADD COLUMN noise_source_rate_per_year REAL;  -- that source's events per year over every target
+        """,
     ]
 }

@@ -12,7 +12,8 @@ extension Store {
     static let runColumns = ["scenario", "scenario_file", "scenario_sha256", "seed", "overrides", "simctl_version", "sim_seconds", "events",
                              "wall_seconds", "trace_hash", "ok", "point", "rto_s", "recovered", "lost_writes", "lost_bytes",
                              "split_brain_s", "failed_expectations", "noise_method", "noise_events", "noise_rate_per_year", "noise_quiet_s",
-                             "false_failovers", "noise_demotions", "leader_lock_failures", "noise_etcd_elections", "noise_downtime_s", "noise_lost_writes", "noise_weight"]
+                             "false_failovers", "noise_demotions", "leader_lock_failures", "noise_etcd_elections", "noise_downtime_s", "noise_lost_writes", "noise_weight",
+                             "noise_source", "noise_source_rate_per_year"]
     static let childTables: [(String, [String])] = [
         ("faults", ["idx", "kind", "target", "resolved", "start_s", "end_s"]),
         ("timeline", ["t_s", "host", "component", "kind", "detail"]),

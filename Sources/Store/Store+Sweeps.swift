@@ -96,7 +96,8 @@ extension Store {
         let st = try db.prepare("""
             SELECT r.run_id, r.point, r.seed, r.lost_writes, r.lost_bytes, r.split_brain_s, r.failed_expectations, r.trace_hash,
                    r.noise_method, r.noise_events, r.noise_rate_per_year, r.noise_quiet_s, r.false_failovers, r.noise_demotions,
-                   r.leader_lock_failures, r.noise_etcd_elections, r.noise_downtime_s, r.noise_lost_writes, r.noise_weight
+                   r.leader_lock_failures, r.noise_etcd_elections, r.noise_downtime_s, r.noise_lost_writes, r.noise_weight,
+                   r.noise_source, r.noise_source_rate_per_year
             FROM runs r WHERE \(cond) ORDER BY r.point, r.seed, r.run_id
             """)
         try st.bind(args)
@@ -115,6 +116,8 @@ extension Store {
                     falseFailovers: Int(st.int(12) ?? 0), demotions: Int(st.int(13) ?? 0), leaderLockFailures: Int(st.int(14) ?? 0),
                     etcdElections: Int(st.int(15) ?? 0), downtimeNs: Time.fromSeconds(st.double(16) ?? 0), lostWrites: Int(st.int(17) ?? 0))
                 out[out.count - 1].summary.noise?.weight = st.double(18) ?? 1
+                out[out.count - 1].summary.noise?.source = st.int(19).map { Int($0) }
+                out[out.count - 1].summary.noise?.sourcePerYear = st.double(20) ?? 0
             }
         }
         let f = try db.prepare("""

@@ -99,8 +99,9 @@ public final class Store {
                               sim_seconds, events, wall_seconds, trace_hash, ok,
                               point, rto_s, recovered, lost_writes, lost_bytes, split_brain_s, failed_expectations,
                               noise_method, noise_events, noise_rate_per_year, noise_quiet_s, false_failovers, noise_demotions,
-                              leader_lock_failures, noise_etcd_elections, noise_downtime_s, noise_lost_writes, noise_weight)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              leader_lock_failures, noise_etcd_elections, noise_downtime_s, noise_lost_writes, noise_weight,
+                              noise_source, noise_source_rate_per_year)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let sum = RunSummary(run, f)
         try st.run([meta.sweepID.map { .int($0) } ?? .null, .text(run.scenario), .text(meta.scenarioFile), .text(meta.scenarioSHA256),
@@ -200,9 +201,10 @@ public final class Store {
 
     /// The noise columns of a run (all NULL without noise).
     static func noiseValues(_ n: RunSummary.Noise?) -> [Database.Value] {
-        guard let n else { return Array(repeating: .null, count: 11) }
+        guard let n else { return Array(repeating: .null, count: 13) }
         return [.text(n.episode ? "episodes" : "direct"), .int(Int64(n.events)), .double(n.eventsPerYear), .double(Time.seconds(n.quietNs)),
                 .int(Int64(n.falseFailovers)), .int(Int64(n.demotions)), .int(Int64(n.leaderLockFailures)), .int(Int64(n.etcdElections)),
-                .double(Time.seconds(n.downtimeNs)), .int(Int64(n.lostWrites)), .double(n.weight)]
+                .double(Time.seconds(n.downtimeNs)), .int(Int64(n.lostWrites)), .double(n.weight),
+                n.source.map { .int(Int64($0)) } ?? .null, n.source == nil ? .null : .double(n.sourcePerYear)]
     }
 }

@@ -151,8 +151,10 @@ struct SweepCommand: ParsableCommand {
         if let html { print("\nHTML written: \(html)") }
     }
 
-    func replay(_ plan: SweepPlan, _ i: Int, seed: UInt64) -> String {
-        let sets = (plan.grid.fixed + plan.points[i].map { "\($0.key)=\($0.value)" }).map { "--set " + shellQuote($0) }.joined(separator: " ")
+    /// The command that replays a run: the setting, and an episode's source as the sweep fixed it.
+    func replay(_ plan: SweepPlan, _ i: Int, seed: UInt64, episodeSource: Int? = nil) -> String {
+        let source = plan.episodic ? episodeSource.map { plan.sourceOverride(i, $0) }.map { ["\($0.key)=\($0.value)"] } ?? [] : []
+        let sets = (plan.grid.fixed + plan.points[i].map { "\($0.key)=\($0.value)" } + source).map { "--set " + shellQuote($0) }.joined(separator: " ")
         return "simctl run \(shellQuote(plan.scenarioPath)) --seed \(seed)\(sets.isEmpty ? "" : " " + sets)"
     }
 
@@ -161,6 +163,7 @@ struct SweepCommand: ParsableCommand {
         if let r = w.rto { what.append(r.isInfinite ? "never recovered" : "RTO \(secondsText(r))") }
         if w.lostWrites > 0 { what.append("\(w.lostWrites) lost") }
         if w.splitBrain { what.append("split brain") }
+        if w.falseFailovers > 0 { what.append("\(w.falseFailovers) false failover\(w.falseFailovers == 1 ? "" : "s")") }
         return "seed \(w.seed), \(what.isEmpty ? "no outage" : what.joined(separator: ", "))" + (w.runID.map { " (run \($0))" } ?? "")
     }
 
@@ -169,7 +172,7 @@ struct SweepCommand: ParsableCommand {
             guard let i = plan.points.indices.first(where: { plan.pointJSON($0) == s.point }) else { return nil }
             return SweepHTML.Row(label: labels[s.point] ?? s.point, adjusted: plan.adjusted(i), rtos: s.rtos, runs: s.runs, lostMean: s.lostWritesMean,
                                  lostMax: s.lostWritesMax, runsWithLoss: s.runsWithLoss, splitBrainRuns: s.splitBrainRuns, failedRuns: s.failedRuns,
-                                 worst: s.worst.map { (worstText($0), replay(plan, i, seed: $0.seed)) }, values: plan.points[i].map(\.value))
+                                 worst: s.worst.map { (worstText($0), replay(plan, i, seed: $0.seed, episodeSource: $0.episodeSource)) }, values: plan.points[i].map(\.value))
         }
         return SweepHTML.Input(title: plan.name, file: plan.scenarioPath, seeds: plan.seeds, axes: plan.grid.axes.map { ($0.key, $0.values) }, rows: rows,
                                objective: objective, best: best.flatMap { labels[$0.point] })
@@ -182,7 +185,7 @@ struct SweepCommand: ParsableCommand {
             guard let i = plan.points.indices.first(where: { plan.pointJSON($0) == s.point }) else { continue }
             for w in s.worst {
                 lines.append("  \(labels[s.point] ?? s.point): \(worstText(w))")
-                lines.append("      " + replay(plan, i, seed: w.seed))
+                lines.append("      " + replay(plan, i, seed: w.seed, episodeSource: w.episodeSource))
             }
         }
         return lines.joined(separator: "\n")

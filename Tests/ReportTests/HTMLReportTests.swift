@@ -92,4 +92,32 @@ struct HTMLReportTests {
         #expect(!page.contains("<link"))
         #expect(page.contains("<script>") && page.contains("data-status"))
     }
+
+    @Test("the noise lane: each event at its time for its length, overlapping ones in rows; an episode's event also as a band")
+    func noiseLane() {
+        // Without noise, no lane and no noise legend.
+        let quiet = HTMLReport.render(Self.story(), scenario: nil)
+        #expect(Self.count("data-lane=\"noise\"", in: quiet) == 0 && !quiet.contains("noise-legend"))
+        var story = Self.story()
+        func noise(_ at: Double, _ kind: String, _ duration: String, _ extra: [(String, JSON)] = []) -> TimelineEntry {
+            TimelineEntry(timeNs: Time.fromSeconds(at), host: "db1", component: "noise", kind: Kind.noiseStart,
+                          detail: .object([("source", 0), ("name", .string("n \(kind)")), ("kind", .string(kind)), ("target", "db1"), ("duration", .string(duration))] + extra))
+        }
+        story.timeline = Timeline(Array(story.timeline) + [noise(20, "pause", "25s", [("tagged", true)]), noise(30, "latency_spike", "2s", [("latency", "40ms")]),
+                                                            noise(150, "slow_fsync", "500ms", [("fsync", "1.2s")])])
+        let page = HTMLReport.render(story, scenario: nil)
+        #expect(Self.count("data-lane=\"noise\"", in: page) == 1 && page.contains("noise-legend"))
+        // The pause from 20 to 45 s in the first row, the spike inside it in the second.
+        #expect(page.contains("class=\"noise noise-tagged\" data-a=\"20.000\" data-b=\"45.000\" x=\"\(Self.x(20))\""))
+        let spike = page.components(separatedBy: "class=\"noise\" data-a=\"30.000\" data-b=\"32.000\"")
+        #expect(spike.count == 2)
+        let first = page.components(separatedBy: "class=\"noise noise-tagged\"")[1]
+        func y(_ tail: String) -> Double? { tail.components(separatedBy: "y=\"").dropFirst().first.flatMap { Double($0.prefix { $0 != "\"" }) } }
+        #expect((y(spike[1]) ?? 0) > (y(first) ?? 0))
+        // The late fsync is back in the first row; its size is on hover.
+        #expect(page.contains("n slow_fsync (slow_fsync) on db1 at 2m30.000s for 500ms, fsync 1.2s"))
+        // The episode's event shades every lane and is named.
+        #expect(page.contains("class=\"episode-band\" data-a=\"20.000\" data-b=\"45.000\""))
+        #expect(page.contains(">episode: n pause</text>"))
+    }
 }

@@ -76,4 +76,16 @@ import SimCore
         let e = errors(scenario("  preset: cloud-vm\n  method: episodes", duration: "90s"))
         #expect(e.contains { $0.contains("an episode needs a minute after its event") }, "\(e)")
     }
+
+    @Test func anEpisodesSourceByNameOrNumberAndItsAllocation() throws {
+        let base = "  preset: cloud-vm\n  method: episodes\n  episode: { at: 60s, "
+        let s = try load(scenario(base + "source: memory-preserving maintenance, allocation: uniform }")).get()
+        #expect(s.noise.episodeSource.map { s.noise.sources[$0].name } == "memory-preserving maintenance")
+        #expect(s.noise.episodeAllocation == .uniform)
+        #expect(try load(scenario(base + "source: 1 }")).get().noise.episodeSource == 0)
+        #expect(try load(scenario(base + "at: 60s }".replacingOccurrences(of: "at: 60s }", with: "} "))).get().noise.episodeAllocation == .adaptive)
+        let e = errors(scenario(base + "source: solar flare }"))
+        #expect(e.contains { $0.contains("noise.episode.source: no noise source with a target is called 'solar flare'; expected one of 'etcd slow fsync'") }, "\(e)")
+        #expect(errors(scenario(base + "allocation: neyman }")).contains { $0.contains("noise.episode.allocation: expected one of uniform, adaptive") })
+    }
 }
