@@ -14,12 +14,7 @@ public struct SwarmGenerator: Sendable {
     public var durationRange: ClosedRange<Int> = 180...300
     public init(seed: UInt64) { self.seed = seed }
 
-    /// Every fault action the scenario language has (`Loader+Faults.swift`), but add_replica,
-    /// which needs a topology with a DB host that is absent until it joins.
-    public static let faultKinds = ["crash", "restart", "kill", "stop", "start", "pause", "resume", "partition", "partition_one_way",
-                                    "heal", "isolate", "lose_disk", "link", "slow_disk", "switchover", "failover", "pause_cluster",
-                                    "resume_cluster", "edit_config", "set_tags", "reinit", "restart_member", "member_remove", "member_add",
-                                    "replay_pause", "start_fails", "stop_hangs"]
+    public static let faultKinds = FaultGenerator.kinds
 
     public struct Generated: Sendable {
         public var name: String
@@ -71,7 +66,6 @@ public struct SwarmGenerator: Sendable {
         }
         hosts.append(Host(name: "app1", services: ["clients"]))
         let dbHosts = hosts.filter { $0.services.contains("patroni") }.map(\.name)
-        let etcdHosts = hosts.filter { $0.services.contains("etcd") }.map(\.name)
 
         // Patroni (Patroni adjusts what breaks its rules, with a warning: that is exercised too).
         let ttl = pick([20, 20, 25, 30, 30, 45, 60])
@@ -118,82 +112,13 @@ public struct SwarmGenerator: Sendable {
         let faultCount = int(1, 5)
         var faults: [String] = []
         var kinds: [String] = []
-        let roles = ["primary", "replica", "sync_standby"]
-        let etcdRoles = ["etcd_leader", "etcd_follower"]
-        let allHostNames = hosts.map(\.name)
-        func hostRef() -> String { chance(0.5) ? pick(roles + etcdRoles) : pick(allHostNames) }
-        func processRef() -> String {
-            if chance(0.4) {
-                let role = pick(roles)
-                return "\(role)/\(pick(["patroni", "postgres"] + (separate ? [] : ["etcd"])))"
-            }
-            let h = pick(hosts)
-            return "\(h.name)/\(pick(h.services))"
-        }
+        let gen = FaultGenerator(hosts: hosts.map { FaultGenerator.Host(name: $0.name, services: $0.services) })
         for _ in 0..<faultCount {
             let kind = pick(enabled)
             let at = int(20, max(21, duration - 60))
-            var forText = ""
-            let undoable = ["crash", "kill", "stop", "pause", "partition", "partition_one_way", "isolate", "link", "slow_disk", "lose_disk", "pause_cluster"]
-            if undoable.contains(kind) && chance(0.6) { forText = ", for: \(int(5, min(120, duration - at - 15)))s" }
-            let jitter = chance(0.5) ? ", jitter: \(int(1, 10))s" : ""
-            var action: String
-            switch kind {
-            case "crash": action = "crash: \(hostRef())"
-            case "isolate": action = "isolate: \(hostRef())"
-            case "restart": action = "restart: \(chance(0.5) ? hostRef() : processRef())"
-            case "kill", "stop", "start", "pause", "resume":
-                action = "\(kind): \(kind == "pause" && chance(0.3) ? hostRef() : processRef())"
-            case "lose_disk": action = "lose_disk: \(chance(0.5) ? pick(["primary", "replica"] + dbHosts) : processRef())"
-            case "partition":
-                var shuffled = allHostNames
-                r.shuffle(&shuffled)
-                let cut = int(1, shuffled.count - 1)
-                let a = chance(0.3) ? ["primary"] : Array(shuffled[..<cut])
-                let b = Array(shuffled[cut...]).filter { !a.contains($0) }
-                action = b.isEmpty ? "isolate: \(pick(allHostNames))" : "partition: [[\(a.joined(separator: ", "))], [\(b.joined(separator: ", "))]]"
-            case "partition_one_way":
-                let a = pick(["primary"] + dbHosts), b = pick(etcdHosts + dbHosts)
-                action = a == b ? "isolate: \(a)" : "partition: { from: [\(a)], to: [\(b)] }"
-            case "heal": action = "heal: all"; forText = ""
-            case "link":
-                let a = pick(allHostNames), b = pick(allHostNames)
-                let lat = pick(["5ms", "50ms", "200ms", "1s"])
-                let loss = chance(0.4) ? ", loss: \(pick(["0.01", "0.1", "0.5"]))" : ""
-                action = a == b ? "pause: \(processRef())" : "link: { from: \(a), to: \(b), latency: \(lat)\(loss) }"
-            case "slow_disk":
-                let withDisk = hosts.filter { $0.services.contains("etcd") || $0.services.contains("postgres") }
-                let h = pick(withDisk)
-                let svc = pick(h.services.filter { $0 == "etcd" || $0 == "postgres" })
-                action = "slow_disk: { target: \(h.name)/\(svc), fsync: \(pick(["50ms", "200ms", "1s", "3s"])) }"
-            case "switchover":
-                action = chance(0.5) ? "switchover: \(pick(dbHosts + ["sync_standby", "any"]))" : "switchover: { candidate: \(pick(dbHosts)) }"
-            case "failover": action = "failover: \(pick(dbHosts))"
-            case "pause_cluster": action = "pause_cluster: true"
-            case "resume_cluster": action = "resume_cluster: true"; forText = ""
-            case "edit_config":
-                action = "edit_config: { \(pick(["ttl: \(pick([20, 30, 45]))", "loop_wait: \(pick([1, 5, 10]))", "retry_timeout: \(pick([3, 5, 10]))", "maximum_lag_on_failover: 16MB", "synchronous_mode: \(pick(["true", "false"]))", "failsafe_mode: \(pick(["true", "false"]))"])) }"
-            case "set_tags":
-                let tag = pick(["nofailover: \(pick(["true", "false"]))", "failover_priority: \(pick([0, 1, 2]))", "nosync: \(pick(["true", "false"]))",
-                                "sync_priority: \(pick([0, 1, 3]))", "noloadbalance: true",
-                                "replicatefrom: \(pick(dbHosts))"])
-                action = "set_tags: { \(pick(dbHosts)): { \(tag) } }"
-            case "replay_pause": action = "replay_pause: \(pick(dbHosts + ["sync_standby", "replica"]))"
-            case "start_fails": action = "start_fails: { target: \(pick(dbHosts + ["primary", "replica"])), reason: \(pick(["bad_parameter", "missing_wal"])) }"
-            case "stop_hangs": action = "stop_hangs: \(pick(dbHosts + ["primary", "replica"]))"
-            case "reinit": action = "reinit: \(pick(dbHosts))"
-            case "restart_member": action = "restart_member: \(pick(dbHosts))"
-            case "member_remove": action = "member_remove: \(pick(etcdHosts))"
-            case "member_add": action = "member_add: \(pick(etcdHosts))"
-            default: action = "crash: \(hostRef())"
-            }
-            if action.hasPrefix("heal") || action.hasPrefix("resume_cluster") || action.hasPrefix("start:") || action.hasPrefix("resume:")
-                || action.hasPrefix("switchover") || action.hasPrefix("failover") || action.hasPrefix("edit_config") || action.hasPrefix("set_tags")
-                || action.hasPrefix("reinit") || action.hasPrefix("restart") || action.hasPrefix("member_") {
-                forText = ""
-            }
+            let f = gen.fault(kind, at: at, room: duration - at - 15, bounded: false, &r)
             kinds.append(kind)
-            faults.append("  - { at: \(at)s\(jitter), \(action)\(forText) }")
+            faults.append(f.yaml)
         }
         lines.append("faults:")
         lines += faults
