@@ -153,6 +153,8 @@ extension Analyzer {
         case .serverClosed, .shuttingDown, .startingUp:
             return "sessions were closed (\(w.error.message)); the clients reconnected after their backoff "
                 + "(\(DurationText.format(s.workload.reconnectBackoffNs)) doubling to \(DurationText.format(s.workload.reconnectBackoffMaxNs)))"
+        case .clientKilled:
+            return "the application itself was killed; its writes resumed when it was started again"
         case .none, .syncWaitCancelled:
             return w.outcome == .indeterminate ? "a COMMIT in flight was cut off (indeterminate); the next write waited for a new session" : ""
         }

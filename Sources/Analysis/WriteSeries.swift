@@ -34,7 +34,7 @@ public struct WriteSeries: Sendable, Equatable {
             case .readOnly: .readOnly
             case .serverClosed: .reset
             case .startingUp, .shuttingDown: .unavailable
-            case .none, .syncWaitCancelled: .other
+            case .none, .syncWaitCancelled, .clientKilled: .other
             }
         }
     }

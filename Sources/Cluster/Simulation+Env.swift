@@ -237,13 +237,8 @@ extension Simulation: PatroniEnv {
     }
 
     public func pgStart(_ n: Int, asStandby: Bool, upstream: Int?) {
-        let p = pgProc[n]
-        if kernel.status(of: p) == .down {
-            // pg_ctl start forks the postmaster: the process exists from now on.
-            guard hosts[dbHost[n]].up else { return }
-            kernel.start(p)
-            fabric.drainAcceptQueue(p)
-        }
+        // pg_ctl start forks the postmaster.
+        guard forkPgProcess(n) else { return }
         pgRequest(n, .start(asStandby: asStandby, upstream: Int16(upstream ?? -1)))
     }
 
@@ -276,16 +271,28 @@ extension Simulation: PatroniEnv {
     /// pg_rewind is a process of its own on the host (started like pg_ctl start would fork one
     /// when no server process exists); it connects to its source itself.
     public func pgRewind(_ n: Int, from source: Int) {
-        let p = pgProc[n]
-        if kernel.status(of: p) == .down {
-            guard hosts[dbHost[n]].up else { return }
-            kernel.start(p)
-            fabric.drainAcceptQueue(p)
-        }
+        guard forkPgProcess(n) else { return }
         pgRequest(n, .rewind(from: Int16(source)))
     }
 
-    public func pgReclone(_ n: Int, from source: Int) { pgRequest(n, .reclone(from: Int16(source))) }
+    /// pg_basebackup too is a process of its own (`Bootstrap.basebackup` runs it with no server
+    /// process on the host): a clone after a lost disk or a crash does not wait for one.
+    public func pgReclone(_ n: Int, from source: Int) {
+        guard forkPgProcess(n) else { return }
+        pgRequest(n, .reclone(from: Int16(source)))
+    }
+
+    /// A program of PostgreSQL's (pg_ctl start, pg_rewind, pg_basebackup) starts on the host:
+    /// the instance's process exists from now on. False when the host is down.
+    func forkPgProcess(_ n: Int) -> Bool {
+        let p = pgProc[n]
+        if kernel.status(of: p) == .down {
+            guard hosts[dbHost[n]].up else { return false }
+            kernel.start(p)
+            fabric.drainAcceptQueue(p)
+        }
+        return true
+    }
 
     public func leaderPgConnect(from n: Int, to leader: Int) -> ConnID {
         let c = fabric.newConnection(from: patroniProc[n], to: pgProc[leader])

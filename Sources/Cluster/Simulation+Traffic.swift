@@ -109,7 +109,7 @@ extension Simulation {
         case .haproxy, .envoy, .lb: proxies[m].crash()
         case .keepalived: keepaliveds[m].crash()
         case .pgbouncer: bouncers[m].crash()
-        case .clients: clientModels[m].crash()
+        case .clients: clientModels[m].crash(self)
         case .monitor: monitors[m].crash()
         default: break
         }

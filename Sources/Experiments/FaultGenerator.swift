@@ -1,4 +1,5 @@
 import SimCore
+import Scenario
 
 /// One generated fault, kept as parts so that shrinking can change one at a time: when, its
 /// jitter, the action (scenario-language text after the time, e.g. `crash: primary`), how long,
@@ -40,9 +41,8 @@ public struct FaultGenerator {
                                "heal", "isolate", "lose_disk", "link", "slow_disk", "switchover", "failover", "pause_cluster",
                                "resume_cluster", "edit_config", "set_tags", "reinit", "restart_member", "member_remove", "member_add",
                                "replay_pause", "start_fails", "stop_hangs"]
-    /// Kinds whose effect lasts until undone (`for:` undoes it).
-    static let undoable: Set<String> = ["crash", "kill", "stop", "pause", "partition", "partition_one_way", "isolate", "link", "slow_disk",
-                                        "lose_disk", "pause_cluster"]
+    /// Kinds whose effect lasts until undone (`for:` undoes it), as the loader has them.
+    static let undoable: Set<String> = ScenarioLoader.undoable.union(["partition_one_way"])
 
     let hosts: [Host]
     var dbHosts: [String] { hosts.filter { $0.services.contains("patroni") }.map(\.name) }

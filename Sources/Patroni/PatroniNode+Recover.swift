@@ -334,8 +334,17 @@ extension PatroniNode {
                 env.pgRewind(node, from: from)
             }
         case .reinit(let from):
-            env.pgStop(node, immediate: true)
-            env.pgReclone(node, from: from)
+            // `Ha._do_reinitialize`: `stop('immediate')` returns once the server is down, and
+            // only then is the data directory removed and cloned; the job waits for the stop.
+            // A server already stopped or stopping (a stop this cycle sent) is cloned at once:
+            // PostgreSQL takes the clone after the stop, in order.
+            let v = pgLocalState(env)
+            if v.running || v.starting {
+                env.pgStop(node, immediate: true)
+            } else {
+                job!.stage = 2
+                env.pgReclone(node, from: from)
+            }
         }
     }
 
@@ -419,6 +428,10 @@ extension PatroniNode {
                 return
             }
             jobDone(env)
+        case (.reinit(let from), .stopped) where j.stage == 0:
+            j.stage = 2
+            job = j
+            env.pgReclone(node, from: from)
         case (.reinit, .recloned(let ok)):
             if ok {
                 j.stage = 1

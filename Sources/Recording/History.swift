@@ -102,8 +102,8 @@ public enum WriteOutcome: UInt8, Sendable {
 /// Every client write: its id, times, outcome, and where it committed (if the server says so).
 /// What the client saw when a write did not simply succeed (libpq's messages). A code, not a
 /// string, so that write records stay trivially copyable.
-public enum WriteError: UInt8, Sendable {
-    case none, connectTimeout, connectionRefused, serverClosed, startingUp, shuttingDown, queryTimedOut, readOnly, syncWaitCancelled
+public enum WriteError: UInt8, Sendable, CaseIterable {
+    case none, connectTimeout, connectionRefused, serverClosed, startingUp, shuttingDown, queryTimedOut, readOnly, syncWaitCancelled, clientKilled
 
     public var message: String {
         switch self {
@@ -116,6 +116,7 @@ public enum WriteError: UInt8, Sendable {
         case .queryTimedOut: "query timed out"
         case .readOnly: "cannot execute INSERT in a read-only transaction"
         case .syncWaitCancelled: "canceling wait for synchronous replication; committed locally"
+        case .clientKilled: "the application was killed with the transaction in flight"
         }
     }
 }

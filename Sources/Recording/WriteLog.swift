@@ -248,7 +248,7 @@ public struct WriteTally: Sendable, Equatable {
         bucketNs = max(Time.s, (dur + Nanos(Self.maxBuckets) - 1) / Nanos(Self.maxBuckets) / Time.s * Time.s)
         let n = Int((dur + bucketNs - 1) / bucketNs)
         acked = Array(repeating: 0, count: n)
-        failed = Array(repeating: Array(repeating: 0, count: n), count: Int(WriteError.syncWaitCancelled.rawValue) + 1)
+        failed = Array(repeating: Array(repeating: 0, count: n), count: WriteError.allCases.count)
         indeterminate = acked
         blocked = acked
         p50Us = acked

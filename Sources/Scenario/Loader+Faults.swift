@@ -8,7 +8,7 @@ extension ScenarioLoader {
                                "add_replica", "start_fails", "stop_hangs"]
     static let faultKeys = ["at", "jitter", "for"] + faultActions
     /// Actions that `for:` can undo.
-    static let undoable: Set<String> = ["crash", "kill", "stop", "pause", "partition", "isolate", "link", "slow_disk", "lose_disk", "pause_cluster",
+    public static let undoable: Set<String> = ["crash", "kill", "stop", "pause", "partition", "isolate", "link", "slow_disk", "lose_disk", "pause_cluster",
                                         "replay_pause", "start_fails", "stop_hangs"]
 
     static func readFaults(_ n: YNode, _ path: String, _ s: Scenario, _ r: Reader) -> [FaultSpec] {

@@ -119,5 +119,46 @@ enum Schema {
         ALTER TABLE runs ADD COLUMN noise_source INTEGER;             -- 0-based index of the episode's source in the scenario's noise sources
         ALTER TABLE runs ADD COLUMN noise_source_rate_per_year REAL;  -- that source's events per year over every target
         """,
+        // 6: `simctl explore`: one row per explored scenario file, one per explored run (its
+        // schedule and the properties it failed), one per failure with its shrunk reproducer.
+        // A run that failed, and each reproducer's replay, is also a full row of `runs`.
+        """
+        CREATE TABLE explorations (
+            exploration_id INTEGER PRIMARY KEY,
+            scenario_file TEXT NOT NULL,
+            scenario_sha256 TEXT NOT NULL,
+            seed INTEGER NOT NULL,                    -- the file's exploration seed (--seed + the file's position)
+            simctl_version TEXT NOT NULL,
+            started TEXT NOT NULL,
+            finished TEXT,
+            runs INTEGER NOT NULL DEFAULT 0,
+            failed_runs INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE explore_runs (
+            exploration_id INTEGER NOT NULL REFERENCES explorations(exploration_id),
+            run_index INTEGER NOT NULL,
+            seed INTEGER NOT NULL,
+            kinds TEXT NOT NULL,                      -- JSON array of the fault kinds, in order
+            faults TEXT NOT NULL,                     -- the schedule, as scenario-language lines
+            events INTEGER NOT NULL,
+            trace_hash TEXT NOT NULL,
+            failed TEXT NOT NULL,                     -- JSON array of the properties it failed
+            run_id INTEGER REFERENCES runs(run_id),   -- set for a failed run
+            PRIMARY KEY (exploration_id, run_index)
+        );
+        CREATE TABLE explore_failures (
+            exploration_id INTEGER NOT NULL REFERENCES explorations(exploration_id),
+            run_index INTEGER NOT NULL,
+            property TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            faults INTEGER NOT NULL,
+            shrunk_faults INTEGER,                    -- NULL: not shrunk (not the property's first failure)
+            shrink_runs INTEGER,
+            reproducer TEXT,                          -- path of the scenario file written
+            replay TEXT,                              -- the command that replays it
+            reproducer_run_id INTEGER REFERENCES runs(run_id)
+        );
+        CREATE INDEX explore_failures_property ON explore_failures(property);
+        """,
     ]
 }

@@ -64,10 +64,7 @@ public struct Clients {
 
     public mutating func start(_ env: TrafficEnv) {
         for c in clients.indices {
-            clients[c].state = .disconnected
-            clients[c].pending = nil
-            clients[c].conn = .none
-            clients[c].timerArmed = false  // timers of an earlier life are gone
+            reset(c)
             guard clients[c].intervalNs > 0 else { continue }
             // Open the connection at once; the first transaction comes after a random wait
             // (Poisson arrivals: no client starts at a fixed phase).
@@ -78,7 +75,27 @@ public struct Clients {
         }
     }
 
-    public mutating func crash() { clients.removeAll() }
+    /// The application dies (kill, a host crash): its sessions are gone, the transaction each
+    /// had in flight is indeterminate to it (sent: it may have committed) or failed (not yet
+    /// sent). The clients themselves stay: a restarted application runs them again.
+    public mutating func crash(_ env: TrafficEnv) {
+        for c in clients.indices {
+            if clients[c].pending != nil { failPending(c, clients[c].state == .busy ? .indeterminate : .failed, .clientKilled, env) }
+            reset(c)
+        }
+    }
+
+    /// A client as a fresh process has it: disconnected, nothing pending, no timer (timers of
+    /// an earlier life are gone), the reconnect backoff back at its start.
+    mutating func reset(_ c: Int) {
+        clients[c].state = .disconnected
+        clients[c].pending = nil
+        clients[c].conn = .none
+        clients[c].timerArmed = false
+        clients[c].cancelled = false
+        clients[c].backoffNs = cfg.reconnectBackoffNs
+        clients[c].backoffUntil = 0
+    }
 
     /// An exponential gap as a time: a draw far in the tail of a rare client (one write a
     /// day) is capped at a year, past any run's end, rather than overflowing the clock.
@@ -90,7 +107,10 @@ public struct Clients {
             if clients[c].state != .connecting { env.trafficSend(clients[c].conn, from: proc, .closed(session: clients[c].session, reason: .shuttingDown)) }
             env.trafficClose(clients[c].conn)
         }
-        clients.removeAll()
+        for c in clients.indices {
+            if clients[c].pending != nil { failPending(c, clients[c].state == .busy ? .indeterminate : .failed, .shuttingDown, env) }
+            reset(c)
+        }
     }
 
     public mutating func handle(_ input: TrafficInput, _ env: TrafficEnv) {

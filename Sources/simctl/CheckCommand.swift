@@ -150,24 +150,6 @@ struct CheckCommand: ParsableCommand {
         return s
     }
 
-    /// Files as given, and the `.yml` files of folders (sorted); and what does not exist.
-    func collectFiles(_ items: [String]) -> (files: [String], missing: [String]) {
-        var out: [String] = [], missing: [String] = []
-        let fm = FileManager.default
-        for item in items {
-            var isDir: ObjCBool = false
-            if let resolved = resolvePath(item), fm.fileExists(atPath: resolved, isDirectory: &isDir), isDir.boolValue {
-                let entries = (try? fm.contentsOfDirectory(atPath: resolved)) ?? []
-                out += entries.filter { $0.hasSuffix(".yml") || $0.hasSuffix(".yaml") }.sorted().map { (resolved as NSString).appendingPathComponent($0) }
-            } else if resolveScenarioPath(item) != nil {
-                out.append(item)
-            } else {
-                missing.append(item)
-            }
-        }
-        return (out, missing)
-    }
-
     func writeJUnit(_ xml: String, to path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }

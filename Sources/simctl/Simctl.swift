@@ -11,7 +11,7 @@ struct Simctl: ParsableCommand {
         commandName: "simctl",
         abstract: "Simulate a Patroni / etcd / PostgreSQL / HAProxy cluster under faults and score RTO, RPO and split brain.",
         version: version,
-        subcommands: [RunCommand.self, ImportCommand.self, ShowCommand.self, ListCommand.self, HistoryCommand.self, ValidateCommand.self, SweepCommand.self, CheckCommand.self,
+        subcommands: [RunCommand.self, ImportCommand.self, ShowCommand.self, ListCommand.self, HistoryCommand.self, ValidateCommand.self, SweepCommand.self, CheckCommand.self, ExploreCommand.self,
                       MergeCommand.self, BenchCommand.self, SelfCheckCommand.self]
     )
 }
