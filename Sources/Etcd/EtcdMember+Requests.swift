@@ -246,6 +246,11 @@ extension EtcdMember {
         // disk) must confirm leadership first; stuck, it cannot, and answers "not primary".
         if env.now - lastTickAt > 3 * config.heartbeatIntervalNs { return -1 }
         guard let i = leases.firstIndex(where: { $0.id == id }) else { return 0 }
+        // An expired lease that the lessor has not revoked yet is not renewed: `lessor.Renew`
+        // waits for the revocation and answers ErrLeaseNotFound (server/lease/lessor.go), which
+        // the keepalive stream sends as TTL 0 (v3rpc/lease.go). Renewing it would bring back
+        // a leader key whose holder's lease ran out (after a paused leader resumes).
+        if leases[i].expiry <= env.now { return 0 }
         leases[i].expiry = env.now + leases[i].ttl * Time.s
         shared.onLeaseRenew?(env.now, id, leases[i].ttl)
         return leases[i].ttl
