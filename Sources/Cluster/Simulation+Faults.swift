@@ -88,6 +88,7 @@ extension Simulation {
             u = .uncut(cuts)
         case .heal:
             fabric.healAll()
+            resolved.append("all")
             // Every partition is gone, and so are the undo records of partitions still running.
             for (k, v) in undo.sorted(by: { $0.key < $1.key }) { if case .uncut = v { undo.removeValue(forKey: k) } }
         case .isolate(let h):

@@ -84,15 +84,23 @@ public enum Explorer {
         }
         // Completion order varies with the workers: order the failures by run before shrinking.
         report.failures.sort { ($0.target, $0.index) < ($1.target, $1.index) }
+        // The first failure of each (target, property) is shrunk; the shrinks are independent
+        // and each deterministic, so they run side by side.
         var shrunkKeys = Set<String>()
-        for j in report.failures.indices {
-            let f = report.failures[j]
-            let key = "\(f.target) \(f.property)"
-            guard shrunkKeys.insert(key).inserted, !timeUp() || runs != nil else { continue }
-            shrinking(f.property, targets[f.target].file)
-            let (s, n) = shrink(targets[f.target], f.schedule, property: f.property, checkExpect: checkExpect, budget: shrinkBudget)
-            report.failures[j].shrunk = s
-            report.failures[j].shrinkRuns = n
+        var toShrink: [Int] = []
+        for j in report.failures.indices where shrunkKeys.insert("\(report.failures[j].target) \(report.failures[j].property)").inserted {
+            toShrink.append(j)
+        }
+        if !(timeUp() && runs == nil) {
+            for j in toShrink { shrinking(report.failures[j].property, targets[report.failures[j].target].file) }
+            let jobs = toShrink.map { (t: targets[report.failures[$0].target], s: report.failures[$0].schedule, p: report.failures[$0].property) }
+            let results = ParallelMap.run(jobs.count, workers: workers) { i in
+                shrink(jobs[i].t, jobs[i].s, property: jobs[i].p, checkExpect: checkExpect, budget: shrinkBudget)
+            }
+            for (k, j) in toShrink.enumerated() {
+                report.failures[j].shrunk = results[k].schedule
+                report.failures[j].shrinkRuns = results[k].runs
+            }
         }
         return report
     }
@@ -110,5 +118,42 @@ public enum Explorer {
         let desc = "Found by simctl explore on \(t.file) (run \(f.index)) and shrunk from \(f.schedule.faults.count) fault(s) to \(s.faults.count) "
             + "in \(f.shrinkRuns) run(s): \(f.property) fails — \(detail). Replay: simctl run \(path) --seed \(s.seed)"
         return text(t, s, name: "\(f.property)-\(s.seed)", description: desc)
+    }
+}
+
+/// `body(0..<count)` on `workers` threads, results in index order.
+enum ParallelMap {
+    final class Box<T>: @unchecked Sendable {
+        let lock = NSLock()
+        var next = 0
+        var results: [T?]
+        init(_ n: Int) { results = Array(repeating: nil, count: n) }
+    }
+
+    static func run<T: Sendable>(_ count: Int, workers: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
+        guard count > 0 else { return [] }
+        let box = Box<T>(count)
+        let done = DispatchGroup()
+        for _ in 0..<max(1, min(workers, count)) {
+            done.enter()
+            let t = Thread {
+                while true {
+                    box.lock.lock()
+                    let i = box.next
+                    box.next += 1
+                    box.lock.unlock()
+                    if i >= count { break }
+                    let r = body(i)
+                    box.lock.lock()
+                    box.results[i] = r
+                    box.lock.unlock()
+                }
+                done.leave()
+            }
+            t.stackSize = 8 << 20
+            t.start()
+        }
+        done.wait()
+        return box.results.map { $0! }
     }
 }

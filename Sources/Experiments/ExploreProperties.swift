@@ -18,12 +18,13 @@ public enum ExploreProperties {
     /// or `remote_apply`: `remote_write` survives a standby's crash only in its page cache),
     /// clients only through the front, and no fault that withdraws the promise (an
     /// `edit_config` can turn synchronous mode off, an operator's `failover` may name an
-    /// asynchronous candidate, a lost disk of the primary and its standby at once is beyond
-    /// any setting).
+    /// asynchronous candidate, two lost data directories — lost disks or reinits — can be the
+    /// primary's and its standby's, which is beyond any setting).
     public static func promisesNoLoss(_ s: Scenario) -> Bool {
         let p = s.patroni
         guard p.synchronousMode != .off, p.synchronousModeStrict, s.postgresql.synchronousCommit >= .on, s.workload.direct.isEmpty else { return false }
-        let losesDisks = s.faults.filter { if case .loseDisk = $0.action { return true }; return false }.count
+        // A reinit wipes a member's data directory as a lost disk does.
+        let losesDisks = s.faults.filter { if case .loseDisk = $0.action { return true }; if case .reinit = $0.action { return true }; return false }.count
         return !s.faults.contains { if case .editConfig = $0.action { return true }; if case .failover = $0.action { return true }; return false } && losesDisks < 2
     }
 
@@ -49,7 +50,11 @@ public enum ExploreProperties {
         }
         out += keyHandover(run) + timelines(run)
         // Liveness needs a quiet end: noise keeps disturbing the cluster after the heal.
-        if let h = healedAtNs, s.noise.isEmpty, etcdDamaged(s, run) <= (s.topology.etcdHosts.count - 1) / 2 { out += converged(s, run, healedAtNs: h) }
+        // Nor past what the cluster survives without an operator.
+        if let h = healedAtNs, s.noise.isEmpty, etcdDamaged(s, run) <= (s.topology.etcdHosts.count - 1) / 2,
+           pgDataLost(s, run) < s.topology.dbHosts.count {
+            out += converged(s, run, healedAtNs: h)
+        }
         if checkExpect {
             for e in f.expectations where !e.ok { out.append(PropertyFailure("expect.\(e.name)", e.detail)) }
         }
@@ -107,6 +112,21 @@ public enum ExploreProperties {
             }
         }
         return damaged.count
+    }
+
+    /// DB members whose PostgreSQL data directory the run wiped (a lost disk of the host or
+    /// its PostgreSQL, a reinit). When that is every member, no copy may be left to promote
+    /// or clone from: only a restore from backup brings the cluster back, so liveness is not
+    /// judged.
+    static func pgDataLost(_ s: Scenario, _ run: RunRecord) -> Int {
+        let db = Set(s.topology.dbHosts)
+        var lost = Set<String>()
+        for f in run.faults where f.kind == "lose_disk" || f.kind == "reinit" {
+            let parts = f.resolved.split(separator: "/").map(String.init)
+            guard let host = parts.first, db.contains(host), parts.count == 1 || parts[1] == "postgres" else { continue }
+            lost.insert(host)
+        }
+        return lost.count
     }
 
     /// After the heal phase, by the end of the run (`liveness.converged`): one running

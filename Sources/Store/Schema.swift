@@ -121,7 +121,7 @@ enum Schema {
         """,
         // 6: `simctl explore`: one row per explored scenario file, one per explored run (its
         // schedule and the properties it failed), one per failure with its shrunk reproducer.
-        // A run that failed, and each reproducer's replay, is also a full row of `runs`.
+        // A run that failed is also a full row of `runs`.
         """
         CREATE TABLE explorations (
             exploration_id INTEGER PRIMARY KEY,
@@ -155,8 +155,7 @@ enum Schema {
             shrunk_faults INTEGER,                    -- NULL: not shrunk (not the property's first failure)
             shrink_runs INTEGER,
             reproducer TEXT,                          -- path of the scenario file written
-            replay TEXT,                              -- the command that replays it
-            reproducer_run_id INTEGER REFERENCES runs(run_id)
+            replay TEXT                               -- the command that replays it
         );
         CREATE INDEX explore_failures_property ON explore_failures(property);
         """,

@@ -25,12 +25,12 @@ extension Store {
     }
 
     public func insertExploreFailure(_ exploration: Int64, index: Int, property: String, detail: String, faults: Int, shrunkFaults: Int?,
-                                     shrinkRuns: Int?, reproducer: String?, replay: String?, reproducerRunID: Int64?) throws {
+                                     shrinkRuns: Int?, reproducer: String?, replay: String?) throws {
         try db.prepare("""
-            INSERT INTO explore_failures (exploration_id, run_index, property, detail, faults, shrunk_faults, shrink_runs, reproducer, replay, reproducer_run_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO explore_failures (exploration_id, run_index, property, detail, faults, shrunk_faults, shrink_runs, reproducer, replay)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).run([.int(exploration), .int(Int64(index)), .text(property), .text(detail), .int(Int64(faults)),
                       shrunkFaults.map { .int(Int64($0)) } ?? .null, shrinkRuns.map { .int(Int64($0)) } ?? .null,
-                      reproducer.map { .text($0) } ?? .null, replay.map { .text($0) } ?? .null, reproducerRunID.map { .int($0) } ?? .null])
+                      reproducer.map { .text($0) } ?? .null, replay.map { .text($0) } ?? .null])
     }
 }

@@ -213,10 +213,10 @@ func startSimctl(_ args: [String]) throws -> (Process, Pipe, Pipe) {
 }
 
 /// Rows in a store's runs table, read with the sqlite3 shell (nil if it cannot be read yet).
-func storedRuns(_ db: String) -> Int? {
+func storedRuns(_ db: String, _ sql: String = "SELECT count(*) FROM runs") -> Int? {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["sqlite3", db, "SELECT count(*) FROM runs"]
+    p.arguments = ["sqlite3", db, sql]
     let out = Pipe()
     p.standardOutput = out
     p.standardError = Pipe()
@@ -278,5 +278,39 @@ struct StoreConcurrencyCLITests {
         let resumed = try simctl(["sweep", file, "--set", "patroni.ttl=20,30,45", "--seeds", "400", "--db", db, "--workers", "2", "--resume", "--max-runs", "2"])
         #expect(resumed.code == 0, "\(resumed.err)")
         #expect(storedRuns(db) == stored + 2)
+    }
+
+    @Test("explore: bad budgets and files exit 2; a planted split brain exits 1 with a reproducer that replays it, stored")
+    func explore() throws {
+        for args in [["--runs", "0"], ["--time", "soon"], ["--runs", "5", "--time", "1m"], ["--allow", "safety.nonsense"]] {
+            let r = try simctl(["explore", "Scenarios/partition.yml", "--no-store"] + args)
+            #expect(r.code == 2, "\(args): \(r.err)")
+        }
+        let missing = try simctl(["explore", "Scenarios/nope.yml", "--no-store"])
+        #expect(missing.code == 2 && missing.err.contains("Scenarios/nope.yml: no such scenario file or folder"))
+        let file = tmp("planted.yml"), db = tmp("explore.sqlite"), out = tmp("explore-out")
+        try writeFile(file, """
+            name: planted
+            duration: 5m
+            topology: etcd-colocated
+            patroni: { watchdog: { mode: off } }
+            workload: { clients: 1, rate: 10/s, direct: [{ host: db1, clients: 1 }] }
+            expect: { split_brain: none }
+            """)
+        defer { for f in [file, db, db + "-wal", db + "-shm"] { try? FileManager.default.removeItem(atPath: f) }; try? FileManager.default.removeItem(atPath: out) }
+        let r = try simctl(["explore", file, "--runs", "16", "--seed", "4", "--db", db, "--out", out, "--shrink-budget", "40"])
+        #expect(r.code == 1, "\(r.out)\n\(r.err)")
+        #expect(r.out.contains("explore 4: 16 runs of 1 scenario") && r.out.contains("expect.split_brain.none:"))
+        let line = try #require(r.out.split(separator: "\n").first { $0.contains("simctl run ") && $0.contains("expect.split_brain.none-") })
+        let replay = line.trimmingCharacters(in: .whitespaces).split(separator: " ").map(String.init)
+        let again = try simctl(Array(replay.dropFirst()) + ["--no-store"])
+        #expect(again.code == 1 && again.out.contains("✘ split_brain.none"), "\(again.out)")
+        let rows = try simctl(["explore", file, "--runs", "16", "--seed", "4", "--db", db, "--out", out, "--allow", "expect.split_brain.none",
+                                "--allow", "liveness.converged", "--allow", "liveness.replicas_rejoined", "--shrink-budget", "40"])
+        #expect(rows.code == 0 && rows.out.contains("(allowed)"), "\(rows.out)")
+        // Both explorations in the store: every run, each failure with its reproducer, each failed run in full.
+        #expect(storedRuns(db, "SELECT count(*) FROM explorations") == 2 && storedRuns(db, "SELECT count(*) FROM explore_runs") == 32)
+        #expect(storedRuns(db, "SELECT count(*) FROM explore_failures WHERE property = 'expect.split_brain.none' AND reproducer IS NOT NULL") == 2)
+        #expect(storedRuns(db, "SELECT count(*) FROM explore_runs WHERE failed != '[]' AND run_id IS NULL") == 0)
     }
 }
