@@ -94,7 +94,7 @@ import Analysis
         let s = Schedule(faults: [GeneratedFault(at: 30, action: "stop: db3/patroni", kind: "stop"),
                                   GeneratedFault(at: 31, action: "stop: db3/postgres", kind: "stop")], seed: 5)
         let fails = try #require(Explorer.check(t, s, checkExpect: true))
-        let live = try #require(fails.first { $0.property == "liveness.converged" })
+        let live = try #require(fails.first { $0.property == "liveness.replicas_rejoined" })
         #expect(live.detail.contains("db3's PostgreSQL is not running"), "\(live.detail)")
         // A pause that ends converges.
         let ok = Schedule(faults: [GeneratedFault(at: 30, action: "pause: db1/patroni", forSeconds: 20, kind: "pause")], seed: 5)
