@@ -55,10 +55,11 @@ public enum EpisodePlan {
     /// furthest behind its share), so that an interrupted sweep is still spread as planned.
     public static func sequence(_ counts: [Int]) -> [Int] {
         let total = counts.reduce(0, +)
+        guard total > 0 else { return [] }
         var given = Array(repeating: 0, count: counts.count)
         var out: [Int] = []
         out.reserveCapacity(total)
-        for step in 1...max(1, total) where total > 0 {
+        for step in 1...total {
             var best = -1, bestLag = -Double.infinity
             for i in counts.indices where given[i] < counts[i] {
                 let lag = Double(counts[i]) * Double(step) / Double(total) - Double(given[i])

@@ -20,6 +20,8 @@ public enum Explorer {
 
     public struct Report: Sendable {
         public var runs = 0
+        /// Runs per target (in `targets` order).
+        public var runsPerTarget: [Int] = []
         public var events: UInt64 = 0
         public var kindCounts: [String: Int] = [:]
         public var failures: [Failure] = []
@@ -50,6 +52,7 @@ public enum Explorer {
                            onRun: (Done) throws -> Void = { _ in }, progress: (_ done: Int, _ total: Int?) -> Void = { _, _ in },
                            shrinking: (_ property: String, _ file: String) -> Void = { _, _ in }) throws -> Report {
         var report = Report()
+        report.runsPerTarget = Array(repeating: 0, count: targets.count)
         var next = Array(repeating: 0, count: targets.count)
         var target = 0
         let chunk = max(8, workers * 16)
@@ -74,6 +77,7 @@ public enum Explorer {
                 let (k, i, s, sc, txt, heal) = batch[r.job.scenario]
                 let fails = ExploreProperties.check(sc, r.run, r.findings, healedAtNs: heal, checkExpect: checkExpect)
                 report.runs += 1
+                report.runsPerTarget[k] += 1
                 report.events += r.run.events
                 for kind in s.kinds { report.kindCounts[kind, default: 0] += 1 }
                 for p in Set(fails.map(\.property)) { report.byProperty[p, default: 0] += 1 }

@@ -33,7 +33,7 @@ public struct ExploreTarget: Sendable {
                 message: "explore needs the scenario's top level written as a block mapping (one key per line), as the library's scenarios are")]))
         }
         var t = ExploreTarget(file: file, text: text, base: base, body: body,
-                              hosts: RunStory.hosts(base).filter { !$0.services.isEmpty }.map { FaultGenerator.Host(name: $0.name, services: $0.services) })
+                              hosts: RunStory.hosts(base).map { FaultGenerator.Host(name: $0.name, services: $0.services) })
         if keepFaults, let block = removed["faults"] {
             t.prefix = block.split(separator: "\n", omittingEmptySubsequences: false).dropFirst().map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
             t.prefixEnd = Int(base.faults.map { ($0.atNs + $0.jitterNs + ($0.forNs ?? 0)) / Time.s }.max() ?? 0)

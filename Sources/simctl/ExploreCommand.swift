@@ -118,7 +118,7 @@ struct ExploreCommand: ParsableCommand {
             try store.insertExploreRun(ex[d.target], index: d.index, seed: d.schedule.seed, kinds: d.schedule.kinds, faults: d.schedule.faults.map(\.yaml),
                                        events: d.run.events, traceHash: d.run.traceHash, failed: Array(Set(d.failures.map(\.property))).sorted(), runID: runID)
         }, progress: { done, total in
-            if let total { bar.update(done, total) } else if let s = seconds { bar.update(Int(wallSeconds() - t0), Int(s)) }
+            if let total { bar.update(done, total) } else if let s = seconds { bar.update(Int(wallSeconds() - t0), Int(s), unit: "s") }
         }, shrinking: { p, f in
             bar.finish()
             if isTerminal(2) { printErrNoNewline("shrinking \(p) (\(f))…\r") }
@@ -156,8 +156,7 @@ struct ExploreCommand: ParsableCommand {
             }
             for k in targets.indices {
                 let mine = report.failures.filter { $0.target == k }.count
-                let done = report.runs / targets.count + (k < report.runs % targets.count ? 1 : 0)
-                try store.finishExploration(ex[k], runs: done, failedRuns: mine, at: isoNow())
+                try store.finishExploration(ex[k], runs: report.runsPerTarget[k], failedRuns: mine, at: isoNow())
             }
         }
         print(summary(report, targets: targets, elapsed: elapsed, written: written))

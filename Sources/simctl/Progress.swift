@@ -15,7 +15,8 @@ struct ProgressBar {
         self.label = label
     }
 
-    mutating func update(_ done: Int, _ total: Int) {
+    /// `unit`: what is counted ("runs", or "s" for a wall-clock budget).
+    mutating func update(_ done: Int, _ total: Int, unit: String = "runs") {
         guard enabled, total > 0 else { return }
         let now = wallSeconds()
         if done < total && now - lastDraw < 0.1 { return }
@@ -26,7 +27,7 @@ struct ProgressBar {
         let width = 24
         let filled = total > 0 ? width * done / total : 0
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let line = "\r\(label) [\(bar)] \(done)/\(total) runs, \(String(fixed: rate, decimals: 1)) runs/s, \(DurationText.format(Time.fromSeconds(left.rounded()))) left  "
+        let line = "\r\(label) [\(bar)] \(done)/\(total) \(unit)\(unit == "runs" ? ", \(String(fixed: rate, decimals: 1)) runs/s" : ""), \(DurationText.format(Time.fromSeconds(left.rounded()))) left  "
         printErrNoNewline(line)
     }
 

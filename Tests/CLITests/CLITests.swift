@@ -310,6 +310,7 @@ struct StoreConcurrencyCLITests {
         #expect(rows.code == 0 && rows.out.contains("(allowed)"), "\(rows.out)")
         // Both explorations in the store: every run, each failure with its reproducer, each failed run in full.
         #expect(storedRuns(db, "SELECT count(*) FROM explorations") == 2 && storedRuns(db, "SELECT count(*) FROM explore_runs") == 32)
+        #expect(storedRuns(db, "SELECT sum(runs) FROM explorations WHERE finished IS NOT NULL") == 32)
         #expect(storedRuns(db, "SELECT count(*) FROM explore_failures WHERE property = 'expect.split_brain.none' AND reproducer IS NOT NULL") == 2)
         #expect(storedRuns(db, "SELECT count(*) FROM explore_runs WHERE failed != '[]' AND run_id IS NULL") == 0)
     }
